@@ -1,0 +1,1 @@
+"""Database side of Madinina Monitor: embedded PostgreSQL, connection settings, versioned migrations."""

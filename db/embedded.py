@@ -1,0 +1,162 @@
+"""The embedded default: a PostgreSQL server the project starts itself in a project-local data directory.
+
+It uses the PostgreSQL binaries of the machine (Debian's postgresql-15, installed by scripts/setup.sh), so
+nothing is installed by hand and no server is configured. The cluster is created once and reused: stopping
+and starting keeps the data. Authentication is `trust` on 127.0.0.1 only, because the cluster is private to
+this checkout; privileges (writer / read-only roles) are still enforced by role.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".data" / "postgres"
+DEFAULT_PORT = 54329
+DATABASE = "madinina"
+SUPERUSER = "postgres"
+
+
+class EmbeddedError(RuntimeError):
+    pass
+
+
+def _bindir() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    if candidates:
+        return candidates[-1].parent
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl:
+        return Path(pg_ctl).parent
+    raise EmbeddedError(
+        "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH). "
+        "Run `bash scripts/setup.sh` (it installs Debian's postgresql package)."
+    )
+
+
+def _run_as() -> list[str]:
+    # PostgreSQL refuses to run as root; as root we run it as the `postgres` system user.
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@dataclass(frozen=True)
+class EmbeddedPostgres:
+    data_dir: Path = DEFAULT_DATA_DIR
+    port: int = DEFAULT_PORT
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [*_run_as(), str(_bindir() / tool), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise EmbeddedError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
+    def _ensure_cluster(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        if os.geteuid() == 0:
+            shutil.chown(self.data_dir, "postgres", "postgres")
+            # The postgres user must be able to reach the data dir through the project folders.
+            for parent in self.data_dir.parents:
+                if parent == Path("/"):
+                    break
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    parent.chmod(mode | 0o001)
+        self._pg(
+            "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
+        with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(
+                "\n# Madinina Monitor embedded default\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.data_dir}'\n"
+                "timezone = 'UTC'\n"
+                "shared_buffers = '256MB'\n"
+                "max_connections = 100\n"
+                "max_wal_size = '2GB'\n"
+            )
+
+    def is_running(self) -> bool:
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        return self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+
+    def start(self, timeout_s: int = 60) -> str:
+        """Create (first time) and start the cluster, create the database; return the superuser DSN."""
+        self._ensure_cluster()
+        if not self.is_running():
+            if _port_in_use(self.port):
+                raise EmbeddedError(
+                    f"port {self.port} is already taken by another program; set MADININA_PG_PORT to a free port"
+                )
+            self.log_file.touch()
+            if os.geteuid() == 0:
+                shutil.chown(self.log_file, "postgres", "postgres")
+            self._pg(
+                "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", str(timeout_s),
+                "-o", f"-p {self.port}",
+            )
+        self._wait_ready(timeout_s)
+        self._ensure_database()
+        return self.dsn
+
+    def stop(self) -> None:
+        if self.is_running():
+            self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
+
+    def _wait_ready(self, timeout_s: int) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            proc = self._pg("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), check=False)
+            if proc.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise EmbeddedError(f"embedded PostgreSQL did not become ready in {timeout_s}s; see {self.log_file}")
+
+    def _ensure_database(self) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres")
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{DATABASE}"')
+        finally:
+            conn.close()
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def from_environment() -> EmbeddedPostgres:
+    data_dir = Path(os.environ.get("MADININA_PG_DATA", DEFAULT_DATA_DIR))
+    return EmbeddedPostgres(data_dir=data_dir, port=int(os.environ.get("MADININA_PG_PORT", DEFAULT_PORT)))
