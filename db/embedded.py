@@ -87,7 +87,13 @@ class EmbeddedPostgres:
                 if not mode & 0o001:
                     parent.chmod(mode | 0o001)
         self._pg(
-            "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
             "--locale=C.UTF-8",
         )
         with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
@@ -118,8 +124,17 @@ class EmbeddedPostgres:
             if os.geteuid() == 0:
                 shutil.chown(self.log_file, "postgres", "postgres")
             self._pg(
-                "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", str(timeout_s),
-                "-o", f"-p {self.port}",
+                "pg_ctl",
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(timeout_s),
+                "-o",
+                f"-p {self.port}",
             )
         self._wait_ready(timeout_s)
         self._ensure_database()

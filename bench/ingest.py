@@ -1,0 +1,139 @@
+"""Writer throughput against two baselines measured in the same run, on the same rows.
+
+  writer      ingestion.writer.Writer: staging COPY + idempotent raw insert + sensor_latest + 3 window kinds
+  executemany per-row INSERT ... ON CONFLICT DO NOTHING through psycopg2 executemany (the naive baseline)
+  bare COPY   COPY of the same rows into an unindexed, unlogged-free plain table (the ceiling)
+
+Usage: .venv/bin/python -m bench.ingest [--rows 1000000] [--baseline-rows 20000]
+Uses its own throw-away databases on the embedded server (or DATABASE_URL's server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+import uuid
+
+import pandas as pd
+import psycopg2
+from ingestion.simulator import Simulator
+
+from db import settings
+from db.migrate import migrate
+from ingestion.registry import sync_catalogue
+from ingestion.writer import Writer, csv_payload
+
+
+def make_rows(n: int) -> pd.DataFrame:
+    sim = Simulator(seed=7)
+    start = 1_763_800_000.0
+    chunks, total = [], 0
+    step = 1.0
+    end = start + 3600
+    while total < n:
+        for chunk in sim.history(start, end, step_s=step):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= n:
+                break
+        start, end = end, end + 3600
+    return pd.concat(chunks, ignore_index=True).iloc[:n].reset_index(drop=True)
+
+
+def fresh_db(admin_url: str) -> str:
+    name = "bench_" + uuid.uuid4().hex[:8]
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    conn = psycopg2.connect(url)
+    sync_catalogue(conn)
+    conn.close()
+    return name
+
+
+def drop_db(admin_url: str, name: str) -> None:
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    conn.close()
+
+
+def bench_writer(url: str, rows: pd.DataFrame, batch: int) -> float:
+    with Writer(url, processor="bench") as writer:
+        started = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            writer.write(rows.iloc[i : i + batch])
+        return time.perf_counter() - started
+
+
+def bench_executemany(url: str, rows: pd.DataFrame) -> float:
+    conn = psycopg2.connect(url)
+    values = list(zip(rows["time"].dt.to_pydatetime(), rows["sensor_id"], rows["metric"], rows["value"], strict=True))
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO sensor_data (time, sensor_id, metric, value) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            values,
+        )
+    conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def bench_bare_copy(url: str, rows: pd.DataFrame) -> float:
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE bare (t_us bigint, sensor_id text, metric text, value double precision, status text)")
+    conn.commit()
+    payload = csv_payload(rows)  # same serialisation as the writer, timed inside like the writer
+    started = time.perf_counter()
+    payload = csv_payload(rows)
+    with conn.cursor() as cur:
+        cur.copy_expert("COPY bare FROM STDIN WITH (FORMAT csv)", io.BytesIO(payload))
+    conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--baseline-rows", type=int, default=20_000, help="rows for the slow executemany")
+    parser.add_argument("--batch", type=int, default=100_000)
+    args = parser.parse_args()
+
+    if settings.is_embedded():
+        from db.embedded import from_environment
+
+        from_environment().start()
+    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
+    rows = make_rows(args.rows)
+    print(f"rows: {len(rows):,} ({rows['sensor_id'].nunique()} sensors, {rows['metric'].nunique()} metrics)")
+
+    results = {}
+    for name, fn, subset in (
+        ("writer", lambda url: bench_writer(url, rows, args.batch), len(rows)),
+        ("executemany", lambda url: bench_executemany(url, rows.iloc[: args.baseline_rows]), args.baseline_rows),
+        ("bare COPY", lambda url: bench_bare_copy(url, rows), len(rows)),
+    ):
+        db = fresh_db(admin)
+        try:
+            elapsed = fn(admin.rsplit("/", 1)[0] + "/" + db)
+        finally:
+            drop_db(admin, db)
+        results[name] = subset / elapsed
+        print(f"{name:12s} {subset:>10,} rows in {elapsed:7.2f}s = {results[name]:>10,.0f} readings/s")
+    print(f"writer / executemany = {results['writer'] / results['executemany']:.1f}x")
+    print(f"writer / bare COPY   = {results['writer'] / results['bare COPY']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reusable UI pieces (plain functions) shared by the pages."""

@@ -1,0 +1,43 @@
+"""The shared sidebar: language and refresh interval (state kept in st.session_state and the URL)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.i18n import LANG_NAMES, LANGS, t
+
+REFRESH_CHOICES = (0, 5, 10, 30, 60)  # seconds; 0 = off
+
+
+def _from_url(key: str, allowed, default):
+    raw = st.query_params.get(key)
+    try:
+        value = type(default)(raw) if raw is not None else default
+    except (TypeError, ValueError):
+        return default
+    return value if value in allowed else default
+
+
+def render_sidebar() -> None:
+    if "lang" not in st.session_state:
+        st.session_state["lang"] = _from_url("lang", LANGS, "fr")
+    if "refresh_s" not in st.session_state:
+        st.session_state["refresh_s"] = _from_url("refresh", REFRESH_CHOICES, 5)
+    with st.sidebar:
+        st.markdown(f"### 🌴 {t('app.title')}")
+        st.caption(t("app.tagline"))
+        st.radio(t("sidebar.language"), LANGS, format_func=LANG_NAMES.get, key="lang", horizontal=True)
+        st.selectbox(
+            t("sidebar.refresh"),
+            REFRESH_CHOICES,
+            key="refresh_s",
+            format_func=lambda s: t("refresh.off") if s == 0 else (f"{s} s" if s < 60 else "1 min"),
+        )
+        st.caption(t("sidebar.timezone"))
+    st.query_params["lang"] = st.session_state["lang"]
+    st.query_params["refresh"] = str(st.session_state["refresh_s"])
+
+
+def refresh_interval() -> int | None:
+    seconds = st.session_state.get("refresh_s", 5)
+    return seconds or None

@@ -1,0 +1,1 @@
+"""Read side: engine creation and typed query functions returning DataFrames (no Streamlit here)."""

@@ -1,0 +1,1 @@
+SELECT * FROM get_pipeline_latency_stats(CAST(:interval AS interval))

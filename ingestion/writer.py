@@ -1,0 +1,285 @@
+"""The one writer of readings: raw rows (idempotent), sensor_latest and windowed aggregates in one transaction.
+
+Per batch: one binary-safe CSV COPY into a session-temporary staging table, then ONE statement whose
+data-modifying CTEs insert the raw rows (ON CONFLICT DO NOTHING), and from the rows actually inserted update
+sensor_latest and upsert every window of sensor_data_agg. Because aggregates are fed only by rows that were
+really inserted, replaying a batch (MQTT redelivery, Spark retry of a batch_id) changes nothing: the write is
+idempotent end to end, and a late reading simply merges into its (possibly old) windows.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import psycopg2
+import psycopg2.extras
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ingestion.catalogue import METRICS, Metric
+from ingestion.readings import Rejection
+
+log = logging.getLogger(__name__)
+
+# (window size, slide) in seconds: 1-minute tumbling, 5-minute sliding every minute, 1-hour tumbling.
+WINDOWS: tuple[tuple[int, int], ...] = ((60, 60), (300, 60), (3600, 3600))
+
+
+def _windows_values() -> str:
+    rows = [f"({size}, {slide}, {k})" for size, slide in WINDOWS for k in range(size // slide)]
+    return ", ".join(rows)
+
+
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS staging_readings (
+    t_us bigint NOT NULL, sensor_id text NOT NULL, metric text NOT NULL, value double precision NOT NULL,
+    status text NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+
+_COPY = "COPY staging_readings (t_us, sensor_id, metric, value, status) FROM STDIN WITH (FORMAT csv)"
+
+# One round trip. The CTEs all see the rows returned by `ins`, i.e. only readings that were new.
+_MERGE = f"""
+WITH ins AS (
+    INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
+    SELECT timestamptz 'epoch' + s.t_us * interval '1 microsecond', s.sensor_id, s.metric, s.value, s.status,
+           now()
+      FROM staging_readings s
+    ON CONFLICT DO NOTHING
+    RETURNING time, sensor_id, metric, value, status
+), latest AS (
+    INSERT INTO sensor_latest AS l (sensor_id, metric, time, value, status, ingested_at)
+    SELECT DISTINCT ON (sensor_id, metric) sensor_id, metric, time, value, status, now()
+      FROM ins
+     ORDER BY sensor_id, metric, time DESC
+    ON CONFLICT (sensor_id, metric) DO UPDATE
+       SET time = excluded.time, value = excluded.value, status = excluded.status,
+           ingested_at = excluded.ingested_at
+     WHERE excluded.time >= l.time
+    RETURNING 1
+), win (size_s, slide_s, k) AS (
+    VALUES {_windows_values()}
+), agg AS (
+    INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
+                                      n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
+    SELECT b.window_start, b.window_start + make_interval(secs => b.size_s), b.sensor_id, b.metric,
+           avg(b.value), min(b.value), max(b.value), count(*), stddev_samp(b.value),
+           count(*) FILTER (WHERE b.status = 'warning'), count(*) FILTER (WHERE b.status = 'critical'),
+           count(*) FILTER (WHERE b.status = 'fault'), sum(b.value), sum(b.value * b.value), now()
+      FROM (SELECT date_bin(make_interval(secs => w.slide_s), i.time, timestamptz 'epoch')
+                   - make_interval(secs => w.slide_s * w.k) AS window_start,
+                   w.size_s, i.sensor_id, i.metric, i.value, i.status
+              FROM ins i CROSS JOIN win w) b
+     GROUP BY b.window_start, b.size_s, b.sensor_id, b.metric
+    ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
+       SET count = a.count + excluded.count,
+           sum_value = a.sum_value + excluded.sum_value,
+           sum_sq = a.sum_sq + excluded.sum_sq,
+           avg = (a.sum_value + excluded.sum_value) / (a.count + excluded.count),
+           min = least(a.min, excluded.min),
+           max = greatest(a.max, excluded.max),
+           stddev = CASE WHEN a.count + excluded.count > 1 THEN sqrt(greatest(0,
+                        ((a.sum_sq + excluded.sum_sq)
+                         - (a.sum_value + excluded.sum_value) ^ 2 / (a.count + excluded.count))
+                        / (a.count + excluded.count - 1))) END,
+           n_warning = a.n_warning + excluded.n_warning,
+           n_critical = a.n_critical + excluded.n_critical,
+           n_fault = a.n_fault + excluded.n_fault,
+           updated_at = excluded.updated_at
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
+       (SELECT count(*) FROM latest), (SELECT count(*) FROM agg)
+"""
+
+_QUARANTINE = "INSERT INTO quarantine (received_at, source, payload, reason, detail) VALUES %s"
+_KPI = "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) VALUES %s"
+
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
+
+
+@dataclass(frozen=True)
+class BatchTimings:
+    """Mean epoch-second instants of a batch, for pipeline_kpi: event time (source), send time (broker side:
+    the producer's send instant, MQTT/Kafka have no broker timestamp we can trust), processor receive time."""
+
+    source: float | None = None
+    broker: float | None = None
+    received: float | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    stored: int
+    duplicates: int
+    batch_id: str
+
+
+def compute_status(frame: pd.DataFrame, metrics: dict[str, Metric] = METRICS) -> np.ndarray:
+    """Vectorised Metric.status_of, for batches that arrive without a status (backfill)."""
+    status = np.full(len(frame), "ok", dtype=object)
+    values = frame["value"].to_numpy()
+    for name, metric in metrics.items():
+        mask = (frame["metric"] == name).to_numpy()
+        if not mask.any():
+            continue
+        v = values[mask]
+        s = np.full(v.shape, "ok", dtype=object)
+        for level, low, high in (
+            ("warning", metric.warn_low, metric.warn_high),
+            ("critical", metric.crit_low, metric.crit_high),
+        ):
+            hit = np.zeros(v.shape, dtype=bool)
+            if low is not None:
+                hit |= v < low
+            if high is not None:
+                hit |= v > high
+            s[hit] = level
+        status[mask] = s
+    return status
+
+
+def csv_payload(frame: pd.DataFrame) -> bytes:
+    """The staging COPY payload. Times travel as integer microseconds: exact, and cheap to format."""
+    t_us = frame["time"].dt.as_unit("us").astype("int64").to_numpy()
+    status = frame["status"] if "status" in frame else compute_status(frame)
+    table = pa.table(
+        {
+            "t_us": pa.array(t_us, type=pa.int64()),
+            "sensor_id": pa.array(frame["sensor_id"].to_numpy(), type=pa.string()),
+            "metric": pa.array(frame["metric"].to_numpy(), type=pa.string()),
+            "value": pa.array(frame["value"].to_numpy(dtype="float64"), type=pa.float64()),
+            "status": pa.array(np.asarray(status, dtype=object), type=pa.string()),
+        }
+    )
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, _CSV_OPTIONS)
+    return sink.getvalue()
+
+
+class Writer:
+    """Owns one connection (writer role). Batches are retried after a reconnect: writes are idempotent."""
+
+    def __init__(self, dsn: str, *, processor: str = "lite", retries: int = 5):
+        self.dsn = dsn
+        self.processor = processor
+        self.retries = retries
+        self._conn = None
+        self._seq = 0
+        self._run_id = uuid.uuid4().hex[:8]
+
+    # -- connection -------------------------------------------------------------------------------------------
+    def _connection(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(self.dsn, application_name=f"madinina-writer-{self.processor}")
+            with self._conn.cursor() as cur:
+                cur.execute("SET TIME ZONE 'UTC'")
+                cur.execute(_STAGING_DDL)
+            self._conn.commit()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _with_retry(self, work):
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            try:
+                conn = self._connection()
+                try:
+                    result = work(conn)
+                    conn.commit()
+                    return result
+                except BaseException:
+                    if not conn.closed:
+                        conn.rollback()
+                    raise
+            except psycopg2.OperationalError as exc:
+                self.close()
+                if attempt == self.retries:
+                    raise
+                log.warning("database unavailable (%s); retrying in %.1fs", str(exc).strip(), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    def next_batch_id(self) -> str:
+        self._seq += 1
+        return f"{self.processor}-{self._run_id}-{self._seq}"
+
+    def write(
+        self, frame: pd.DataFrame, *, batch_id: str | None = None, timings: BatchTimings | None = None
+    ) -> WriteResult:
+        """Store a batch frame (columns time, sensor_id, metric, value[, status]); returns stored/duplicates."""
+        batch_id = batch_id or self.next_batch_id()
+        if frame.empty:
+            return WriteResult(0, 0, batch_id)
+        payload = csv_payload(frame)
+
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.copy_expert(_COPY, io.BytesIO(payload))
+                cur.execute(_MERGE)
+                inserted, staged, _, _ = cur.fetchone()
+                if timings is not None:
+                    self._record_kpi(cur, timings, inserted, batch_id)
+                return inserted, staged
+
+        inserted, staged = self._with_retry(work)
+        return WriteResult(int(inserted), int(staged) - int(inserted), batch_id)
+
+    def _record_kpi(self, cur, timings: BatchTimings, rows: int, batch_id: str) -> None:
+        now = time.time()
+        stages = []
+        if timings.broker is not None and timings.source is not None:
+            stages.append(("source_to_broker", timings.broker - timings.source))
+        if timings.received is not None and timings.broker is not None:
+            stages.append(("broker_to_processor", timings.received - timings.broker))
+        if timings.received is not None:
+            stages.append(("processor_to_db", now - timings.received))
+        if timings.source is not None:
+            stages.append(("end_to_end", now - timings.source))
+        values = [
+            (datetime.fromtimestamp(now, UTC), stage, max(0.0, seconds * 1000.0), rows, batch_id, self.processor)
+            for stage, seconds in stages
+        ]
+        psycopg2.extras.execute_values(cur, _KPI, values)
+
+    def quarantine(self, rejections: list[Rejection]) -> int:
+        if not rejections:
+            return 0
+        now = time.time()
+        values = [
+            (
+                datetime.fromtimestamp(r.received_at or now, UTC),
+                r.source[:64],
+                r.bounded_payload().replace("\x00", "\\u0000"),
+                r.reason,
+                r.detail[:1000].replace("\x00", "\\u0000"),
+            )
+            for r in rejections
+        ]
+
+        def work(conn):
+            with conn.cursor() as cur:
+                psycopg2.extras.execute_values(cur, _QUARANTINE, values, page_size=1000)
+            return len(values)
+
+        return self._with_retry(work)

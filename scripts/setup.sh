@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for Madinina Monitor. Idempotent: a second run only checks.
+#   scripts/setup.sh run   what the dashboard + lite ingestion need (PostgreSQL binaries, Python deps)
+#   scripts/setup.sh dev   plus what the tests need (Mosquitto, Chromium, Java for Spark, Node for the
+#                          TimescaleDB stand-in, test/lint Python deps)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE="${1:-run}"
+
+log() { printf '\033[1;36m[setup]\033[0m %s\n' "$*"; }
+
+# --- system packages (Debian) -------------------------------------------------------------------------
+need=()
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
+command -v python3 >/dev/null || need+=(python3 python3-venv)
+if [ "$MODE" = dev ]; then
+  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+  command -v node >/dev/null || need+=(nodejs)
+  command -v npm >/dev/null || need+=(npm)
+  fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Missing system packages: ${need[*]}. Install them with: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  log "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Packages must not start services of their own: the project starts what it needs on its own ports.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+# --- Python virtualenv -----------------------------------------------------------------------------------
+req=requirements.txt
+[ "$MODE" = dev ] && req=requirements-dev.txt
+[ -x .venv/bin/python ] || { log "creating .venv"; python3 -m venv .venv; }
+stamp=".venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)-$MODE"
+if [ ! -f "$stamp" ]; then
+  log "installing Python packages from $req"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+  touch "$stamp"
+fi
+
+# --- TimescaleDB stand-in (tests only) -----------------------------------------------------------------
+if [ "$MODE" = dev ] && [ -x tools/timescale-standin/install.sh ]; then
+  tools/timescale-standin/install.sh
+fi
+log "ready ($MODE)"
