@@ -73,6 +73,14 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
+def register(texts: dict[str, dict[str, str]]) -> None:
+    """Pages and components declare their own labels next to their code; keys must not collide."""
+    clashes = {k for k in texts if k in TEXT and TEXT[k] != texts[k]}
+    if clashes:
+        raise KeyError(f"i18n keys defined twice with different texts: {sorted(clashes)}")
+    TEXT.update(texts)
+
+
 def lang() -> str:
     value = st.session_state.get("lang", "fr")
     return value if value in LANGS else "fr"

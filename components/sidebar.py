@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
 import streamlit as st
 
 from components.i18n import LANG_NAMES, LANGS, t
@@ -41,3 +44,25 @@ def render_sidebar() -> None:
 def refresh_interval() -> int | None:
     seconds = st.session_state.get("refresh_s", 5)
     return seconds or None
+
+
+RANGE_PRESETS = {"15m": 15 * 60, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The shared filter state every page reads (set by the sidebar, mirrored in the URL)."""
+
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+    range_key: str  # one of RANGE_PRESETS or "custom"
+    communes: tuple[str, ...] = ()  # empty = all
+    kinds: tuple[str, ...] = ()  # empty = all
+    sensor_ids: tuple[str, ...] = ()  # empty = all matching communes/kinds
+    metric: str | None = None
+
+
+def current_filters() -> Filters:
+    """Interim default (last 24 h, everything) until the sidebar grows its filter widgets."""
+    end = datetime.now(timezone.utc)
+    return Filters(start=end - timedelta(seconds=RANGE_PRESETS["24h"]), end=end, range_key="24h")
