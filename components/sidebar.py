@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
@@ -64,5 +64,5 @@ class Filters:
 
 def current_filters() -> Filters:
     """Interim default (last 24 h, everything) until the sidebar grows its filter widgets."""
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     return Filters(start=end - timedelta(seconds=RANGE_PRESETS["24h"]), end=end, range_key="24h")
