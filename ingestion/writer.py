@@ -100,6 +100,30 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
        (SELECT count(*) FROM latest), (SELECT count(*) FROM agg)
 """
 
+# For a processor that computes its windows itself (the Spark job): raw rows and sensor_latest only.
+_MERGE_RAW = """
+WITH ins AS (
+    INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
+    SELECT timestamptz 'epoch' + s.t_us * interval '1 microsecond', s.sensor_id, s.metric, s.value, s.status,
+           now()
+      FROM staging_readings s
+    ON CONFLICT DO NOTHING
+    RETURNING time, sensor_id, metric, value, status
+), latest AS (
+    INSERT INTO sensor_latest AS l (sensor_id, metric, time, value, status, ingested_at)
+    SELECT DISTINCT ON (sensor_id, metric) sensor_id, metric, time, value, status, now()
+      FROM ins
+     ORDER BY sensor_id, metric, time DESC
+    ON CONFLICT (sensor_id, metric) DO UPDATE
+       SET time = excluded.time, value = excluded.value, status = excluded.status,
+           ingested_at = excluded.ingested_at
+     WHERE excluded.time >= l.time
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
+       (SELECT count(*) FROM latest), 0
+"""
+
 _QUARANTINE = "INSERT INTO quarantine (received_at, source, payload, reason, detail) VALUES %s"
 _KPI = "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) VALUES %s"
 
@@ -225,7 +249,12 @@ class Writer:
         return f"{self.processor}-{self._run_id}-{self._seq}"
 
     def write(
-        self, frame: pd.DataFrame, *, batch_id: str | None = None, timings: BatchTimings | None = None
+        self,
+        frame: pd.DataFrame,
+        *,
+        batch_id: str | None = None,
+        timings: BatchTimings | None = None,
+        aggregates: bool = True,
     ) -> WriteResult:
         """Store a batch frame (columns time, sensor_id, metric, value[, status]); returns stored/duplicates."""
         batch_id = batch_id or self.next_batch_id()
@@ -236,7 +265,7 @@ class Writer:
         def work(conn):
             with conn.cursor() as cur:
                 cur.copy_expert(_COPY, io.BytesIO(payload))
-                cur.execute(_MERGE)
+                cur.execute(_MERGE if aggregates else _MERGE_RAW)
                 inserted, staged, _, _ = cur.fetchone()
                 if timings is not None:
                     self._record_kpi(cur, timings, inserted, batch_id)
