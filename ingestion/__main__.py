@@ -1,7 +1,13 @@
-"""python -m ingestion — the companion ingestion service.
+"""python -m ingestion — the companion ingestion service of Madinina Monitor.
 
-run        simulator -> lite processor -> database, in one process (the embedded default)
-backfill   write N days of simulated history quickly (no JSON, straight to the writer)
+  run        simulator -> lite processor -> database in one process (the embedded default), with a
+             background backfill of recent history and the alerts engine every few seconds
+  simulate   publish simulated messages to a transport: mqtt (Mosquitto), files (JSON-lines for Spark),
+             kafka (needs a broker), direct (in-process, straight to the database)
+  consume    lite consumer: read a transport (mqtt), validate, write, evaluate alerts
+  backfill   write N days of simulated history quickly (no JSON, straight to the writer), with progress
+
+Every command stops cleanly on Ctrl-C / SIGTERM: buffered readings are flushed, nothing accepted is lost.
 """
 
 from __future__ import annotations
@@ -10,12 +16,30 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 import time
 
 import psycopg2
 
 from db import settings
 from ingestion.cli_common import parse_duration
+
+log = logging.getLogger("ingestion")
+
+
+class Stop:
+    """Set by SIGINT/SIGTERM; loops poll it so that they can flush before exiting."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        signal.signal(signal.SIGINT, self._set)
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, _signum, _frame) -> None:
+        self.event.set()
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
 
 
 def _writer_dsn(args) -> str:
@@ -25,7 +49,7 @@ def _writer_dsn(args) -> str:
 def _sync(args) -> None:
     from ingestion.registry import sync_catalogue
 
-    conn = psycopg2.connect(args.database_url or settings.database_url("writer"))
+    conn = psycopg2.connect(_writer_dsn(args))
     try:
         metrics, sensors = sync_catalogue(conn)
     finally:
@@ -33,91 +57,252 @@ def _sync(args) -> None:
     print(f"catalogue: {sensors} sensors, {metrics} metrics", flush=True)
 
 
-def cmd_backfill(args) -> int:
+def _faults(args):
+    from ingestion.simulator import FaultConfig
+
+    return FaultConfig(
+        stuck_rate=args.stuck_rate,
+        dropout_rate=args.dropout_rate,
+        spike_rate=args.spike_rate,
+        battery_drain=args.battery_drain,
+        late_rate=args.late_rate,
+        duplicate_rate=args.duplicate_rate,
+        malformed_rate=args.malformed_rate,
+    )
+
+
+def _backfill(dsn: str, span_s: float, step_s: float, seed: int, stop: Stop | None = None, label="backfill"):
     from ingestion.simulator import Simulator
     from ingestion.writer import Writer
 
-    _sync(args)
-    span = parse_duration(args.span)
-    end = time.time() if args.end is None else args.end
-    start = end - span
-    total_steps = span / args.step
-    sim = Simulator(seed=args.seed)
+    end = time.time()
+    start = end - span_s
+    sim = Simulator(seed=seed)
     started = time.monotonic()
     stored = dup = 0
-    with Writer(_writer_dsn(args), processor="backfill") as writer:
-        for chunk in sim.history(start, end, step_s=args.step):
+    with Writer(dsn, processor="backfill") as writer:
+        for chunk in sim.history(start, end, step_s=step_s):
+            if stop:
+                break
             result = writer.write(chunk)
-            stored += result.stored
-            dup += result.duplicates
-            done = (chunk["time"].max().timestamp() - start) / args.step
+            stored, dup = stored + result.stored, dup + result.duplicates
+            done = min(1.0, (chunk["time"].max().timestamp() - start) / span_s)
             rate = (stored + dup) / max(time.monotonic() - started, 1e-9)
             print(
-                f"backfill {min(100.0, 100 * done / total_steps):5.1f}%  {stored:,} stored, {dup:,} already "
-                f"there, {rate:,.0f} readings/s",
+                f"{label} {100 * done:5.1f}%  {stored:,} stored, {dup:,} already there, {rate:,.0f} readings/s",
                 flush=True,
             )
     print(
-        f"backfill done: {stored:,} readings stored, {dup:,} already present, {time.monotonic() - started:.1f}s",
+        f"{label} done: {stored:,} readings stored, {dup:,} already present, {time.monotonic() - started:.1f}s",
         flush=True,
     )
+
+
+def cmd_backfill(args) -> int:
+    _sync(args)
+    _backfill(_writer_dsn(args), parse_duration(args.span), args.step, args.seed, Stop())
     return 0
+
+
+class AlertsTicker:
+    """Evaluates the alerts engine at most every `every` seconds, on its own connection."""
+
+    def __init__(self, dsn: str, every: float):
+        self.dsn, self.every, self._last, self._conn = dsn, every, 0.0, None
+
+    def maybe_run(self) -> None:
+        if self.every <= 0 or time.monotonic() - self._last < self.every:
+            return
+        from ingestion.alerts import evaluate
+
+        self._last = time.monotonic()
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg2.connect(self.dsn, application_name="madinina-alerts")
+            evaluate(self._conn)
+        except psycopg2.Error as exc:  # alerts must never stop ingestion; the next tick retries
+            log.warning("alerts evaluation failed: %s", str(exc).strip())
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _report(processor, prefix: str) -> str:
+    c = processor.counters
+    return (
+        f"{prefix}: received {c.received:,} = stored {c.stored:,} + duplicates {c.duplicates:,} + "
+        f"quarantined {c.quarantined:,} (late {c.late:,})"
+    )
 
 
 def cmd_run(args) -> int:
     from ingestion.processor import LiteProcessor
-    from ingestion.simulator import FaultConfig, Simulator
+    from ingestion.simulator import Simulator
     from ingestion.validation import Validator
     from ingestion.writer import Writer
 
+    _sync(args)
+    stop = Stop()
+    dsn = _writer_dsn(args)
     if args.backfill:
-        backfill_args = argparse.Namespace(**vars(args))
-        backfill_args.span, backfill_args.end, backfill_args.step = args.backfill, None, args.backfill_step
-        cmd_backfill(backfill_args)
-    else:
-        _sync(args)
-    faults = FaultConfig(malformed_rate=args.malformed_rate, duplicate_rate=args.duplicate_rate)
-    sim = Simulator(seed=args.seed, faults=faults, fmt=args.format)
-    stop = {"now": False}
-
-    def request_stop(signum, _frame):
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    with Writer(_writer_dsn(args), processor="lite") as writer:
+        # History fills in the background so that live numbers show up at once.
+        threading.Thread(
+            target=_backfill,
+            args=(dsn, parse_duration(args.backfill), args.backfill_step, args.seed, stop),
+            name="backfill",
+            daemon=True,
+        ).start()
+    sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
+    alerts = AlertsTicker(dsn, args.alerts_every)
+    with Writer(dsn, processor="lite") as writer:
         processor = LiteProcessor(writer, Validator(source="direct"))
         period = 1.0 / args.rate
         next_tick = time.time()
         last_report = time.monotonic()
-        print(f"live: simulator -> lite processor -> database every {period:g}s (Ctrl-C to stop)", flush=True)
-        while not stop["now"]:
+        print(f"live: simulator -> lite processor -> database, a tick every {period:g}s (Ctrl-C to stop)", flush=True)
+        while not stop:
             now = time.time()
             if now < next_tick:
-                time.sleep(min(next_tick - now, 0.2))
+                stop.event.wait(min(next_tick - now, 0.2))
                 continue
             for message in sim.tick(next_tick):
                 processor.submit(message)
             processor.flush()
+            alerts.maybe_run()
             next_tick += period
-            if next_tick < time.time() - 5 * period:  # fell behind (machine busy): skip ahead, do not spiral
+            if next_tick < time.time() - 5 * period:  # fell far behind (busy machine): skip ahead, no spiral
                 next_tick = time.time()
             if time.monotonic() - last_report >= args.report_every:
-                c = processor.counters
-                print(
-                    f"live: received {c.received:,}  stored {c.stored:,}  duplicates {c.duplicates:,}  "
-                    f"quarantined {c.quarantined:,}",
-                    flush=True,
-                )
+                print(_report(processor, "live"), flush=True)
                 last_report = time.monotonic()
         processor.flush()
-        c = processor.counters
-        print(
-            f"stopped cleanly: received {c.received:,} = stored {c.stored:,} + duplicates {c.duplicates:,} + "
-            f"quarantined {c.quarantined:,}",
-            flush=True,
-        )
+        alerts.close()
+        print(_report(processor, "stopped cleanly"), flush=True)
     return 0
+
+
+def cmd_simulate(args) -> int:
+    from ingestion.simulator import Simulator
+
+    stop = Stop()
+    sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
+    if args.transport == "mqtt":
+        from ingestion.transports.mqtt import MqttConfig, MqttPublisher
+
+        sink = MqttPublisher(MqttConfig(host=args.mqtt_host, port=args.mqtt_port))
+        send, close = (lambda batch: [sink.publish(m) for m in batch]), sink.close
+    elif args.transport == "files":
+        from ingestion.transports.files import FilesSink
+
+        files = FilesSink(args.directory)
+        send, close = files.write_batch, (lambda: None)
+    elif args.transport == "kafka":
+        from ingestion.kafka_producer import KafkaSink  # thin; needs a broker (see deploy/README.md)
+
+        kafka = KafkaSink.from_env(bootstrap=args.kafka_bootstrap, topic=args.kafka_topic)
+        send, close = kafka.send_batch, kafka.close
+    else:
+        from ingestion.processor import LiteProcessor
+        from ingestion.validation import Validator
+        from ingestion.writer import Writer
+
+        _sync(args)
+        writer = Writer(_writer_dsn(args))
+        processor = LiteProcessor(writer, Validator(source="direct"))
+
+        def send(batch):
+            for message in batch:
+                processor.submit(message)
+            processor.flush()
+
+        def close():
+            processor.flush()
+            writer.close()
+
+    t = time.time() if args.start is None else args.start
+    real_time = args.start is None
+    ticks = sent = 0
+    started = time.monotonic()
+    try:
+        while (
+            not stop
+            and (args.ticks is None or ticks < args.ticks)
+            and (args.duration is None or time.monotonic() - started < args.duration)
+        ):
+            batch = sim.tick(t)
+            send(batch)
+            sent += len(batch)
+            ticks += 1
+            t += 1.0 / args.rate
+            if real_time:
+                stop.event.wait(max(0.0, t - time.time()))
+            if ticks % max(1, int(args.rate * 10)) == 0:
+                print(
+                    f"simulate: {ticks:,} ticks, {sent:,} messages, "
+                    f"{sent / max(time.monotonic() - started, 1e-9):,.0f} msg/s",
+                    flush=True,
+                )
+    finally:
+        close()
+    print(f"simulate done: {ticks:,} ticks, {sent:,} messages sent to {args.transport}", flush=True)
+    return 0
+
+
+def cmd_consume(args) -> int:
+    from ingestion.processor import LiteProcessor
+    from ingestion.transports.mqtt import MqttConfig, MqttConsumer
+    from ingestion.validation import Validator
+    from ingestion.writer import Writer
+
+    _sync(args)
+    stop = Stop()
+    dsn = _writer_dsn(args)
+    alerts = AlertsTicker(dsn, args.alerts_every)
+    with Writer(dsn, processor="lite") as writer:
+        processor = LiteProcessor(writer, Validator(source="mqtt"), max_delay_s=args.max_delay)
+        consumer = MqttConsumer(
+            MqttConfig(host=args.mqtt_host, port=args.mqtt_port, client_id=args.client_id), processor
+        )
+        consumer.start()
+        print(f"consume: mqtt {args.mqtt_host}:{args.mqtt_port} as {args.client_id} (persistent session)", flush=True)
+        last_report = time.monotonic()
+        while not stop:
+            consumer.poll(0.2)
+            alerts.maybe_run()
+            if time.monotonic() - last_report >= args.report_every:
+                print(_report(processor, "consume"), flush=True)
+                last_report = time.monotonic()
+        consumer.stop()
+        alerts.close()
+        print(_report(processor, "stopped cleanly"), flush=True)
+    return 0
+
+
+def _add_fault_args(parser) -> None:
+    group = parser.add_argument_group("simulator faults (rates are probabilities per sensor and tick)")
+    for name, default, text in (
+        ("stuck-rate", 0.0, "a sensor's value freezes"),
+        ("dropout-rate", 0.0, "a sensor goes silent"),
+        ("spike-rate", 0.0, "a spike value"),
+        ("late-rate", 0.0, "late, out-of-order message"),
+        ("duplicate-rate", 0.0, "message sent twice"),
+        ("malformed-rate", 0.0, "malformed message"),
+        ("battery-drain", 1.0, "battery discharge multiplier"),
+    ):
+        group.add_argument(f"--{name}", type=float, default=default, help=f"{text} (default {default:g})")
+    parser.add_argument(
+        "--format",
+        choices=["multi", "single", "ngsi"],
+        default="multi",
+        help="message shape (DESIGN.md §3); default multi = one record per sensor and tick",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="ticks per second; each tick = one message per sensor (default 1)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,20 +318,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="simulate + process + write, live")
-    run.add_argument("--rate", type=float, default=1.0, help="ticks per second; each tick = 1 message per sensor")
-    run.add_argument("--format", choices=["multi", "single", "ngsi"], default="multi")
-    run.add_argument("--backfill", metavar="SPAN", help="first write this much history, e.g. 2h or 7d")
+    run = sub.add_parser("run", help="simulate + process + write, live, with background backfill")
+    _add_fault_args(run)
+    run.add_argument("--backfill", metavar="SPAN", help="also write this much history in the background, e.g. 7d")
     run.add_argument("--backfill-step", type=float, default=60.0, help="seconds between backfilled readings")
-    run.add_argument("--malformed-rate", type=float, default=0.0, help="share of malformed messages (0-1)")
-    run.add_argument("--duplicate-rate", type=float, default=0.0, help="share of duplicated messages (0-1)")
+    run.add_argument("--alerts-every", type=float, default=5.0, help="seconds between alert evaluations (0=off)")
     run.add_argument("--report-every", type=float, default=10.0, help="seconds between progress lines")
     run.set_defaults(func=cmd_run)
+
+    simulate = sub.add_parser("simulate", help="publish simulated messages to a transport")
+    _add_fault_args(simulate)
+    simulate.add_argument("--transport", choices=["mqtt", "files", "kafka", "direct"], default="mqtt")
+    simulate.add_argument("--mqtt-host", default="127.0.0.1")
+    simulate.add_argument("--mqtt-port", type=int, default=1883)
+    simulate.add_argument("--directory", default="landing", help="files transport: landing directory")
+    simulate.add_argument("--kafka-bootstrap", default=None, help="kafka transport: bootstrap servers")
+    simulate.add_argument("--kafka-topic", default="sensor_data")
+    simulate.add_argument("--ticks", type=int, default=None, help="stop after this many ticks")
+    simulate.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    simulate.add_argument(
+        "--start", type=float, default=None, help="simulated start instant (epoch s): then ticks go as fast as possible"
+    )
+    simulate.set_defaults(func=cmd_simulate)
+
+    consume = sub.add_parser("consume", help="lite consumer: MQTT -> validation -> database")
+    consume.add_argument("--mqtt-host", default="127.0.0.1")
+    consume.add_argument("--mqtt-port", type=int, default=1883)
+    consume.add_argument("--client-id", default="madinina-consumer", help="fixed id = persistent session")
+    consume.add_argument("--max-delay", type=float, default=0.5, help="seconds a reading may wait in a batch")
+    consume.add_argument("--alerts-every", type=float, default=5.0)
+    consume.add_argument("--report-every", type=float, default=10.0)
+    consume.set_defaults(func=cmd_consume)
 
     backfill = sub.add_parser("backfill", help="write simulated history quickly")
     backfill.add_argument("span", help="how much history, e.g. 7d, 12h")
     backfill.add_argument("--step", type=float, default=60.0, help="seconds between readings (default 60)")
-    backfill.add_argument("--end", type=float, default=None, help="end instant, epoch seconds (default now)")
     backfill.set_defaults(func=cmd_backfill)
     return parser
 
@@ -158,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (psycopg2.Error, ValueError) as exc:
+    except (psycopg2.Error, ValueError, ConnectionError, OSError) as exc:
         print(f"error: {exc}".strip(), file=sys.stderr)
         return 1
 

@@ -36,6 +36,9 @@ class LiteProcessor:
         self._rejections: list[Rejection] = []
         self._received_at: list[float] = []
         self._first_at: float | None = None
+        # Newest event time seen per (sensor, metric): an older reading arriving after it is counted as late.
+        # It is still stored and merged into its windows (the writer upserts them), so late is information.
+        self._high_water: dict[tuple[str, str], float] = {}
 
     @property
     def pending(self) -> int:
@@ -44,6 +47,12 @@ class LiteProcessor:
     def submit(self, payload: bytes | str, *, received_at: float | None = None) -> None:
         received_at = self.clock() if received_at is None else received_at
         result = self.validator.parse(payload, received_at=received_at)
+        for reading in result.readings:
+            key = (reading.sensor_id, reading.metric)
+            if reading.time < self._high_water.get(key, float("-inf")):
+                self.counters.late += 1
+            else:
+                self._high_water[key] = reading.time
         self._readings.extend(result.readings)
         self._rejections.extend(result.rejections)
         self._received_at.append(received_at)

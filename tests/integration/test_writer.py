@@ -125,3 +125,14 @@ def test_kpi_rows_per_stage(db_url, conn):
     latency = dict(table(conn, "SELECT stage, latency_ms FROM pipeline_kpi"))
     assert latency["source_to_broker"] == pytest.approx(500, abs=1)
     assert latency["end_to_end"] >= 1000
+
+
+def test_a_row_written_behind_the_writers_back_falls_back_to_the_safe_path(db_url, conn):
+    with conn.cursor() as cur:  # sensor_latest does not know this row: the fast-path check passes, the insert conflicts
+        cur.execute(
+            "INSERT INTO sensor_data (time, sensor_id, metric, value) VALUES ('2026-11-22T10:00:35Z', 's1', 'pm10', 30)"
+        )
+    with Writer(db_url) as writer:
+        result = writer.write(frame(BATCH))
+    assert (result.stored, result.duplicates) == (3, 1)
+    assert table(conn, "SELECT count(*) FROM sensor_data") == [(4,)]

@@ -1,0 +1,1 @@
+"""Madinina Monitor ingestion: metric/sensor catalogue, simulator, validation, processors and the writer."""

@@ -1,0 +1,1 @@
+"""How messages travel from the simulator (or real sensors) to a processor: direct, mqtt, kafka, files."""

@@ -1,0 +1,32 @@
+"""MQTT topic layout: madinina/<commune>/<kind>/<sensor_id> (commune as an ASCII slug)."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+from ingestion.catalogue import SENSORS
+
+ROOT = "madinina"
+SUBSCRIPTION = f"{ROOT}/#"
+
+
+def slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+_TOPICS = {s.sensor_id: f"{ROOT}/{slug(s.commune)}/{s.kind}/{s.sensor_id}" for s in SENSORS}
+
+
+def topic_for(payload: bytes) -> str:
+    """The topic a simulated message goes to; unparsable ones (fault injection) go to madinina/unknown/..."""
+    try:
+        message = json.loads(payload)
+        sensor_id = message.get("sensor_id") or message.get("device_id") or str(message.get("id", "")).split(":")[-1]
+    except (ValueError, AttributeError):
+        sensor_id = None
+    if sensor_id in _TOPICS:
+        return _TOPICS[sensor_id]
+    return f"{ROOT}/unknown/unknown/{slug(str(sensor_id or 'unknown')) or 'unknown'}"
