@@ -69,8 +69,9 @@ class LiteProcessor:
         """Write what is buffered. On failure the buffer is kept (nothing accepted is lost) and it raises."""
         readings, rejections = self._readings, self._rejections
         if rejections:
-            self.writer.quarantine(rejections)
-            self.counters.quarantined += len(rejections)
+            stored = self.writer.quarantine(rejections)
+            self.counters.quarantined += stored
+            self.counters.duplicates += len(rejections) - stored
             for rej in rejections:
                 self.counters.by_reason[rej.reason] = self.counters.by_reason.get(rej.reason, 0) + 1
             self._rejections = []

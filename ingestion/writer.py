@@ -150,7 +150,14 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
        (SELECT count(*) FROM latest), 0
 """
 
-_QUARANTINE = "INSERT INTO quarantine (received_at, source, payload, reason, detail) VALUES %s"
+_QUARANTINE = """
+INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint)
+SELECT v.received_at, v.source, v.payload, v.reason, v.detail,
+       md5(v.reason || E'\\x1f' || v.detail || E'\\x1f' || v.payload)
+  FROM (VALUES %s) AS v (received_at, source, payload, reason, detail)
+ON CONFLICT (fingerprint) DO NOTHING
+RETURNING 1
+"""
 _KPI = "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) VALUES %s"
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
@@ -335,6 +342,7 @@ class Writer:
         psycopg2.extras.execute_values(cur, _KPI, values)
 
     def quarantine(self, rejections: list[Rejection]) -> int:
+        """Store rejections; returns how many were new (a rejection already stored is not stored again)."""
         if not rejections:
             return 0
         now = time.time()
@@ -351,7 +359,6 @@ class Writer:
 
         def work(conn):
             with conn.cursor() as cur:
-                psycopg2.extras.execute_values(cur, _QUARANTINE, values, page_size=1000)
-            return len(values)
+                return len(psycopg2.extras.execute_values(cur, _QUARANTINE, values, page_size=1000, fetch=True))
 
         return self._with_retry(work)

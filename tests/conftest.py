@@ -52,3 +52,12 @@ def conn(db_url):
     connection.autocommit = True
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def mqtt_port(output_dir):
+    from tests.support.mosquitto import mosquitto, mosquitto_path
+
+    require(mosquitto_path() is not None, "Mosquitto (Debian package mosquitto)")
+    with mosquitto(output_dir / "mosquitto") as port:
+        yield port

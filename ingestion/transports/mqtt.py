@@ -75,14 +75,16 @@ class MqttConsumer:
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
         self.client.on_message = lambda _c, _u, msg: self._inbox.put(msg)
+        self.client.on_subscribe = lambda *_a: self._connected.set()
         self.client.on_disconnect = lambda *_a: self._connected.clear()
 
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties):
         if reason_code.is_failure:
             log.error("MQTT connection refused: %s", reason_code)
             return
+        # Ready only once the broker confirmed the subscription (SUBACK): from then on, messages for this
+        # session are kept by the broker even while we are away.
         client.subscribe(self.config.topic, qos=self.config.qos)
-        self._connected.set()
 
     def start(self, timeout: float = 15.0) -> None:
         self.client.connect(self.config.host, self.config.port, self.config.keepalive)
