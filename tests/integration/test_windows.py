@@ -1,0 +1,70 @@
+"""A hand-computed example: 1-minute tumbling, 5-minute sliding (every minute) and 1-hour windows, with a late
+reading arriving after its windows were first written."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingestion.catalogue import SENSORS
+from ingestion.processor import LiteProcessor
+from ingestion.validation import Validator
+from ingestion.writer import Writer
+
+SID = next(s.sensor_id for s in SENSORS if s.kind == "noise")
+T = datetime(2026, 11, 22, 9, 0, 0, tzinfo=UTC)
+
+
+def msg(offset_s: float, value: float) -> str:
+    when = (T + timedelta(seconds=offset_s)).isoformat().replace("+00:00", "Z")
+    return json.dumps({"timestamp": when, "sensor_id": SID, "metric": "noise", "value": value, "unit": "dB(A)"})
+
+
+def windows(conn, size_s: int):
+    with conn.cursor() as cur:
+        cur.execute(
+            """SELECT to_char(window_start AT TIME ZONE 'UTC', 'HH24:MI'), count, avg, min, max,
+                      round(stddev::numeric, 9)::float, n_warning, n_critical
+                 FROM sensor_data_agg
+                WHERE sensor_id = %s AND metric = 'noise'
+                  AND window_end - window_start = %s * interval '1 second'
+                ORDER BY window_start""",
+            (SID, size_s),
+        )
+        return cur.fetchall()
+
+
+def test_hand_computed_windows_with_a_late_reading(db_url, conn):
+    with Writer(db_url) as writer:
+        processor = LiteProcessor(writer, Validator(source="test"), max_batch=10_000)
+        # batch 1: 09:00:10 = 60, 09:00:50 = 66 (warning > 65), 09:01:30 = 72 (critical > 70)
+        for offset, value in ((10, 60), (50, 66), (90, 72)):
+            processor.submit(msg(offset, value), received_at=T.timestamp() + 600)
+        processor.flush()
+        # batch 2, late: 09:00:30 = 63 arrives after 09:01:30 was stored; it must join its old windows
+        processor.submit(msg(30, 63), received_at=T.timestamp() + 601)
+        processor.flush()
+    assert processor.counters.late == 1
+    assert processor.counters.stored == 4 and processor.counters.reconciles()
+
+    # 1-minute tumbling: [09:00, 09:01) = {60, 66, 63}; [09:01, 09:02) = {72}
+    minute = windows(conn, 60)
+    assert minute[0][:5] == ("09:00", 3, pytest.approx(63.0), 60.0, 66.0)
+    assert minute[0][5] == pytest.approx(3.0)  # sample stddev of 60, 63, 66
+    assert minute[0][6:] == (1, 0)
+    assert minute[1] == ("09:01", 1, 72.0, 72.0, 72.0, None, 0, 1)
+
+    # 5-minute sliding every minute: windows starting 08:56..09:00 contain the 09:00 readings; 08:57..09:01
+    # contain the 09:01 one. So 08:56 = {3 readings}, 08:57..09:00 = {all 4}, 09:01 = {72}.
+    sliding = {w[0]: w[1:5] for w in windows(conn, 300)}
+    assert sorted(sliding) == ["08:56", "08:57", "08:58", "08:59", "09:00", "09:01"]
+    assert sliding["08:56"] == (3, pytest.approx(63.0), 60.0, 66.0)
+    for start in ("08:57", "08:58", "08:59", "09:00"):
+        assert sliding[start] == (4, pytest.approx(65.25), 60.0, 72.0)
+    assert sliding["09:01"] == (1, 72.0, 72.0, 72.0)
+
+    # 1-hour tumbling: all four
+    hour = windows(conn, 3600)
+    assert hour[0][:5] == ("09:00", 4, pytest.approx(65.25), 60.0, 72.0)
+    assert hour[0][5] == pytest.approx(5.12347538, rel=1e-8)
+    assert hour[0][6:] == (1, 1)
