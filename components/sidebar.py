@@ -21,19 +21,37 @@ def _from_url(key: str, allowed, default):
     return value if value in allowed else default
 
 
+def _keep(widget_key: str, state_key: str) -> None:
+    st.session_state[state_key] = st.session_state[widget_key]
+
+
 def render_sidebar() -> None:
+    # Preferences live in plain session keys; widgets only edit them through on_change. A widget whose label
+    # is translated can be re-created on a language switch, and must then start from the preference, not reset.
     if "lang" not in st.session_state:
         st.session_state["lang"] = _from_url("lang", LANGS, "fr")
     if "refresh_s" not in st.session_state:
         st.session_state["refresh_s"] = _from_url("refresh", REFRESH_CHOICES, 5)
     with st.sidebar:
-        st.markdown(f"### 🌴 {t('app.title')}")
+        st.markdown(f"### {t('app.title')}")
         st.caption(t("app.tagline"))
-        st.radio(t("sidebar.language"), LANGS, format_func=LANG_NAMES.get, key="lang", horizontal=True)
+        st.radio(
+            t("sidebar.language"),
+            LANGS,
+            index=LANGS.index(st.session_state["lang"]),
+            format_func=LANG_NAMES.get,
+            key="sidebar_lang",
+            horizontal=True,
+            on_change=_keep,
+            args=("sidebar_lang", "lang"),
+        )
         st.selectbox(
             t("sidebar.refresh"),
             REFRESH_CHOICES,
-            key="refresh_s",
+            index=REFRESH_CHOICES.index(st.session_state["refresh_s"]),
+            key="sidebar_refresh",
+            on_change=_keep,
+            args=("sidebar_refresh", "refresh_s"),
             format_func=lambda s: t("refresh.off") if s == 0 else (f"{s} s" if s < 60 else "1 min"),
         )
         st.caption(t("sidebar.timezone"))
