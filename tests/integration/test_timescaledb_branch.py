@@ -1,0 +1,166 @@
+"""The TimescaleDB branch: our migrations and dashboard queries on TimescaleDB (PGlite stand-in, DESIGN §7)
+give the same results as on plain PostgreSQL 15, for the same writes."""
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg2
+import pytest
+
+from data_access import queries
+from data_access.engine import make_engine
+from db.migrate import migrate, timescaledb_enabled
+from ingestion.alerts import evaluate
+from ingestion.catalogue import SENSORS
+from ingestion.registry import sync_catalogue
+from ingestion.simulator import Simulator
+from ingestion.writer import BatchTimings, Writer
+from tests.support.services import require
+from tests.support.timescale import standin_available, timescale_standin
+
+NOW = datetime(2026, 11, 22, 14, 30, 30, tzinfo=UTC)
+SENSOR_IDS = tuple(s.sensor_id for s in SENSORS[:6])
+
+
+def seed(url: str) -> None:
+    """The same writes on both servers: 3 h of history at 30 s, a few live seconds, KPIs and alerts."""
+    conn = psycopg2.connect(url)
+    sync_catalogue(conn)
+    conn.close()
+    end = NOW.timestamp()
+    with Writer(url) as writer:
+        for chunk in Simulator(seed=9).history(end - 3 * 3600, end - 60, step_s=30):
+            writer.write(chunk)
+        live = next(Simulator(seed=9).history(end - 60, end, step_s=1))
+        writer.write(live, timings=BatchTimings(source=end - 1, broker=end - 0.5, received=end - 0.2))
+    conn = psycopg2.connect(url)
+    evaluate(conn, now=NOW)
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def timescale_url():
+    ok, why = standin_available()
+    require(ok, f"TimescaleDB stand-in ({why})")
+    with timescale_standin() as dsn:
+        assert migrate(dsn)  # every migration applies on TimescaleDB
+        assert timescaledb_enabled(dsn)
+        seed(dsn)
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def plain_url(pg_cluster):
+    name = pg_cluster.fresh_database(migrated=False)
+    url = pg_cluster.url(name)
+    migrate(url)
+    seed(url)
+    return url
+
+
+def test_raw_and_aggregate_tables_are_hypertables(timescale_url):
+    with psycopg2.connect(timescale_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1")
+        assert [r[0] for r in cur.fetchall()] == ["sensor_data", "sensor_data_agg"]
+        cur.execute(
+            "SELECT count(*) FROM (SELECT time_bucket('1 minute', time) b, count(*) FROM sensor_data GROUP BY 1) x"
+        )
+        via_time_bucket = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM (SELECT date_bin('1 minute', time, timestamptz 'epoch') b, count(*) "
+            "FROM sensor_data GROUP BY 1) x"
+        )
+        assert cur.fetchone()[0] == via_time_bucket
+
+
+def test_plain_postgresql_stays_on_plain_tables(plain_url):
+    assert not timescaledb_enabled(plain_url)
+
+
+def _tables(url: str) -> dict[str, list]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        out = {}
+        for name, sql in {
+            "sensor_data": "SELECT time, sensor_id, metric, value, status FROM sensor_data ORDER BY 2, 3, 1",
+            "sensor_data_agg": "SELECT window_start, window_end, sensor_id, metric, count, round(avg::numeric, 9), "
+            "min, max, round(stddev::numeric, 9), n_warning, n_critical, n_fault FROM sensor_data_agg "
+            "ORDER BY 3, 4, 1, 2",
+            "sensor_latest": "SELECT sensor_id, metric, time, value, status FROM sensor_latest ORDER BY 1, 2",
+            "alerts": "SELECT sensor_id, metric, kind, severity, value, threshold FROM alerts "
+            "ORDER BY 1, 2 NULLS FIRST, 3",
+        }.items():
+            cur.execute(sql)
+            out[name] = cur.fetchall()
+    return out
+
+
+def test_the_same_writes_give_the_same_tables(timescale_url, plain_url):
+    timescale, plain = _tables(timescale_url), _tables(plain_url)
+    for name in plain:
+        assert len(timescale[name]) == len(plain[name]), name
+        assert timescale[name] == plain[name], name
+
+
+# Every read the dashboard makes: (function, kwargs). Extended when a page adds queries.
+CALLS = [
+    (queries.sensor_status, {"now": NOW}),
+    (queries.latest_readings, {}),
+    (queries.latest_readings, {"sensor_ids": list(SENSOR_IDS[:2])}),
+    (queries.metric_overview, {"now": NOW}),
+    (queries.metrics, {}),
+    (queries.open_alerts_by_severity, {}),
+    (
+        queries.timeseries,
+        {"sensor_ids": SENSOR_IDS, "metric": "temperature", "start": NOW - timedelta(hours=1), "end": NOW},
+    ),
+    (
+        queries.timeseries,
+        {
+            "sensor_ids": SENSOR_IDS,
+            "metric": "temperature",
+            "start": NOW - timedelta(hours=3),
+            "end": NOW,
+            "resolution": queries.Resolution("agg", 300, 60),
+        },
+    ),
+    (
+        queries.timeseries,
+        {
+            "sensor_ids": SENSOR_IDS,
+            "metric": "pm10",
+            "start": NOW - timedelta(hours=3),
+            "end": NOW,
+            "resolution": queries.Resolution("agg", 3600, 3600),
+        },
+    ),
+]
+
+
+def _normalise(result):
+    if isinstance(result, tuple):
+        return tuple(_normalise(r) for r in result)
+    if isinstance(result, pd.DataFrame):
+        frame = result.reset_index(drop=True)
+        for column in frame.columns:
+            if pd.api.types.is_float_dtype(frame[column]):
+                frame[column] = frame[column].round(9)
+        return frame
+    return result
+
+
+@pytest.mark.parametrize(("fn", "kwargs"), CALLS, ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CALLS)])
+def test_dashboard_queries_return_the_same_on_both(fn, kwargs, timescale_url, plain_url):
+    engines = [make_engine(timescale_url, pool_size=1, max_overflow=0), make_engine(plain_url)]
+    try:
+        on_timescale, on_plain = (_normalise(fn(engine, **kwargs)) for engine in engines)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    if isinstance(on_plain, tuple):
+        pd.testing.assert_frame_equal(on_timescale[0], on_plain[0], check_dtype=False)
+        assert on_timescale[1] == on_plain[1]
+    elif isinstance(on_plain, pd.DataFrame):
+        assert len(on_plain) > 0 or fn is queries.open_alerts_by_severity
+        pd.testing.assert_frame_equal(on_timescale, on_plain, check_dtype=False)
+    else:
+        assert on_timescale == on_plain
