@@ -17,13 +17,13 @@ TEXT: dict[str, dict[str, str]] = {
     "sidebar.timezone": {"fr": "Heures affichées : Martinique (UTC−4)", "en": "Times shown: Martinique (UTC−4)"},
     "db.unavailable": {
         "fr": "Base de données injoignable — les données ne peuvent pas être affichées. Vérifiez que le service "
-        "tourne (`make run`) ou la configuration DATABASE_URL. Détail : {detail}",
-        "en": "Database unreachable — data cannot be shown. Check that the service is running (`make run`) or "
+        "tourne (`bash scripts/run.sh`) ou la configuration DATABASE_URL. Détail : {detail}",
+        "en": "Database unreachable — data cannot be shown. Check that the service is running (`bash scripts/run.sh`) or "
         "the DATABASE_URL setting. Detail: {detail}",
     },
     "db.empty": {
-        "fr": "Aucune donnée pour l'instant : la base est vide. Lancez l'ingestion (`make run`) puis revenez.",
-        "en": "No data yet: the database is empty. Start the ingestion (`make run`) and come back.",
+        "fr": "Aucune donnée pour l'instant : la base est vide. Lancez l'ingestion (`bash scripts/run.sh`) puis revenez.",
+        "en": "No data yet: the database is empty. Start the ingestion (`bash scripts/run.sh`) and come back.",
     },
     "live.title": {"fr": "Temps réel", "en": "Live"},
     "live.updated": {"fr": "Mis à jour à {time} (heure de Martinique)", "en": "Updated at {time} (Martinique time)"},
