@@ -42,7 +42,7 @@ class Metric:
     crit_high: float | None
 
     def status_of(self, value: float) -> str:
-        """"critical" beyond a critical threshold, "warning" beyond a warning one, else "ok" (strict bounds)."""
+        """ "critical" beyond a critical threshold, "warning" beyond a warning one, else "ok" (strict bounds)."""
         if (self.crit_low is not None and value < self.crit_low) or (
             self.crit_high is not None and value > self.crit_high
         ):
@@ -90,8 +90,16 @@ METRICS: dict[str, Metric] = {
         _m("temperature", "°C", "Température", "Temperature", -10, 60, warn_high=32.0, crit_high=35.0),
         _m("humidity", "%", "Humidité relative", "Relative humidity", 0, 100),
         # Project choice: below 1000 hPa a tropical disturbance is near, below 990 hPa a storm (Dean: ~970).
-        _m("pressure", "hPa", "Pression atmosphérique", "Atmospheric pressure", 850, 1100, warn_low=1000.0,
-           crit_low=990.0),
+        _m(
+            "pressure",
+            "hPa",
+            "Pression atmosphérique",
+            "Atmospheric pressure",
+            850,
+            1100,
+            warn_low=1000.0,
+            crit_low=990.0,
+        ),
         # Project choice: 50 km/h = strong trade-wind episode on the Atlantic coast; 90 km/h = storm force.
         _m("wind_speed", "km/h", "Vitesse du vent", "Wind speed", 0, 350, warn_high=50.0, crit_high=90.0),
         _m("wind_direction", "°", "Direction du vent", "Wind direction", 0, 360),
@@ -99,30 +107,50 @@ METRICS: dict[str, Metric] = {
         _m("rain", "mm/h", "Pluie (intensité)", "Rain rate", 0, 300, warn_high=30.0, crit_high=50.0),
         # Madininair / French thresholds: information and alert levels (FACTS.md).
         _m("pm10", _UG, "PM10 (particules)", "PM10 (particulate matter)", 0, 2000, warn_high=50.0, crit_high=80.0),
-        _m("pm25", _UG, "PM2,5 (particules fines)", "PM2.5 (fine particles)", 0, 1000, warn_high=30.0,
-           crit_high=50.0),
-        _m("no2", _UG, "Dioxyde d'azote (NO₂)", "Nitrogen dioxide (NO₂)", 0, 2000, warn_high=200.0,
-           crit_high=400.0),
+        _m("pm25", _UG, "PM2,5 (particules fines)", "PM2.5 (fine particles)", 0, 1000, warn_high=30.0, crit_high=50.0),
+        _m("no2", _UG, "Dioxyde d'azote (NO₂)", "Nitrogen dioxide (NO₂)", 0, 2000, warn_high=200.0, crit_high=400.0),
         _m("o3", _UG, "Ozone (O₃)", "Ozone (O₃)", 0, 1000, warn_high=180.0, crit_high=240.0),
-        _m("so2", _UG, "Dioxyde de soufre (SO₂)", "Sulphur dioxide (SO₂)", 0, 3000, warn_high=300.0,
-           crit_high=500.0),
+        _m("so2", _UG, "Dioxyde de soufre (SO₂)", "Sulphur dioxide (SO₂)", 0, 3000, warn_high=300.0, crit_high=500.0),
         # Project choice (indoor air, common ventilation guidance): 1000 ppm = ventilate, 1500 ppm = poor.
-        _m("co2", "ppm", "Dioxyde de carbone (CO₂)", "Carbon dioxide (CO₂)", 250, 10000, warn_high=1000.0,
-           crit_high=1500.0),
+        _m(
+            "co2",
+            "ppm",
+            "Dioxyde de carbone (CO₂)",
+            "Carbon dioxide (CO₂)",
+            250,
+            10000,
+            warn_high=1000.0,
+            crit_high=1500.0,
+        ),
         # Sargassum H2S bands (FACTS.md): 1-5 ppm "poor", > 5 ppm "very poor".
-        _m("h2s", "ppm", "Sulfure d'hydrogène (H₂S)", "Hydrogen sulphide (H₂S)", 0, 100, warn_high=1.0,
-           crit_high=5.0),
+        _m("h2s", "ppm", "Sulfure d'hydrogène (H₂S)", "Hydrogen sulphide (H₂S)", 0, 100, warn_high=1.0, crit_high=5.0),
         # NH3 action threshold 8.3 ppm (FACTS.md); warning at 2 ppm is a project choice (early warning).
         _m("nh3", "ppm", "Ammoniac (NH₃)", "Ammonia (NH₃)", 0, 500, warn_high=2.0, crit_high=8.3),
         # LAeq, dB(A): 65 = night "point noir" level, 70 = day "point noir" level (FACTS.md).
         _m("noise", "dB(A)", "Bruit (LAeq)", "Noise (LAeq)", 20, 140, warn_high=65.0, crit_high=70.0),
         _m("traffic_flow", "veh/h", "Débit de trafic", "Traffic flow", 0, 20000),
         # Project choice: below 20 km/h the road is congested, below 10 km/h it is jammed.
-        _m("traffic_speed", "km/h", "Vitesse moyenne du trafic", "Average traffic speed", 0, 250, warn_low=20.0,
-           crit_low=10.0),
+        _m(
+            "traffic_speed",
+            "km/h",
+            "Vitesse moyenne du trafic",
+            "Average traffic speed",
+            0,
+            250,
+            warn_low=20.0,
+            crit_low=10.0,
+        ),
         # Project choice: 90 % = nearly full, 98 % = full.
-        _m("parking_occupancy", "%", "Taux d'occupation du parking", "Parking occupancy", 0, 100,
-           warn_high=90.0, crit_high=98.0),
+        _m(
+            "parking_occupancy",
+            "%",
+            "Taux d'occupation du parking",
+            "Parking occupancy",
+            0,
+            100,
+            warn_high=90.0,
+            crit_high=98.0,
+        ),
         _m("light_level", "%", "Niveau d'éclairage", "Lighting level", 0, 100),
         _m("power", "W", "Puissance électrique", "Electrical power", 0, 20000),
         # Project choice: replace the battery below 20 %, critical below 10 %.

@@ -32,6 +32,7 @@ FORMATS = ("multi", "single", "ngsi")
 LOCAL_OFFSET_S = -4 * 3600  # America/Martinique
 DAY_S = 86400.0
 HISTORY_CHUNK_ROWS = 500_000
+LOW_BATTERY_WARNING = 10.0  # % below which a device reports status WARNING
 
 # Decimals kept in messages and history (sensor resolution).
 DECIMALS: dict[str, int] = {
@@ -119,20 +120,22 @@ def _uniform(key, n: np.ndarray) -> np.ndarray:
     return (x >> _S11).astype(np.float64) * _INV53
 
 
+_KNOTS = np.array([0, 1], dtype=np.int64)
+
+
 def _vnoise(key, t: np.ndarray, period: float) -> np.ndarray:
     """Smooth value noise in [-1, 1]: hashed knots every `period` seconds, smoothstep interpolation."""
     s = t / period
     n0 = np.floor(s)
     f = s - n0
     f = f * f * (3.0 - 2.0 * f)
-    n = n0.astype(np.int64)
-    a = _uniform(key, n)
-    b = _uniform(key, n + 1)
-    return 2.0 * (a + (b - a) * f) - 1.0
+    ab = _uniform(np.asarray(key)[..., None], n0.astype(np.int64)[..., None] + _KNOTS)  # both knots at once
+    a = ab[..., 0]
+    return 2.0 * (a + (ab[..., 1] - a) * f) - 1.0
 
 
 def _sstep(x):
-    x = np.clip(x, 0.0, 1.0)
+    x = np.minimum(np.maximum(x, 0.0), 1.0)
     return x * x * (3.0 - 2.0 * x)
 
 
@@ -151,6 +154,20 @@ class _Time:
 
     def __init__(self, t: np.ndarray):
         self.t = t
+        self.memo: dict = {}
+
+    def cached(self, name: str, idx, fn: Callable[[], np.ndarray]):
+        """Compute `fn()` once per (name, sensor positions) for these instants (shared by several metrics)."""
+        if idx is None:
+            key = name
+        elif idx.size <= 4096:
+            key = (name, idx.shape, idx.tobytes())
+        else:
+            return fn()
+        value = self.memo.get(key)
+        if value is None:
+            value = self.memo[key] = fn()
+        return value
 
     @cached_property
     def loc(self):
@@ -207,7 +224,10 @@ def _episode(key, t: np.ndarray, spec: dict, amp_min: float, amp_span: float):
 
 
 class _Model:
-    """Per-sensor parameters (arrays indexed by sensor position) and the vectorised signal of every metric."""
+    """Per-sensor parameters (arrays indexed by sensor position) and the vectorised signal of every metric.
+
+    Every signal function takes `idx` (sensor positions) and a `_Time`; shapes broadcast, so the same code
+    serves one instant for many sensors (tick), many instants for one sensor (values) and a grid (history)."""
 
     def __init__(self, sensors: tuple[Sensor, ...], seed: int, battery_drain: float):
         self.sensors = sensors
@@ -216,98 +236,108 @@ class _Model:
         self._keys: dict[tuple[str, int], np.ndarray] = {}
         tags = [set(s.tags) for s in sensors]
 
-        def per_sensor(fn: Callable[[Sensor, set[str], Callable[[str], float]], float]) -> np.ndarray:
+        def per_sensor(fn: Callable[[set[str], Callable[[str], float]], float]) -> np.ndarray:
             return np.array(
-                [fn(s, tg, lambda name, s=s: _unit(seed, s.sensor_id, name)) for s, tg in zip(sensors, tags)],
+                [fn(tg, lambda name, s=s: _unit(seed, s.sensor_id, name)) for s, tg in zip(sensors, tags, strict=True)],
                 dtype=np.float64,
             )
 
         def corridor(tg: set[str]) -> str | None:
             return next((c for c in CORRIDORS if c in tg), None)
 
-        self.indoor = np.array([s.kind == "environment" or "indoor" in tg for s, tg in zip(sensors, tags)])
+        def first(tg: set[str], table: tuple[tuple[str, float], ...], default: float) -> float:
+            return next((value for tag, value in table if tag in tg), default)
+
+        self.indoor = np.array([s.kind == "environment" or "indoor" in tg for s, tg in zip(sensors, tags, strict=True)])
         self.corr_key = np.array(
-            [_key(seed, "corridor", corridor(tg) or f"town:{s.insee}") for s, tg in zip(sensors, tags)],
+            [_key(seed, "corridor", corridor(tg) or f"town:{s.insee}") for s, tg in zip(sensors, tags, strict=True)],
             dtype=np.uint64,
         )
+        # Roads: peak-hour capacity, free-flow speed, how close to saturation the peak gets.
         self.capacity = per_sensor(
-            lambda s, tg, u: _CAPACITY.get(corridor(tg), 1_400.0)
-            * (0.55 if "secondary" in tg else 1.0)
-            * (0.93 + 0.14 * u("cap"))
+            lambda tg, u: (
+                _CAPACITY.get(corridor(tg), 1_400.0) * (0.55 if "secondary" in tg else 1.0) * (0.93 + 0.14 * u("cap"))
+            )
         )
         self.free_speed = per_sensor(
-            lambda s, tg, u: (_FREE_SPEED.get(corridor(tg), 50.0) - (10.0 if "secondary" in tg else 0.0))
-            * (0.95 + 0.1 * u("v0"))
+            lambda tg, u: (
+                (_FREE_SPEED.get(corridor(tg), 50.0) - (10.0 if "secondary" in tg else 0.0)) * (0.95 + 0.1 * u("v0"))
+            )
         )
         self.saturation = per_sensor(
-            lambda s, tg, u: 0.8 if corridor(tg) is None else (0.85 if "secondary" in tg else 1.0)
+            lambda tg, u: 0.8 if corridor(tg) is None else (0.85 if "secondary" in tg else 1.0)
         )
         self.noise_base = per_sensor(
-            lambda s, tg, u: {"A1": 56.0, None: 53.0 if "urban" in tg else 50.0}.get(corridor(tg), 54.5)
-            + 2.0 * (u("noise") - 0.5)
+            lambda tg, u: (
+                (56.0 if "A1" in tg else 54.5 if corridor(tg) else 53.0 if "urban" in tg else 50.0)
+                + 2.0 * (u("noise") - 0.5)
+            )
         )
+        # Air quality.
         self.no2_expo = per_sensor(
-            lambda s, tg, u: (46.0 if "roadside" in tg else 26.0 if "urban" in tg else 7.0)
-            + (8.0 if "industrial" in tg else 0.0)
-            + 4.0 * (u("no2") - 0.5)
+            lambda tg, u: (
+                first(tg, (("roadside", 46.0), ("urban", 26.0)), 7.0)
+                + (8.0 if "industrial" in tg else 0.0)
+                + 4.0 * (u("no2") - 0.5)
+            )
         )
-        self.so2_prob = per_sensor(lambda s, tg, u: 0.05 if "industrial" in tg else 0.006)
-        self.pm_base = per_sensor(lambda s, tg, u: (20.0 if "atlantic" in tg else 15.5) + 3.0 * (u("pm") - 0.5))
-        self.dust_factor = per_sensor(lambda s, tg, u: 0.9 + 0.2 * u("dust"))
+        self.so2_prob = per_sensor(lambda tg, u: 0.05 if "industrial" in tg else 0.006)
+        self.pm_base = per_sensor(lambda tg, u: (20.0 if "atlantic" in tg else 15.5) + 3.0 * (u("pm") - 0.5))
+        self.dust_factor = per_sensor(lambda tg, u: 0.9 + 0.2 * u("dust"))
         self.sarg_factor = per_sensor(
-            lambda s, tg, u: 1.2 + 0.1 * u("sarg") if "hotspot" in tg else 0.55 + 0.45 * u("sarg")
+            lambda tg, u: 1.2 + 0.1 * u("sarg") if "hotspot" in tg else 0.55 + 0.45 * u("sarg")
         )
+        # Weather.
         self.temp_offset = per_sensor(
-            lambda s, tg, u: (-4.0 if "high_ground" in tg else 0.0)
-            + (-0.3 if "atlantic" in tg else 0.0)
-            + (0.3 if "caribbean" in tg else 0.0)
-            + (0.4 if "urban" in tg else 0.0)
-            + 0.6 * (u("temp") - 0.5)
+            lambda tg, u: (
+                (-4.0 if "high_ground" in tg else 0.0)
+                + (-0.3 if "atlantic" in tg else 0.0)
+                + (0.3 if "caribbean" in tg else 0.0)
+                + (0.4 if "urban" in tg else 0.0)
+                + 0.6 * (u("temp") - 0.5)
+            )
         )
         self.temp_amp = per_sensor(
-            lambda s, tg, u: 0.85
-            if "atlantic" in tg
-            else 0.9
-            if "high_ground" in tg
-            else 1.05
-            if tg & {"urban", "caribbean"}
-            else 1.0
+            lambda tg, u: first(
+                tg, (("atlantic", 0.85), ("high_ground", 0.9), ("urban", 1.05), ("caribbean", 1.05)), 1.0
+            )
         )
         self.rh_offset = per_sensor(
-            lambda s, tg, u: (6.0 if "high_ground" in tg else 0.0)
-            + (2.0 if "atlantic" in tg else 0.0)
-            - (2.0 if tg & {"urban", "caribbean"} else 0.0)
+            lambda tg, u: (
+                (6.0 if "high_ground" in tg else 0.0)
+                + (2.0 if "atlantic" in tg else 0.0)
+                - (2.0 if tg & {"urban", "caribbean"} else 0.0)
+            )
         )
         self.wind_base = per_sensor(
-            lambda s, tg, u: (
-                31.0
-                if "atlantic" in tg
-                else 27.0
-                if "high_ground" in tg
-                else 14.0
-                if "caribbean" in tg
-                else 16.0
-                if "urban" in tg
-                else 21.0
+            lambda tg, u: (
+                first(tg, (("atlantic", 31.0), ("high_ground", 27.0), ("caribbean", 14.0), ("urban", 16.0)), 21.0)
+                * (0.92 + 0.16 * u("wind"))
             )
-            * (0.92 + 0.16 * u("wind"))
         )
         self.rain_prob = per_sensor(
-            lambda s, tg, u: 0.15 if "high_ground" in tg else 0.09 if "atlantic" in tg else 0.05
-            if "caribbean" in tg else 0.07
-        )  # fmt: skip
-        self.pressure_offset = per_sensor(lambda s, tg, u: 0.6 * (u("p") - 0.5))
-        self.parking_type = per_sensor(lambda s, tg, u: 1.0 if "campus" in tg else 2.0 if "beach" in tg else 0.0)
-        self.parking_scale = per_sensor(lambda s, tg, u: 0.9 + 0.16 * u("pk"))
-        self.light_rating = per_sensor(lambda s, tg, u: 900.0 + 1500.0 * u("rating"))
-        self.light_on_shift = per_sensor(lambda s, tg, u: (u("on") - 0.5) * 16.0 / 60.0)
-        self.light_off_shift = per_sensor(lambda s, tg, u: (u("off") - 0.5) * 16.0 / 60.0)
-        self.light_dim = per_sensor(lambda s, tg, u: 50.0 if u("dim") < 0.5 else 60.0)
-        self.building = per_sensor(lambda s, tg, u: 1.0 if "24h" in tg else 2.0 if "campus" in tg else 0.0)
-        self.indoor_offset = per_sensor(lambda s, tg, u: (u("in") - 0.5) * 1.0)
-        self.bat_rate = per_sensor(lambda s, tg, u: 0.7 + 1.6 * u("bat_rate"))  # % per day
-        self.bat_min = per_sensor(lambda s, tg, u: 6.0 + 16.0 * u("bat_min"))  # level at replacement
-        self.bat_phase = per_sensor(lambda s, tg, u: u("bat_phase"))
+            lambda tg, u: first(tg, (("high_ground", 0.15), ("atlantic", 0.09), ("caribbean", 0.05)), 0.07)
+        )
+        self.pressure_offset = per_sensor(lambda tg, u: 0.6 * (u("p") - 0.5))
+        # Parking: one-hot weights of the daily pattern (town centre, campus, beach).
+        self.pk_campus = per_sensor(lambda tg, u: 1.0 if "campus" in tg else 0.0)
+        self.pk_beach = per_sensor(lambda tg, u: 1.0 if "beach" in tg and "campus" not in tg else 0.0)
+        self.pk_urban = 1.0 - self.pk_campus - self.pk_beach
+        self.parking_scale = per_sensor(lambda tg, u: 0.86 + 0.14 * u("pk"))
+        # Street lights.
+        self.light_rating = per_sensor(lambda tg, u: 900.0 + 1500.0 * u("rating"))
+        self.light_on_shift = per_sensor(lambda tg, u: (u("on") - 0.5) * 16.0 / 60.0)
+        self.light_off_shift = per_sensor(lambda tg, u: (u("off") - 0.5) * 16.0 / 60.0)
+        self.light_dim = per_sensor(lambda tg, u: 50.0 if u("dim") < 0.5 else 60.0)
+        # Buildings: one-hot weights (offices by default, open 24 h, campus).
+        self.b_24h = per_sensor(lambda tg, u: 1.0 if "24h" in tg else 0.0)
+        self.b_campus = per_sensor(lambda tg, u: 1.0 if "campus" in tg and "24h" not in tg else 0.0)
+        self.b_office = 1.0 - self.b_24h - self.b_campus
+        self.indoor_offset = per_sensor(lambda tg, u: (u("in") - 0.5) * 1.0)
+        # Batteries.
+        self.bat_rate = per_sensor(lambda tg, u: 0.7 + 1.6 * u("bat_rate"))  # % per day
+        self.bat_min = per_sensor(lambda tg, u: 6.0 + 16.0 * u("bat_min"))  # level at replacement
+        self.bat_phase = per_sensor(lambda tg, u: u("bat_phase"))
 
         self.g_dust = _key(seed, "dust")
         self.g_sarg = _key(seed, "sargassum")
@@ -343,63 +373,80 @@ class _Model:
         shape = np.broadcast_shapes(np.shape(idx), np.shape(tm.t))
         x = np.broadcast_to(fn(idx, tm), shape)
         definition = METRICS[metric]
-        return np.clip(np.round(x, DECIMALS[metric]), definition.valid_min, definition.valid_max)
+        return np.minimum(np.maximum(np.round(x, DECIMALS[metric]), definition.valid_min), definition.valid_max)
 
     @staticmethod
     def _shape(idx, tm: _Time):
         return np.broadcast_shapes(np.shape(idx), np.shape(tm.t))
 
     # -- shared signals -------------------------------------------------------------------------------------
+    def _traffic_base(self, tm: _Time):
+        def compute():
+            h, dow = tm.hour, tm.dow
+            day = _window(h, 5.0, 2.0, 20.0, 2.5)
+            weekday = 0.06 + 0.50 * day + 0.44 * _gauss(h, 8.0, 1.1) + 0.40 * _gauss(h, 17.6, 1.3)
+            saturday = 0.07 + 0.45 * day + 0.20 * _gauss(h, 11.0, 2.0) + 0.12 * _gauss(h, 17.5, 1.5)
+            sunday = 0.07 + 0.30 * day + 0.15 * _gauss(h, 11.0, 2.0) + 0.15 * _gauss(h, 18.0, 1.5)
+            return np.where(dow < 5, weekday, np.where(dow == 5, saturday, sunday))
+
+        return tm.cached("traffic_base", None, compute)
+
     def traffic_profile(self, idx, tm: _Time):
         """Relative traffic (≈1 at the weekday morning peak) on the sensor's corridor, or town streets."""
-        h, dow = tm.hour, tm.dow
-        day = _window(h, 5.0, 2.0, 20.0, 2.5)
-        weekday = 0.06 + 0.50 * day + 0.44 * _gauss(h, 8.0, 1.1) + 0.40 * _gauss(h, 17.6, 1.3)
-        saturday = 0.07 + 0.45 * day + 0.20 * _gauss(h, 11.0, 2.0) + 0.12 * _gauss(h, 17.5, 1.5)
-        sunday = 0.07 + 0.30 * day + 0.15 * _gauss(h, 11.0, 2.0) + 0.15 * _gauss(h, 18.0, 1.5)
-        base = np.where(dow < 5, weekday, np.where(dow == 5, saturday, sunday))
-        ck = self.corr_key[idx]
-        day_factor = 0.95 + 0.10 * _uniform(ck ^ np.uint64(7), tm.day)
-        return base * day_factor * (1.0 + 0.06 * _vnoise(ck, tm.t, 1200.0))
+
+        def compute():
+            ck = self.corr_key[idx]
+            day_factor = 0.95 + 0.10 * _uniform(ck ^ np.uint64(7), tm.day)
+            return self._traffic_base(tm) * day_factor * (1.0 + 0.06 * _vnoise(ck, tm.t, 1200.0))
+
+        return tm.cached("traffic", idx, compute)
 
     def rain(self, idx, tm: _Time):
         """Tropical showers: per sensor and local hour, a shower with a probability that rises in hivernage."""
+        return tm.cached("rain", idx, lambda: self._rain(idx, tm))
+
+    def _rain(self, idx, tm: _Time):
         shape = self._shape(idx, tm)
         k = np.broadcast_to(self.key("rain")[idx], shape)
         slot_f = tm.loc / 3600.0
         slot = np.broadcast_to(np.floor(slot_f).astype(np.int64), shape)
-        frac = np.broadcast_to(slot_f - np.floor(slot_f), shape)
         prob = self.rain_prob[idx] * (0.45 + 1.1 * tm.wet)
         wet = _uniform(k, slot) < prob
         out = np.zeros(shape)
         if wet.any():
-            kw, sw, fw = k[wet], slot[wet], frac[wet]
+            kw, sw = k[wet], slot[wet]
+            fw = np.broadcast_to(slot_f - np.floor(slot_f), shape)[wet]
             start = 0.65 * _uniform(kw ^ np.uint64(1), sw)
             dur = 0.1 + 0.35 * _uniform(kw ^ np.uint64(2), sw)
             peak = np.minimum(2.0 + 14.0 * -np.log1p(-_uniform(kw ^ np.uint64(3), sw)), 150.0)
             x = (fw - start) / dur
-            out[wet] = np.where((x >= 0) & (x < 1), peak * np.sin(np.pi * np.clip(x, 0.0, 1.0)), 0.0)
-        return np.where(out < 0.05, 0.0, out)
+            inside = (x >= 0) & (x < 1)
+            out[wet] = inside * peak * np.sin(np.pi * np.minimum(np.maximum(x, 0.0), 1.0))
+        out[out < 0.05] = 0.0
+        return out
 
     def _outdoor_pressure(self, tm: _Time):
-        g = self.g_synoptic
-        return (
-            1014.0
-            + 1.2 * np.cos(2 * np.pi * (tm.yf - 0.5))
-            + 2.2 * _vnoise(g, tm.t, 2.5 * DAY_S)
-            + 0.7 * _vnoise(g ^ np.uint64(1), tm.t, 0.5 * DAY_S)
-            + 1.9 * np.cos(2 * np.pi * (tm.hour - 10.0) / 12.0)  # semi-diurnal tide, highs ~10 h and ~22 h
-        )
+        def compute():
+            g = self.g_synoptic
+            return (
+                1014.0
+                + 1.2 * np.cos(2 * np.pi * (tm.yf - 0.5))
+                + 2.2 * _vnoise(g, tm.t, 2.5 * DAY_S)
+                + 0.7 * _vnoise(g ^ np.uint64(1), tm.t, 0.5 * DAY_S)
+                + 1.9 * np.cos(2 * np.pi * (tm.hour - 10.0) / 12.0)  # semi-diurnal tide, highs ~10 h and ~22 h
+            )
+
+        return tm.cached("pressure", None, compute)
 
     # -- weather --------------------------------------------------------------------------------------------
     def temperature_out(self, idx, tm: _Time):
         k = self.key("temperature")[idx]
-        base = 26.6 + self.temp_offset[idx] + 0.9 * np.cos(2 * np.pi * (tm.yf - 0.7))
-        amp = 3.7 * self.temp_amp[idx]
+        season = tm.cached("t_season", None, lambda: 26.6 + 0.9 * np.cos(2 * np.pi * (tm.yf - 0.7)))
         rain = self.rain(idx, tm)
         return (
-            base
-            + amp * tm.diurnal
+            season
+            + self.temp_offset[idx]
+            + (3.7 * self.temp_amp[idx]) * tm.diurnal
             + 0.6 * _vnoise(k, tm.t, 7200.0)
             + 0.25 * _vnoise(k ^ np.uint64(1), tm.t, 600.0)
             + 0.05 * _vnoise(k ^ np.uint64(2), tm.t, 5.0)
@@ -413,12 +460,12 @@ class _Model:
             76.0
             + 4.0 * tm.wet
             + self.rh_offset[idx]
-            - 9.5 * self.temp_amp[idx] * tm.diurnal
+            - (9.5 * self.temp_amp[idx]) * tm.diurnal
             + 12.0 * np.minimum(rain / 8.0, 1.0)
             + 3.0 * _vnoise(k, tm.t, 3 * 3600.0)
             + 0.3 * _vnoise(k ^ np.uint64(1), tm.t, 10.0)
         )
-        return np.clip(rh, 35.0, 100.0)
+        return np.minimum(np.maximum(rh, 35.0), 100.0)
 
     def pressure(self, idx, tm: _Time):
         k = self.key("pressure")[idx]
@@ -427,37 +474,46 @@ class _Model:
     def wind_speed(self, idx, tm: _Time):
         k = self.key("wind_speed")[idx]
         base = self.wind_base[idx]
-        diurnal = 1.0 + 0.18 * np.cos(2 * np.pi * (tm.hour - 14.0) / 24.0)
-        slow = 1.0 + 0.22 * _vnoise(k, tm.t, 5 * 3600.0) + 0.12 * _vnoise(self.g_synoptic ^ np.uint64(5), tm.t, 2 * DAY_S)
+        shared = tm.cached(
+            "wind",
+            None,
+            lambda: (
+                (1.0 + 0.18 * np.cos(2 * np.pi * (tm.hour - 14.0) / 24.0))
+                * (1.0 + 0.12 * _vnoise(self.g_synoptic ^ np.uint64(5), tm.t, 2 * DAY_S))
+            ),
+        )
+        slow = shared * (1.0 + 0.22 * _vnoise(k, tm.t, 5 * 3600.0))
         gust = 0.15 * base * _vnoise(k ^ np.uint64(1), tm.t, 15.0)
-        return np.maximum(base * diurnal * slow + gust, 0.0)
+        return np.maximum(base * slow + gust, 0.0)
 
     def wind_direction(self, idx, tm: _Time):
         k = self.key("wind_direction")[idx]
-        d = (
-            70.0
-            + 15.0 * _vnoise(self.g_synoptic ^ np.uint64(6), tm.t, 2 * DAY_S)
-            + 15.0 * _vnoise(k, tm.t, 6 * 3600.0)
-            + 8.0 * _vnoise(k ^ np.uint64(1), tm.t, 60.0)
+        shared = tm.cached(
+            "wind_dir", None, lambda: 70.0 + 15.0 * _vnoise(self.g_synoptic ^ np.uint64(6), tm.t, 2 * DAY_S)
         )
+        d = shared + 15.0 * _vnoise(k, tm.t, 6 * 3600.0) + 8.0 * _vnoise(k ^ np.uint64(1), tm.t, 60.0)
         return d % 360.0
 
     # -- indoor ---------------------------------------------------------------------------------------------
-    def _occupancy(self, idx, tm: _Time, lag_h: float = 0.0):
-        h = (tm.hour - lag_h) % 24.0
-        workday = tm.dow < 5
-        office = _window(h, 7.25, 1.25, 16.75, 1.25) * (1.0 - 0.35 * _gauss(h, 12.75, 0.6))
-        campus = _window(h, 7.5, 1.0, 17.5, 1.5) * (1.0 - 0.3 * _gauss(h, 12.5, 0.7))
-        open_24h = 0.45 + 0.45 * _window(h, 6.0, 2.0, 20.0, 2.0)
-        b = self.building[idx]
-        weekday_occ = np.where(b == 1.0, open_24h, np.where(b == 2.0, campus, office))
-        weekend_occ = np.where(b == 1.0, open_24h, 0.05 * _window(h, 8.0, 1.0, 13.0, 1.0))
-        return np.where(workday, weekday_occ, weekend_occ)
+    def _occupancy(self, idx, tm: _Time):
+        """Share of the building's usual crowd present (lagged 25 min: CO2 builds up after people arrive)."""
+
+        def compute():
+            h = (tm.hour - 0.4) % 24.0
+            workday = (tm.dow < 5).astype(np.float64)
+            office = _window(h, 7.25, 1.25, 16.75, 1.25) * (1.0 - 0.35 * _gauss(h, 12.75, 0.6))
+            campus = _window(h, 7.5, 1.0, 17.5, 1.5) * (1.0 - 0.3 * _gauss(h, 12.5, 0.7))
+            open_24h = 0.45 + 0.45 * _window(h, 6.0, 2.0, 20.0, 2.0)
+            weekend = 0.05 * _window(h, 8.0, 1.0, 13.0, 1.0)
+            return workday * office + (1.0 - workday) * weekend, workday * campus + (1 - workday) * weekend, open_24h
+
+        office, campus, open_24h = tm.cached("occupancy", None, compute)
+        return self.b_office[idx] * office + self.b_campus[idx] * campus + self.b_24h[idx] * open_24h
 
     def _aircon(self, idx, tm: _Time):
-        h = tm.hour
-        office_hours = np.where(tm.dow < 5, _window(h, 6.75, 0.75, 18.0, 1.0), 0.0)
-        return np.where(self.building[idx] == 1.0, 1.0, office_hours)
+        office_hours = tm.cached("aircon", None, lambda: (tm.dow < 5) * _window(tm.hour, 6.75, 0.75, 18.0, 1.0))
+        w = self.b_24h[idx]
+        return w + (1.0 - w) * office_hours
 
     def temperature_in(self, idx, tm: _Time):
         k = self.key("temperature")[idx]
@@ -472,8 +528,11 @@ class _Model:
 
     def humidity_in(self, idx, tm: _Time):
         k = self.key("humidity")[idx]
-        return 71.0 - 15.0 * self._aircon(idx, tm) + 2.0 * _vnoise(k, tm.t, 3 * 3600.0) + 0.2 * _vnoise(
-            k ^ np.uint64(1), tm.t, 10.0
+        return (
+            71.0
+            - 15.0 * self._aircon(idx, tm)
+            + 2.0 * _vnoise(k, tm.t, 3 * 3600.0)
+            + 0.2 * _vnoise(k ^ np.uint64(1), tm.t, 10.0)
         )
 
     def co2(self, idx, tm: _Time):
@@ -482,19 +541,31 @@ class _Model:
         return (
             415.0
             + 10.0 * _vnoise(k, tm.t, 3600.0)
-            + peak * self._occupancy(idx, tm, lag_h=0.4) * (1.0 + 0.05 * _vnoise(k ^ np.uint64(1), tm.t, 900.0))
+            + peak * self._occupancy(idx, tm) * (1.0 + 0.05 * _vnoise(k ^ np.uint64(1), tm.t, 900.0))
             + 6.0 * _vnoise(k ^ np.uint64(2), tm.t, 20.0)
         )
 
     # -- air quality ----------------------------------------------------------------------------------------
+    def _dust(self, tm: _Time):
+        """Saharan dust over the whole island (µg/m³ added to PM10 on the plateau: 60-130, more in May-June)."""
+
+        def compute():
+            env, amp = _episode(self.g_dust, tm.t, DUST_EPISODES, 60.0, 70.0)
+            season = 1.0 + 0.35 * _gauss(tm.yf * 12.0, 5.0, 1.0)
+            wobble = 0.9 + 0.1 * _vnoise(self.g_dust ^ np.uint64(4), tm.t, 8 * 3600.0)
+            return env * amp * season * wobble
+
+        return tm.cached("dust", None, compute)
+
     def _pm_parts(self, idx, tm: _Time):
-        k = self.key("pm10")[idx]
-        background = self.pm_base[idx] * (1.0 + 0.15 * _vnoise(k, tm.t, 3 * 3600.0))
-        traffic = 0.18 * self.no2_expo[idx] * self.traffic_profile(idx, tm)
-        env, amp = _episode(self.g_dust, tm.t, DUST_EPISODES, 60.0, 70.0)
-        season = 1.0 + 0.35 * _gauss(tm.yf * 12.0, 5.0, 1.0)  # May-June: the worst of the dust season
-        dust = env * amp * season * self.dust_factor[idx] * (0.9 + 0.1 * _vnoise(self.g_dust ^ np.uint64(4), tm.t, 8 * 3600.0))
-        return background, traffic, dust, k
+        def compute():
+            k = self.key("pm10")[idx]
+            background = self.pm_base[idx] * (1.0 + 0.15 * _vnoise(k, tm.t, 3 * 3600.0))
+            traffic = (0.18 * self.no2_expo[idx]) * self.traffic_profile(idx, tm)
+            dust = self.dust_factor[idx] * self._dust(tm)
+            return background, traffic, dust, k
+
+        return tm.cached("pm", idx, compute)
 
     def pm10(self, idx, tm: _Time):
         background, traffic, dust, k = self._pm_parts(idx, tm)
@@ -513,15 +584,13 @@ class _Model:
 
     def o3(self, idx, tm: _Time):
         k = self.key("o3")[idx]
-        titration = 0.35 * self.no2_expo[idx] * self.traffic_profile(idx, tm)
-        return np.maximum(
-            38.0
-            + 18.0 * tm.sun
-            - titration
-            + 6.0 * _vnoise(k, tm.t, 6 * 3600.0)
-            + 4.0 * _vnoise(self.g_synoptic ^ np.uint64(3), tm.t, 2 * DAY_S),
-            2.0,
+        shared = tm.cached(
+            "o3",
+            None,
+            lambda: 38.0 + 18.0 * tm.sun + 4.0 * _vnoise(self.g_synoptic ^ np.uint64(3), tm.t, 2 * DAY_S),
         )
+        titration = (0.35 * self.no2_expo[idx]) * self.traffic_profile(idx, tm)
+        return np.maximum(shared - titration + 6.0 * _vnoise(k, tm.t, 6 * 3600.0), 2.0)
 
     def so2(self, idx, tm: _Time):
         """Low background; hourly chance of a plume (higher near the refinery/power plant: tag industrial)."""
@@ -529,32 +598,38 @@ class _Model:
         k = np.broadcast_to(self.key("so2")[idx], shape)
         slot_f = tm.loc / 3600.0
         slot = np.broadcast_to(np.floor(slot_f).astype(np.int64), shape)
-        frac = np.broadcast_to(slot_f - np.floor(slot_f), shape)
-        plume = _uniform(k ^ np.uint64(1), slot) < np.broadcast_to(self.so2_prob[idx], shape)
+        plume = _uniform(k ^ np.uint64(1), slot) < self.so2_prob[idx]
         out = np.broadcast_to(1.5 + 1.0 * _vnoise(k, tm.t, 1800.0), shape).copy()
         if plume.any():
+            frac = np.broadcast_to(slot_f - np.floor(slot_f), shape)[plume]
             amp = 15.0 + 85.0 * _uniform(k[plume] ^ np.uint64(2), slot[plume])
-            out[plume] += amp * np.sin(np.pi * frac[plume])
+            out[plume] += amp * np.sin(np.pi * frac)
         return np.maximum(out, 0.1)
 
     # -- sargassum ------------------------------------------------------------------------------------------
-    def _sargassum(self, idx, tm: _Time, metric: str):
-        k = self.key(metric)[idx]
-        env, amp = _episode(self.g_sarg, tm.t, SARGASSUM_EPISODES, 1.4, 2.6)
-        season = 1.0 + 0.4 * _gauss(tm.yf * 12.0, 7.5, 1.2)  # July-September peak
-        night = 1.0 - tm.sun  # calmer air at night: gas accumulates
-        decay = (
-            env * amp * season * self.sarg_factor[idx] * (0.88 + 0.12 * night) * (1.0 + 0.1 * _vnoise(k, tm.t, 3600.0))
-        )
-        return decay, k
+    def _sargassum(self, idx, tm: _Time):
+        """Gas from decaying sargassum (ppm of H2S) during stranding episodes; NH3 follows at about half."""
+
+        def shared():
+            env, amp = _episode(self.g_sarg, tm.t, SARGASSUM_EPISODES, 1.4, 2.6)
+            season = 1.0 + 0.4 * _gauss(tm.yf * 12.0, 7.5, 1.2)  # July-September peak
+            night = 1.0 - tm.sun  # calmer air at night: gas accumulates
+            return env * amp * season * (0.88 + 0.12 * night)
+
+        def compute():
+            k = self.key("h2s")[idx]
+            wobble = 1.0 + 0.1 * _vnoise(k, tm.t, 3600.0)
+            return self.sarg_factor[idx] * tm.cached("sarg_t", None, shared) * wobble
+
+        return tm.cached("sarg", idx, compute)
 
     def h2s(self, idx, tm: _Time):
-        decay, k = self._sargassum(idx, tm, "h2s")
-        return 0.012 + 0.008 * _vnoise(k ^ np.uint64(1), tm.t, 1800.0) + decay
+        k = self.key("h2s")[idx]
+        return 0.012 + 0.008 * _vnoise(k ^ np.uint64(1), tm.t, 1800.0) + self._sargassum(idx, tm)
 
     def nh3(self, idx, tm: _Time):
-        decay, k = self._sargassum(idx, tm, "nh3")
-        return 0.03 + 0.01 * _vnoise(k ^ np.uint64(1), tm.t, 1800.0) + 0.5 * decay
+        k = self.key("nh3")[idx]
+        return 0.03 + 0.01 * _vnoise(k, tm.t, 1800.0) + 0.5 * self._sargassum(idx, tm)
 
     # -- roads, parking, lights -----------------------------------------------------------------------------
     def traffic_flow(self, idx, tm: _Time):
@@ -563,44 +638,60 @@ class _Model:
 
     def traffic_speed(self, idx, tm: _Time):
         k = self.key("traffic_speed")[idx]
-        congestion = np.clip(self.traffic_profile(idx, tm) * self.saturation[idx], 0.0, 1.0) ** 4
+        load = np.minimum(np.maximum(self.traffic_profile(idx, tm) * self.saturation[idx], 0.0), 1.0)
+        congestion = load * load * load * load
         speed = self.free_speed[idx] * (1.0 - 0.84 * congestion) * (1.0 + 0.05 * _vnoise(k, tm.t, 300.0))
         return np.maximum(speed + 1.5 * _vnoise(k ^ np.uint64(1), tm.t, 20.0), 3.0)
 
     def noise(self, idx, tm: _Time):
+        """LAeq (dB(A)) following the traffic, with a loud event (motorbike, horn) in ~2 % of 10-s slots."""
         k = self.key("noise")[idx]
         p = np.maximum(self.traffic_profile(idx, tm), 0.0)
         slot = np.floor(tm.t / 10.0).astype(np.int64)
         event = (_uniform(k ^ np.uint64(2), slot) < 0.02) * (6.0 + 9.0 * _uniform(k ^ np.uint64(3), slot))
-        loud = self.noise_base[idx] + 15.0 * np.sqrt(p) + 1.2 * _vnoise(k, tm.t, 30.0)
-        return 10.0 * np.log10(10.0 ** (loud / 10.0) + 10.0 ** ((loud + event) / 10.0) * (event > 0))
+        level = self.noise_base[idx] + 15.0 * np.sqrt(p) + 1.2 * _vnoise(k, tm.t, 30.0)
+        return level + 10.0 * np.log10(1.0 + 10.0 ** (event / 10.0) * (event > 0))
 
     def parking(self, idx, tm: _Time):
+        def shapes():
+            h, dow = tm.hour, tm.dow
+            urban = np.where(
+                dow < 5,
+                0.12 + 0.78 * _window(h, 7.0, 2.0, 18.0, 2.0) - 0.12 * _gauss(h, 13.0, 0.8),
+                np.where(
+                    dow == 5,
+                    0.10 + 0.70 * _window(h, 8.0, 1.5, 13.0, 1.0),
+                    0.08 + 0.25 * _window(h, 9.0, 1.0, 13.0, 1.0),
+                ),
+            )
+            campus = np.where(dow < 5, 0.05 + 0.85 * _window(h, 7.0, 1.5, 17.0, 2.0), 0.05)
+            beach = np.where(
+                dow < 5, 0.10 + 0.45 * _window(h, 9.0, 2.0, 16.0, 2.0), 0.15 + 0.80 * _window(h, 8.5, 2.0, 16.5, 2.0)
+            )
+            return urban, campus, beach
+
+        urban, campus, beach = tm.cached("parking", None, shapes)
         k = self.key("parking_occupancy")[idx]
-        h, dow = tm.hour, tm.dow
-        urban = np.where(
-            dow < 5,
-            0.12 + 0.78 * _window(h, 7.0, 2.0, 18.0, 2.0) - 0.12 * _gauss(h, 13.0, 0.8),
-            np.where(dow == 5, 0.10 + 0.70 * _window(h, 8.0, 1.5, 13.0, 1.0), 0.08 + 0.25 * _window(h, 9.0, 1.0, 13.0, 1.0)),
-        )
-        campus = np.where(dow < 5, 0.05 + 0.85 * _window(h, 7.0, 1.5, 17.0, 2.0), 0.05)
-        beach = np.where(
-            dow < 5, 0.10 + 0.45 * _window(h, 9.0, 2.0, 16.0, 2.0), 0.15 + 0.80 * _window(h, 8.5, 2.0, 16.5, 2.0)
-        )
-        t_ = self.parking_type[idx]
-        occupancy = np.where(t_ == 1.0, campus, np.where(t_ == 2.0, beach, urban))
+        occupancy = self.pk_urban[idx] * urban + self.pk_campus[idx] * campus + self.pk_beach[idx] * beach
         day_factor = 0.93 + 0.12 * _uniform(k ^ np.uint64(5), tm.day)
         occupancy = occupancy * self.parking_scale[idx] * day_factor * (1.0 + 0.04 * _vnoise(k, tm.t, 900.0))
-        return 100.0 * np.clip(occupancy, 0.0, 1.0)
+        return 100.0 * np.minimum(np.maximum(occupancy, 0.0), 1.0)
 
     def light_level(self, idx, tm: _Time):
         """Street lights: 100 % from ~18:30 to ~05:45 local (season ±15 min), dimmed 23:00-04:30, 0 by day."""
-        h = tm.hour
-        on_at = 18.5 + 0.25 * np.cos(2 * np.pi * (tm.yf - 0.5)) + self.light_on_shift[idx]
-        off_at = 5.75 + 0.2 * np.cos(2 * np.pi * (tm.yf - 0.05)) + self.light_off_shift[idx]
-        on = (h >= on_at) | (h < off_at)
-        dimmed = (h >= 23.0) | (h < 4.5)
-        return np.where(on, np.where(dimmed, self.light_dim[idx], 100.0), 0.0)
+
+        def shared():
+            h = tm.hour
+            on_at = 18.5 + 0.25 * np.cos(2 * np.pi * (tm.yf - 0.5))
+            off_at = 5.75 + 0.2 * np.cos(2 * np.pi * (tm.yf - 0.05))
+            return h - on_at, h - off_at, (h >= 23.0) | (h < 4.5)
+
+        def compute():
+            since_on, since_off, dimmed = tm.cached("light_t", None, shared)
+            on = (since_on >= self.light_on_shift[idx]) | (since_off < self.light_off_shift[idx])
+            return on * np.where(dimmed, self.light_dim[idx], 100.0)
+
+        return tm.cached("light_on", idx, compute)
 
     def power(self, idx, tm: _Time):
         k = self.key("power")[idx]
@@ -611,11 +702,10 @@ class _Model:
     def battery(self, idx, tm: _Time):
         """Sawtooth: drains linearly, back to 100 % when replaced (at a per-sensor level, 6-22 %)."""
         span = 100.0 - self.bat_min[idx]
-        rate = self.bat_rate[idx] * self.drain
         if self.drain <= 0:
-            frac = np.broadcast_to(self.bat_phase[idx], self._shape(idx, tm))
+            frac = self.bat_phase[idx]
         else:
-            frac = (tm.t / DAY_S * rate / span + self.bat_phase[idx]) % 1.0
+            frac = (tm.t * (self.bat_rate[idx] * self.drain / span / DAY_S) + self.bat_phase[idx]) % 1.0
         k = self.key("battery")[idx]
         return 100.0 - span * frac + 0.1 * _vnoise(k, tm.t, 600.0)
 
@@ -682,6 +772,11 @@ class Simulator:
         ]
         self._rows_per_instant = sum(len(rows) for _, _, rows in self._groups)
         self._ids_arrow = pa.array(ids, type=pa.large_string())
+        self._block_rows: dict[int, int] = {}
+        self._block_lists: list[list[list[float]]] = []
+        self._block_size = 8
+        self._block_hits = 0
+        self._last_ms: int | None = None
 
         # Message shapes.
         self._use_device_id = [i % 2 == 0 for i in range(len(self.sensors))]
@@ -709,7 +804,7 @@ class Simulator:
             sensor = self.sensors[self._index[sensor]]
         if metric not in sensor.metrics:
             raise ValueError(f"sensor {sensor.sensor_id} has no metric {metric!r}")
-        times = np.asarray(times, dtype=np.float64)
+        times = np.round(np.asarray(times, dtype=np.float64) * 1000.0) / 1000.0  # millisecond resolution
         i = self._index.get(sensor.sensor_id)
         model = self._model
         if i is None or self.sensors[i] != sensor:
@@ -723,9 +818,33 @@ class Simulator:
         return out.reshape(times.shape)
 
     def _values_at(self, t: float) -> list[dict[str, float]]:
-        tm = _Time(np.array([t]))
-        lists = [self._model.evaluate(m, fn, rows, tm).tolist() for m, fn, rows in self._groups]
-        return [{m: _num(lists[g][p], d) for m, g, p, d in layout} for layout in self._layout]
+        """Per-sensor {metric: value} at `t` (quantised to the millisecond, like `values()`).
+
+        Evaluating a handful of sensors for one instant is dominated by numpy call overhead, so ticks are
+        computed in blocks: on a miss, the next instants are predicted from the last step (t, t+dt, t+2dt...)
+        and evaluated in one vectorised call. Values are pure functions of time, so a hit is exactly what a
+        fresh evaluation would give; the block shrinks when predictions miss (irregular tick times)."""
+        ms = int(round(t * 1000.0))
+        j = self._block_rows.get(ms)
+        if j is None:
+            last = self._last_ms
+            step = ms - last if last is not None and 0 < ms - last <= 3_600_000 else 1000
+            if self._block_rows:
+                size = self._block_size
+                self._block_size = min(16, size * 2) if self._block_hits >= size - 1 else max(1, self._block_hits + 1)
+            times = (ms + step * np.arange(self._block_size, dtype=np.int64)) / 1000.0
+            tm = _Time(times[:, None])
+            self._block_lists = [
+                self._model.evaluate(m, fn, rows[None, :], tm).tolist() for m, fn, rows in self._groups
+            ]
+            self._block_rows = {ms + step * k: k for k in range(self._block_size)}
+            self._block_hits = 0
+            j = 0
+        else:
+            self._block_hits += 1
+        self._last_ms = ms
+        lists = self._block_lists
+        return [{m: _num(lists[g][j][p], d) for m, g, p, d in layout} for layout in self._layout]
 
     # -- live -----------------------------------------------------------------------------------------------
     def tick(self, t: float) -> list[bytes]:
@@ -776,7 +895,7 @@ class Simulator:
             return [_dumps(m) for m in messages]
         draws = self._rng.random((len(messages), 3))
         out, duplicates = [], []
-        for (bad, dup, which), message in zip(draws, messages):
+        for (bad, dup, which), message in zip(draws, messages, strict=True):
             payload = self._malform(message, which) if bad < f.malformed_rate else _dumps(message)
             out.append(payload)
             if dup < f.duplicate_rate:
@@ -800,10 +919,12 @@ class Simulator:
         return vals
 
     def _status(self, vals: dict, status: str | None) -> str:
+        """Device self-report: FAULT (it noticed a spike), WARNING (battery critically low, readings may
+        drift), else OK. The ingestion applies it to every reading of the message."""
         if status is not None:
             return status
         battery = vals.get("battery")
-        return "WARNING" if battery is not None and battery < 20.0 else "OK"
+        return "WARNING" if battery is not None and battery < LOW_BATTERY_WARNING else "OK"
 
     def _messages(self, i: int, iso: str, vals: dict, status: str | None, *, sent_at: float) -> list[dict]:
         sensor = self.sensors[i]
