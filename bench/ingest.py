@@ -17,11 +17,11 @@ import uuid
 
 import pandas as pd
 import psycopg2
-from ingestion.simulator import Simulator
 
 from db import settings
 from db.migrate import migrate
 from ingestion.registry import sync_catalogue
+from ingestion.simulator import Simulator
 from ingestion.writer import Writer, csv_payload
 
 

@@ -51,8 +51,10 @@ def main() -> Path:
         series = frame[(frame["sensor_id"] == sensor.sensor_id) & (frame["metric"] == metric)]
         m = METRICS[metric]
         ax.plot(series["local"], series["value"], lw=0.9, color="#0B7A75")
-        for level, value, color in (("seuil d'information", m.warn_high, "#E69F00"),
-                                    ("seuil d'alerte", m.crit_high, "#D55E00")):
+        for level, value, color in (
+            ("seuil d'information", m.warn_high, "#E69F00"),
+            ("seuil d'alerte", m.crit_high, "#D55E00"),
+        ):
             if value is not None and series["value"].max() > value * 0.6:
                 ax.axhline(value, ls="--", lw=0.8, color=color, label=f"{level} {value:g} {m.unit}")
         ax.set_ylabel(f"{m.label_fr}\n({m.unit})")
