@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from components import map_layers  # noqa: F401  (registers the titles of the Map, Sensor and Pipeline pages)
 from components.i18n import t
 from components.sidebar import render_sidebar
 
@@ -10,5 +11,9 @@ render_sidebar()
 
 pages = [
     st.Page("pages/live.py", title=t("page.live"), icon=":material/monitoring:", url_path="live", default=True),
+    st.Page("pages/trends.py", title=t("page.trends"), icon=":material/trending_up:", url_path="trends"),
+    st.Page("pages/map.py", title=t("page.map"), icon=":material/map:", url_path="map"),
+    st.Page("pages/sensor.py", title=t("page.sensor"), icon=":material/sensors:", url_path="sensor"),
+    st.Page("pages/pipeline.py", title=t("page.pipeline"), icon=":material/lan:", url_path="pipeline"),
 ]
 st.navigation(pages).run()

@@ -1,143 +1,220 @@
-"""Temps réel / Live — what is happening now: sensor freshness, throughput, latest values, a live series."""
+"""Temps réel / Live — what is happening now for the sensors chosen in the sidebar: freshness, open alerts,
+throughput and latency, latest values with their delta, a fine-grained series, a status grid, the alert feed with
+acknowledgement. Live parts are fragments refreshed at the sidebar's interval: a refresh never resets the
+selections or the scroll position."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+from components import charts
+from components.alerts_feed import acknowledge_form, feed_table
 from components.data import load
-from components.formatting import fmt_number, fmt_time, plotly_separators, to_local
-from components.i18n import lang, metric_label, t
-from components.sidebar import refresh_interval
+from components.formatting import fmt_number, fmt_time
+from components.i18n import lang, metric_label, register, t
+from components.sidebar import current_filters, ensure_entrypoint, refresh_interval
+from data_access import alerts, live, queries
 
-MAIN_METRICS = ("temperature", "humidity", "pm10", "noise", "traffic_flow", "co2")
+register(
+    {
+        "live.scope": {
+            "fr": "{n} capteurs suivis (filtres de la barre latérale)",
+            "en": "{n} sensors followed (sidebar filters)",
+        },
+        "live.no_sensor": {
+            "fr": "Aucun capteur ne correspond aux filtres choisis.",
+            "en": "No sensor matches the chosen filters.",
+        },
+        "live.latency": {"fr": "Latence (p95)", "en": "Latency (p95)"},
+        "live.latency_help": {
+            "fr": "95e centile du délai mesure → base sur les 5 dernières minutes ({n} lots, pipeline_kpi)",
+            "en": "95th percentile of the reading → database delay over the last 5 minutes ({n} batches, pipeline_kpi)",
+        },
+        "live.alerts_open": {"fr": "Alertes ouvertes", "en": "Open alerts"},
+        "live.alerts.critical": {"fr": "Critiques", "en": "Critical"},
+        "live.alerts.warning": {"fr": "Avertissements", "en": "Warnings"},
+        "live.alerts.info": {"fr": "Informations", "en": "Info"},
+        "live.alerts_unack": {"fr": "non acquittées : {n}", "en": "not acknowledged: {n}"},
+        "live.no_latest": {
+            "fr": "Pas de valeur sur les deux dernières minutes complètes pour cette sélection.",
+            "en": "No value over the last two complete minutes for this selection.",
+        },
+        "live.series_for": {"fr": "Série fine : {metric}", "en": "Fine-grained series: {metric}"},
+        "live.series_truncated": {
+            "fr": "{shown} capteurs tracés sur {total} : choisissez des capteurs dans la barre latérale.",
+            "en": "{shown} of {total} sensors drawn: pick sensors in the sidebar.",
+        },
+        "live.grid": {"fr": "État des capteurs", "en": "Sensor status"},
+        "live.window_label": {"fr": "Dernières", "en": "Last"},
+        "live.no_metric": {
+            "fr": "Choisissez une mesure dans la barre latérale.",
+            "en": "Pick a metric in the sidebar.",
+        },
+    }
+)
+
+MAIN_METRICS = ("temperature", "humidity", "pm10", "noise", "traffic_flow", "co2", "h2s", "parking_occupancy")
 SERIES_WINDOWS = {"5 min": 5, "15 min": 15, "60 min": 60}
+MAX_SERIES_SENSORS = 8
+MAX_CARDS = 8
+CARDS_PER_ROW = 4
 
+ensure_entrypoint()
 st.title(t("live.title"))
 
-metrics = load("metrics")
-if metrics.empty:
+filters = current_filters()
+catalogue = load(live.sensor_catalogue)
+metrics = load(queries.metrics)
+if catalogue.empty or metrics.empty:
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
-labels = {row["metric"]: f"{metric_label(row)} ({row['unit']})" for _, row in metrics.iterrows()}
+sensor_ids = filters.matching_sensors(catalogue)
+if not sensor_ids:
+    st.warning(t("live.no_sensor"), icon=":material/filter_alt_off:")
+    st.stop()
+if not any(len(m) for m in catalogue.loc[catalogue["sensor_id"].isin(sensor_ids), "metrics"]):
+    st.info(t("db.empty"), icon=":material/hourglass_empty:")
+    st.stop()
+names = dict(zip(catalogue["sensor_id"], catalogue["name"], strict=True))
+metric_rows = metrics.set_index("metric")
+labels = {m: f"{metric_label(r)} ({r['unit']})" for m, r in metric_rows.iterrows()}
+short_labels = {m: metric_label(r) for m, r in metric_rows.iterrows()}
+
+
+def fmt_delta(delta: float) -> str:
+    """Signed, one decimal, never "-0,0"."""
+    rounded = round(delta, 1)
+    text = fmt_number(abs(rounded), lang(), 1)
+    return ("+" if rounded > 0 else "−" if rounded < 0 else "±") + text
+
+
+# The only page-local choice: how many minutes the fine series shows. Kept in the URL like the sidebar's filters.
+if "live_window" not in st.session_state:
+    from_url = st.query_params.get("lw")
+    st.session_state["live_window"] = from_url if from_url in SERIES_WINDOWS else "15 min"
+head_left, head_right = st.columns([4, 2], vertical_alignment="bottom")
+head_left.caption(t("live.scope", n=len(sensor_ids)))
+window = head_right.segmented_control(
+    t("live.window_label"), list(SERIES_WINDOWS), key="live_window", label_visibility="collapsed", required=True
+)
+window = window or "15 min"
+if st.query_params.get("lw") != window:
+    st.query_params["lw"] = window
 
 
 def kpi_cards() -> None:
-    status = load("sensor_status")
-    counts = status["status"].value_counts()
+    status = load(live.sensor_status, sensor_ids=sensor_ids)
+    counts = live.status_counts(status)
+    latency = load(live.end_to_end_latency, minutes=5)
+    rate = load(queries.throughput, seconds=60)
+    cols = st.columns(5)
+    cols[0].metric(t("live.online"), f"{counts['online']} / {counts['total']}", border=True)
+    cols[1].metric(t("live.stale"), counts["stale"], border=True)
+    cols[2].metric(t("live.offline"), counts["offline"], border=True)
+    cols[3].metric(t("live.msg_rate"), fmt_number(rate, lang(), 1), help=t("live.msg_rate_help"), border=True)
+    p95 = latency["p95_ms"]
+    cols[4].metric(
+        t("live.latency"),
+        "—" if p95 is None else f"{fmt_number(p95 / 1000, lang(), 2)} s",
+        help=t("live.latency_help", n=latency["samples"]),
+        border=True,
+    )
+
+    open_alerts = load(alerts.open_counts, sensor_ids=sensor_ids).set_index("severity")
     cols = st.columns(4)
-    cols[0].metric(t("live.online"), f"{counts.get('online', 0)} / {len(status)}")
-    cols[1].metric(t("live.stale"), int(counts.get("stale", 0)))
-    cols[2].metric(t("live.offline"), int(counts.get("offline", 0)))
-    cols[3].metric(
-        t("live.msg_rate"), fmt_number(load("throughput", seconds=60), lang(), 1), help=t("live.msg_rate_help")
-    )
-
-    overview = load("metric_overview").set_index("metric")
-    shown = [m for m in MAIN_METRICS if m in overview.index]
-    if shown:
-        st.subheader(t("live.latest_values"))
-        cols = st.columns(len(shown))
-        for col, metric in zip(cols, shown, strict=True):
-            row = overview.loc[metric]
-            current, previous = row["current"], row["previous"]
-            delta = None if pd.isna(current) or pd.isna(previous) else current - previous
-            col.metric(
-                f"{metric_label(row)} ({row['unit']})",
-                fmt_number(None if pd.isna(current) else float(current), lang(), 1),
-                delta=None if delta is None else fmt_number(delta, lang(), 1),
-                help=t("live.delta_help"),
-            )
+    cols[0].metric(t("live.alerts_open"), int(open_alerts["open_alerts"].sum()), border=True)
+    for col, severity in zip(cols[1:], ("critical", "warning", "info"), strict=True):
+        row = open_alerts.loc[severity]
+        col.metric(
+            f"{charts.SEVERITY_ICONS[severity]} {t(f'live.alerts.{severity}')}",
+            int(row["open_alerts"]),
+            delta=t("live.alerts_unack", n=int(row["unacknowledged"])) if row["unacknowledged"] else None,
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
 
 
-def live_series(metric: str, sensor_ids: list[str], minutes: int) -> None:
-    end = datetime.now(UTC)
-    frame, resolution = load(
-        "timeseries", sensor_ids=tuple(sensor_ids), metric=metric, start=end - timedelta(minutes=minutes), end=end
-    )
+def latest_values() -> None:
+    st.subheader(t("live.latest_values"))
+    overview = load(live.metric_overview, sensor_ids=sensor_ids).set_index("metric")
+    overview = overview[overview["current"].notna()]
+    if overview.empty:
+        st.info(t("live.no_latest"))
+        return
+    order = [filters.metric] if filters.metric in overview.index else []
+    order += [m for m in MAIN_METRICS if m in overview.index and m not in order]
+    order += [m for m in overview.index if m not in order]
+    shown = order[:MAX_CARDS]
+    columns = [c for _ in range(0, len(shown), CARDS_PER_ROW) for c in st.columns(CARDS_PER_ROW)]
+    for col, metric in zip(columns, shown, strict=False):
+        row = overview.loc[metric]
+        current, previous = float(row["current"]), row["previous"]
+        delta = None if pd.isna(previous) else current - float(previous)
+        unit = metric_rows.loc[metric, "unit"] if metric in metric_rows.index else ""
+        col.metric(
+            short_labels.get(metric, metric),
+            f"{fmt_number(current, lang(), 1)} {unit}",
+            delta=None if delta is None else fmt_delta(delta),
+            delta_arrow="off" if delta is None or round(delta, 1) == 0 else "up" if delta > 0 else "down",
+            delta_color="off",
+            help=t("live.delta_help"),
+            border=True,
+        )
+
+
+def live_series() -> None:
+    metric = filters.metric
+    if not metric:
+        st.info(t("live.no_metric"))
+        return
+    st.subheader(t("live.series_for", metric=labels.get(metric, metric)))
+    with_metric = [s for s in sensor_ids if metric in catalogue.loc[catalogue["sensor_id"] == s, "metrics"].iloc[0]]
+    if not with_metric:
+        st.info(t("live.no_series"))
+        return
+    drawn = tuple(with_metric[:MAX_SERIES_SENSORS])
+    end = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()), UTC)
+    start = end - timedelta(minutes=SERIES_WINDOWS[window])
+    frame, resolution = load(queries.timeseries, sensor_ids=drawn, metric=metric, start=start, end=end)
     if frame.empty:
         st.info(t("live.no_series"))
         return
-    frame = frame.assign(time=to_local(frame["time"]).dt.tz_localize(None))
-    fig = px.line(
-        frame,
-        x="time",
-        y="value",
-        color="sensor_id",
-        labels={"time": t("col.time"), "value": labels.get(metric, metric), "sensor_id": t("col.sensor")},
-    )
-    fig.update_layout(
-        separators=plotly_separators(lang()),
-        height=340,
-        margin=dict(l=10, r=10, t=10, b=10),
-        legend=dict(orientation="h", y=-0.25),
-    )
-    st.plotly_chart(fig, width="stretch")
-    step = f"{resolution.step_s} s"
-    st.caption(t("live.source", source=t(f"source.{resolution.source}"), step=step))
-
-
-def latest_table() -> None:
-    status = load("sensor_status")
-    latest = load("latest_readings")
-    if latest.empty:
-        st.info(t("db.empty"))
-        return
-    wide = latest.pivot_table(index="sensor_id", columns="metric", values="value", aggfunc="last")
-    wide.columns = [labels.get(c, c) for c in wide.columns]
-    table = status.set_index("sensor_id")[["name", "commune", "kind", "status", "last_time"]].join(wide)
-    table["kind"] = table["kind"].map(lambda k: t(f"kind.{k}"))
-    table["status"] = table["status"].map(
-        lambda s: {"online": "🟢 ", "stale": "🟠 ", "offline": "🔴 "}[s] + t(f"status.{s}")
-    )
-    table["last_time"] = table["last_time"].map(lambda v: fmt_time(v, lang(), with_date=True))
-    table = table.rename(
-        columns={
-            "name": t("col.sensor"),
-            "commune": t("col.commune"),
-            "kind": t("col.kind"),
-            "status": t("col.status"),
-            "last_time": t("col.last_seen"),
-        }
-    )
-    number_format = "%.1f"
-    st.dataframe(
-        table.reset_index(drop=True),
-        hide_index=True,
+    st.plotly_chart(
+        charts.lines(frame, group="sensor_id", y_label=labels.get(metric, metric), names=names, height=320),
         width="stretch",
-        height=420,
-        column_config={c: st.column_config.NumberColumn(c, format=number_format) for c in wide.columns},
+        key="live_series_chart",
     )
+    caption = t("live.source", source=t(f"source.{resolution.source}"), step=f"{resolution.step_s} s")
+    if len(with_metric) > len(drawn):
+        caption += " · " + t("live.series_truncated", shown=len(drawn), total=len(with_metric))
+    st.caption(caption)
 
 
-# Selections live outside the fragments: a refresh re-runs only the fragments and never resets them.
-options = [m for m in MAIN_METRICS if m in labels] + sorted(m for m in labels if m not in MAIN_METRICS)
-left, middle, right = st.columns([2, 5, 1])
-metric = left.selectbox(t("live.metric"), options, format_func=lambda m: labels.get(m, m), key="live_metric")
-status_now = load("sensor_status")
-latest_now = load("latest_readings")
-with_metric = sorted(latest_now.loc[latest_now["metric"] == metric, "sensor_id"].unique())
-names = dict(zip(status_now["sensor_id"], status_now["name"], strict=False))
-if "live_sensors" in st.session_state:
-    st.session_state["live_sensors"] = [s for s in st.session_state["live_sensors"] if s in with_metric]
-sensor_ids = middle.multiselect(
-    t("live.sensors"), with_metric, default=with_metric[:4], format_func=lambda s: names.get(s, s), key="live_sensors"
-)
-window = right.selectbox(t("live.window"), list(SERIES_WINDOWS), index=1, key="live_window")
+def status_grid() -> None:
+    st.subheader(t("live.grid"))
+    status = load(live.sensor_status, sensor_ids=sensor_ids)
+    short = {s: n.split(" – ", 1)[-1] if " – " in n else n for s, n in names.items()}
+    st.html(charts.status_tiles(status, names=short))
 
 
 @st.fragment(run_every=refresh_interval())
 def live_panel() -> None:
     st.caption(t("live.updated", time=fmt_time(datetime.now(UTC), lang())))
     kpi_cards()
-    st.subheader(t("live.series"))
-    if sensor_ids:
-        live_series(metric, sensor_ids, SERIES_WINDOWS[window])
-    st.subheader(t("live.table"))
-    latest_table()
+    latest_values()
+    live_series()
+    status_grid()
+
+
+@st.fragment(run_every=refresh_interval())
+def alerts_panel() -> None:
+    feed_table(sensor_ids)
 
 
 live_panel()
+alerts_panel()
+acknowledge_form(sensor_ids)

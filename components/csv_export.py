@@ -1,0 +1,173 @@
+"""CSV export of exactly the windowed data a page shows.
+
+- ISO-8601 times with the Martinique offset (``2026-11-22T08:15:00-04:00``);
+- a header of comment lines (``# key: value``) naming the source, the window, the range and the filters;
+- formula-injection-safe: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading
+  ``'`` so that a spreadsheet shows it as text instead of evaluating it (numbers are left as numbers);
+- numbers with a dot and full precision (machine-readable; the file is data, not a report);
+- built only when the user asks for it (a button, then the download button).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from components.formatting import TZ
+from components.i18n import register, t
+
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+COLUMNS = (
+    "window_start",
+    "window_end",
+    "sensor_id",
+    "sensor_name",
+    "commune",
+    "kind",
+    "metric",
+    "unit",
+    "mean",
+    "min",
+    "max",
+    "count",
+)
+
+register(
+    {
+        "csv.prepare": {"fr": "Préparer l'export CSV", "en": "Prepare the CSV export"},
+        "csv.download": {"fr": "Télécharger le CSV", "en": "Download the CSV"},
+        "csv.ready": {
+            "fr": "Export prêt : {rows} lignes, {size} Ko.",
+            "en": "Export ready: {rows} rows, {size} kB.",
+        },
+        "csv.stale": {
+            "fr": "La vue a changé depuis la préparation (filtres, fenêtre ou fin d'une période glissante) : "
+            "préparez l'export à nouveau.",
+            "en": "The view changed since the export was prepared (filters, window or the end of a rolling range): "
+            "prepare it again.",
+        },
+        "csv.empty": {"fr": "Rien à exporter : aucune donnée affichée.", "en": "Nothing to export: no data shown."},
+    }
+)
+
+
+def safe_cell(value):
+    """Neutralise spreadsheet formulas in text cells (OWASP CSV injection); other values pass unchanged."""
+    if isinstance(value, str) and value.startswith(DANGEROUS_PREFIXES):
+        return "'" + value
+    return value
+
+
+def iso_local(moment) -> str:
+    """ISO-8601 with the Martinique offset, to the second: 2026-11-22T08:15:00-04:00."""
+    return pd.Timestamp(moment).tz_convert(TZ).isoformat(timespec="seconds")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def header_lines(info: dict[str, str]) -> list[str]:
+    return [f"# {_one_line(key)}: {_one_line(value)}" for key, value in info.items()]
+
+
+def build_csv(
+    series: pd.DataFrame,
+    *,
+    window_s: int,
+    header: dict[str, str],
+    catalogue: pd.DataFrame | None = None,
+    units: dict[str, str] | None = None,
+) -> bytes:
+    """The export file: comment header, then one row per (metric, sensor, bucket) of `series` (columns time,
+    sensor_id, metric, value, min, max, count), sorted by metric, sensor, time. UTF-8, comma-separated."""
+    names: dict[str, tuple[str, str, str]] = {}
+    if catalogue is not None and not catalogue.empty:
+        names = {
+            row.sensor_id: (row.name, row.commune, row.kind)
+            for row in catalogue[["sensor_id", "name", "commune", "kind"]].itertuples(index=False)
+        }
+    units = units or {}
+    buffer = io.StringIO()
+    for line in header_lines(header):
+        buffer.write(line + "\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    if not series.empty:
+        ordered = series.sort_values(["metric", "sensor_id", "time"], kind="stable")
+        step = timedelta(seconds=window_s)
+        for row in ordered.itertuples(index=False):
+            name, commune, kind = names.get(row.sensor_id, ("", "", ""))
+            start = pd.Timestamp(row.time)
+            writer.writerow(
+                [
+                    safe_cell(v)
+                    for v in (
+                        iso_local(start),
+                        iso_local(start + step),
+                        row.sensor_id,
+                        name,
+                        commune,
+                        kind,
+                        row.metric,
+                        units.get(row.metric, ""),
+                        float(row.value),
+                        float(row.min),
+                        float(row.max),
+                        int(row.count),
+                    )
+                ]
+            )
+    return buffer.getvalue().encode("utf-8")
+
+
+def read_export(payload: bytes | str) -> tuple[dict[str, str], pd.DataFrame]:
+    """Parse an export back (header dict, data frame): used by the tests and handy for users' scripts."""
+    text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+    header: dict[str, str] = {}
+    body: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("# "):
+            key, _, value = line[2:].partition(": ")
+            header[key] = value
+        else:
+            body.append(line)
+    frame = pd.read_csv(io.StringIO("\n".join(body)), dtype={"sensor_id": str, "metric": str}, keep_default_na=False)
+    return header, frame
+
+
+def signature(*parts: Iterable) -> str:
+    return hashlib.sha1(repr(parts).encode("utf-8")).hexdigest()
+
+
+def export_controls(build, *, view_signature: str, file_name: str, key: str = "csv_export") -> None:
+    """A button that builds the file with `build()` (bytes) only when clicked, then the download button. The
+    prepared file is kept for this exact view: any change of filters or window drops it."""
+    state = st.session_state.get(key)
+    if state is not None and state["signature"] != view_signature:
+        st.session_state.pop(key, None)
+        state = None
+        st.caption(t("csv.stale"))
+    if st.button(t("csv.prepare"), icon=":material/table_view:", key=f"{key}_prepare"):
+        payload = build()
+        state = {"signature": view_signature, "payload": payload, "built_at": datetime.now(UTC)}
+        st.session_state[key] = state
+    if state is not None:
+        payload = state["payload"]
+        rows = max(0, sum(1 for line in payload.decode("utf-8").splitlines() if not line.startswith("#")) - 1)
+        st.caption(t("csv.ready", rows=rows, size=max(1, round(len(payload) / 1024))))
+        st.download_button(
+            t("csv.download"),
+            data=payload,
+            file_name=file_name,
+            mime="text/csv",
+            icon=":material/download:",
+            key=f"{key}_download",
+            on_click="ignore",
+        )

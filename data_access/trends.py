@@ -1,0 +1,184 @@
+"""Reads of the Trends page: windowed series (raw readings for short ranges, tumbling aggregates for long ones),
+period-over-period comparison, correlation between variables, and the CSV export of exactly what is shown."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from data_access.engine import DatabaseUnavailable
+from data_access.queries import MAX_POINTS, RAW_MAX_SPAN, sql
+
+WINDOWS: dict[str, int] = {"1min": 60, "5min": 300, "15min": 900, "1h": 3600, "6h": 6 * 3600, "1d": 86400}
+# Buckets are aligned on a Martinique midnight (UTC-4, no daylight saving): 6-hour and 1-day windows start at
+# 00:00 local time. For windows of one hour or less the origin makes no difference.
+ORIGIN = datetime(2000, 1, 1, 4, 0, tzinfo=UTC)
+# Above this many 1-minute aggregate windows to read (series x minutes), hourly windows are used instead: ~100 ms.
+MAX_MINUTE_WINDOWS = 150_000
+# The window proposed for each preset range (about 60 to 700 points per series).
+DEFAULT_WINDOW = {"15m": "1min", "1h": "1min", "6h": "5min", "24h": "15min", "7d": "1h", "30d": "6h"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the Trends page reads: from which table, in which buckets, over which aligned range."""
+
+    source: str  # "raw" (sensor_data) | "agg" (sensor_data_agg)
+    window_s: int  # bucket width of the series shown
+    requested_s: int  # the window the user asked for (window_s is wider when the range has too many buckets)
+    base_window_s: int | None  # tumbling aggregate windows read, when source == "agg"
+    start: datetime  # aligned down on window_s (UTC)
+    end: datetime  # exclusive (UTC)
+
+    @property
+    def widened(self) -> bool:
+        return self.window_s != self.requested_s
+
+    @property
+    def buckets(self) -> int:
+        return max(1, math.ceil((self.end - self.start).total_seconds() / self.window_s))
+
+    @property
+    def table(self) -> str:
+        return "sensor_data" if self.source == "raw" else "sensor_data_agg"
+
+
+def align_down(moment: datetime, window_s: int) -> datetime:
+    offset = (moment - ORIGIN).total_seconds()
+    return ORIGIN + timedelta(seconds=math.floor(offset / window_s) * window_s)
+
+
+def plan(start: datetime, end: datetime, window_s: int, *, series: int = 1, max_points: int = MAX_POINTS) -> Plan:
+    """The read plan for a range, a requested window and the number of (sensor, metric) series shown.
+
+    Raw readings up to queries.RAW_MAX_SPAN, else aggregates: 1-hour windows when the bucket is a whole number of
+    hours, 1-minute windows otherwise (both exact when re-aggregated). The window is widened to the next choice
+    when a series would exceed max_points buckets, and to at least 1 h when the 1-minute windows to read
+    (series x minutes) would exceed MAX_MINUTE_WINDOWS: beyond that, reading them costs more than a page may."""
+    choices = sorted(WINDOWS.values())
+    window = window_s
+    while (end - align_down(start, window)).total_seconds() / window > max_points and window < choices[-1]:
+        window = next(w for w in choices if w > window)
+    aligned = align_down(start, window)
+    if end - aligned <= RAW_MAX_SPAN:
+        return Plan("raw", window, window_s, None, aligned, end)
+    if window % 3600 and max(series, 1) * (end - aligned).total_seconds() / 60 > MAX_MINUTE_WINDOWS:
+        window = next(w for w in choices if w >= 3600 and w >= window)
+        aligned = align_down(start, window)
+    return Plan("agg", window, window_s, 3600 if window % 3600 == 0 else 60, aligned, end)
+
+
+def windowed_series(
+    engine: Engine, *, sensor_ids, metrics, start: datetime, end: datetime, window_s: int, series: int = 1
+) -> pd.DataFrame:
+    """Per (metric, sensor, bucket): time (bucket start, UTC), sensor_id, metric, value (mean), min, max, count,
+    read as plan(start, end, window_s, series=series) says."""
+    p = plan(start, end, window_s, series=series)
+    params = dict(
+        sensor_ids=list(sensor_ids),
+        metrics=list(metrics),
+        start=p.start,
+        end=p.end,
+        window_s=p.window_s,
+        origin=ORIGIN,
+    )
+    if p.source == "raw":
+        frame = _read(engine, "trends_series_raw", **params)
+    elif p.base_window_s == 3600:
+        frame = _read(engine, "trends_series_agg_hourly", **params)
+    else:
+        frame = _read(engine, "trends_series_agg", base_window_s=p.base_window_s, **params)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame["count"] = frame["count"].astype("int64")
+    return frame
+
+
+def _read(engine: Engine, name: str, **params) -> pd.DataFrame:
+    """queries.read, with JIT compilation off for the statement: these reads take tens of milliseconds, and
+    PostgreSQL's JIT (on by default, triggered by the cost of a scan over a large table) would add 50-100 ms of
+    compilation to each."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET LOCAL jit = off")
+            return pd.read_sql(sql(name), conn, params=params)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise DatabaseUnavailable(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)) from exc
+
+
+def previous_range(p: Plan) -> tuple[datetime, datetime]:
+    """The period just before: as many whole buckets as the current one (aligned, so buckets match one to one)."""
+    span = timedelta(seconds=p.buckets * p.window_s)
+    return p.start - span, p.start
+
+
+# -- pure computations on series frames (unit-tested) ------------------------------------------------------------
+def network_mean(series: pd.DataFrame) -> pd.DataFrame:
+    """Per (metric, time): the mean of all readings of all sensors in the bucket (weighted by count), min, max."""
+    if series.empty:
+        return pd.DataFrame(columns=["metric", "time", "value", "min", "max", "count"])
+    weighted = series.assign(total=series["value"] * series["count"])
+    out = weighted.groupby(["metric", "time"], as_index=False).agg(
+        total=("total", "sum"), count=("count", "sum"), min=("min", "min"), max=("max", "max")
+    )
+    out["value"] = out["total"] / out["count"]
+    return out[["metric", "time", "value", "min", "max", "count"]]
+
+
+def compare_periods(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """Mean of one metric per sensor (and "*" for all of them) this period vs the previous one: columns
+    sensor_id, current, previous, delta, delta_pct, current_count, previous_count."""
+
+    def stats(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame.empty:
+            return pd.DataFrame(columns=["mean", "count"])
+        f = frame.assign(total=frame["value"] * frame["count"])
+        per = f.groupby("sensor_id").agg(total=("total", "sum"), count=("count", "sum"))
+        per.loc["*"] = [f["total"].sum(), f["count"].sum()]
+        per["mean"] = per["total"] / per["count"]
+        return per[["mean", "count"]]
+
+    cur, prev = stats(current), stats(previous)
+    out = cur.add_suffix("_cur").join(prev.add_suffix("_prev"), how="outer")
+    out = out.rename(
+        columns={
+            "mean_cur": "current",
+            "mean_prev": "previous",
+            "count_cur": "current_count",
+            "count_prev": "previous_count",
+        }
+    )
+    out["delta"] = out["current"] - out["previous"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["delta_pct"] = np.where(out["previous"].abs() > 0, out["delta"] / out["previous"].abs() * 100, np.nan)
+    out[["current_count", "previous_count"]] = out[["current_count", "previous_count"]].fillna(0).astype("int64")
+    out = out.rename_axis("sensor_id").reset_index()
+    order = out["sensor_id"].eq("*").map({True: 0, False: 1})
+    return out.assign(_o=order).sort_values(["_o", "sensor_id"]).drop(columns="_o").reset_index(drop=True)
+
+
+def correlation(series: pd.DataFrame, *, min_buckets: int = 3) -> pd.DataFrame:
+    """Pearson correlation between metrics of their network-mean windowed series (buckets where both have
+    data). Metrics with fewer than min_buckets buckets are left out."""
+    means = network_mean(series)
+    if means.empty:
+        return pd.DataFrame()
+    wide = means.pivot(index="time", columns="metric", values="value")
+    wide = wide.loc[:, wide.notna().sum() >= min_buckets]
+    if wide.shape[1] < 2:
+        return pd.DataFrame()
+    return wide.corr(method="pearson", min_periods=min_buckets)
+
+
+def auto_window(range_key: str, start: datetime, end: datetime) -> int:
+    """The window proposed for a range: a fixed choice per preset, and for a custom range the smallest window
+    giving at most ~800 buckets."""
+    if range_key in DEFAULT_WINDOW:
+        return WINDOWS[DEFAULT_WINDOW[range_key]]
+    span = (end - start).total_seconds()
+    return next((w for w in sorted(WINDOWS.values()) if span / w <= 800), max(WINDOWS.values()))
