@@ -1,0 +1,218 @@
+"""Pieces of the Pipeline page: per-stage latency table and chart, throughput chart, freshness per sensor chart,
+quarantine tables (payloads escaped and truncated: they are untrusted text)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from components import charts
+from components.formatting import fmt_number, fmt_time
+from components.i18n import lang, register, t
+from components.sensor_panels import fmt_duration
+from data_access.pipeline import SAMPLE_CHARS, escape_payload
+
+register(
+    {
+        "stage.source_to_broker": {"fr": "Source → broker", "en": "Source → broker"},
+        "stage.broker_to_processor": {"fr": "Broker → traitement", "en": "Broker → processor"},
+        "stage.processor_to_db": {"fr": "Traitement → base", "en": "Processor → database"},
+        "stage.end_to_end": {"fr": "De bout en bout", "en": "End to end"},
+        "pipeline.col.stage": {"fr": "Étape", "en": "Stage"},
+        "pipeline.col.samples": {"fr": "Lots mesurés", "en": "Batches measured"},
+        "pipeline.col.avg": {"fr": "Moyenne (ms)", "en": "Mean (ms)"},
+        "pipeline.col.p50": {"fr": "p50 (ms)", "en": "p50 (ms)"},
+        "pipeline.col.p95": {"fr": "p95 (ms)", "en": "p95 (ms)"},
+        "pipeline.col.p99": {"fr": "p99 (ms)", "en": "p99 (ms)"},
+        "pipeline.col.max": {"fr": "Max (ms)", "en": "Max (ms)"},
+        "pipeline.latency_axis": {"fr": "Latence (ms, échelle log)", "en": "Latency (ms, log scale)"},
+        "pipeline.rows_axis": {"fr": "Lectures stockées par {step}", "en": "Readings stored per {step}"},
+        "pipeline.age_axis": {
+            "fr": "Âge de la dernière lecture (s, échelle log)",
+            "en": "Age of the last reading (s, log scale)",
+        },
+        "pipeline.col.reason": {"fr": "Motif", "en": "Reason"},
+        "pipeline.col.messages": {"fr": "Messages", "en": "Messages"},
+        "pipeline.col.first": {"fr": "Premier", "en": "First"},
+        "pipeline.col.last": {"fr": "Dernier", "en": "Last"},
+        "pipeline.col.sources": {"fr": "Sources", "en": "Sources"},
+        "pipeline.col.received": {"fr": "Reçu (Martinique)", "en": "Received (Martinique)"},
+        "pipeline.col.source": {"fr": "Source", "en": "Source"},
+        "pipeline.col.detail": {"fr": "Détail", "en": "Detail"},
+        "pipeline.col.payload": {"fr": "Contenu (échappé, tronqué)", "en": "Payload (escaped, truncated)"},
+        "pipeline.col.size": {"fr": "Taille (caractères)", "en": "Size (characters)"},
+        "pipeline.col.sensor": {"fr": "Capteur", "en": "Sensor"},
+        "pipeline.col.age": {"fr": "Âge", "en": "Age"},
+        "pipeline.col.last_reading": {"fr": "Dernière lecture", "en": "Last reading"},
+        "pipeline.col.interval": {"fr": "Intervalle attendu", "en": "Expected interval"},
+        "reason.payload_too_large": {"fr": "message trop gros", "en": "payload too large"},
+        "reason.invalid_json": {"fr": "JSON invalide", "en": "invalid JSON"},
+        "reason.not_an_object": {"fr": "pas un objet JSON", "en": "not a JSON object"},
+        "reason.missing_field": {"fr": "champ manquant", "en": "missing field"},
+        "reason.invalid_timestamp": {"fr": "horodatage invalide", "en": "invalid timestamp"},
+        "reason.future_timestamp": {"fr": "horodatage dans le futur", "en": "timestamp in the future"},
+        "reason.unknown_sensor": {"fr": "capteur inconnu", "en": "unknown sensor"},
+        "reason.unknown_metric": {"fr": "mesure inconnue", "en": "unknown metric"},
+        "reason.non_numeric_value": {"fr": "valeur non numérique", "en": "non-numeric value"},
+        "reason.non_finite_value": {"fr": "valeur NaN/infinie", "en": "NaN/infinite value"},
+        "reason.unknown_unit": {"fr": "unité inconnue", "en": "unknown unit"},
+        "reason.out_of_range": {"fr": "hors de la plage physique", "en": "outside the physical range"},
+    }
+)
+
+
+def reason_label(reason: str) -> str:
+    label = t(f"reason.{reason}")
+    return f"{label} ({reason})" if not label.startswith("reason.") else reason
+
+
+def ms(value) -> str:
+    return "—" if value is None or pd.isna(value) else fmt_number(float(value), lang(), 1)
+
+
+def latency_table(stats: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            t("pipeline.col.stage"): [t(f"stage.{s}") for s in stats["stage"]],
+            t("pipeline.col.samples"): [fmt_number(int(n), lang(), 0) for n in stats["samples"]],
+            t("pipeline.col.avg"): [ms(v) for v in stats["avg_ms"]],
+            t("pipeline.col.p50"): [ms(v) for v in stats["p50_ms"]],
+            t("pipeline.col.p95"): [ms(v) for v in stats["p95_ms"]],
+            t("pipeline.col.p99"): [ms(v) for v in stats["p99_ms"]],
+            t("pipeline.col.max"): [ms(v) for v in stats["max_ms"]],
+        }
+    )
+
+
+def latency_figure(stats: pd.DataFrame) -> go.Figure:
+    """Grouped bars per stage: p50, p95, p99 (log scale: stages differ by orders of magnitude)."""
+    measured = stats[stats["samples"] > 0]
+    fig = go.Figure()
+    for i, (column, name) in enumerate((("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99"))):
+        fig.add_trace(
+            go.Bar(
+                x=[t(f"stage.{s}") for s in measured["stage"]],
+                y=measured[column].clip(lower=0.01),
+                name=name,
+                marker_color=charts.PALETTE[i],
+                text=[ms(v) for v in measured[column]],
+                textposition="outside",
+                cliponaxis=False,
+            )
+        )
+    fig.update_yaxes(type="log", title_text=t("pipeline.latency_axis"))
+    charts.style(fig, height=320, time_axis=False)
+    fig.update_layout(barmode="group", hovermode="closest")
+    return fig
+
+
+def throughput_figure(frame: pd.DataFrame, step_label: str) -> go.Figure:
+    fig = go.Figure()
+    for i, (processor, part) in enumerate(frame.groupby("processor", sort=True)):
+        part = charts.cap_points(part.sort_values("time"))
+        fig.add_trace(
+            go.Bar(
+                x=charts.local_naive(part["time"]),
+                y=part["rows"],
+                name=processor,
+                marker_color=charts.PALETTE[i % len(charts.PALETTE)],
+            )
+        )
+    fig.update_yaxes(title_text=t("pipeline.rows_axis", step=step_label))
+    charts.style(fig, height=300)
+    fig.update_layout(barmode="stack", bargap=0.05)
+    return fig
+
+
+def freshness_figure(fresh: pd.DataFrame, names: dict[str, str]) -> go.Figure:
+    """One horizontal bar per sensor that has reported: age of its last reading, coloured by status."""
+    seen = fresh[fresh["age_s"].notna()].sort_values("age_s", ascending=True)
+    labels = [f"{names.get(s, s)} ({s})" for s in seen["sensor_id"]]
+    fig = go.Figure(
+        go.Bar(
+            x=seen["age_s"].clip(lower=0.1),
+            y=labels,
+            orientation="h",
+            marker_color=[charts.STATUS_COLORS[s] for s in seen["status"]],
+            text=[fmt_duration(v) for v in seen["age_s"]],
+            textposition="outside",
+            cliponaxis=False,
+            hovertext=[t(f"status.{s}") for s in seen["status"]],
+        )
+    )
+    fig.update_xaxes(type="log", title_text=t("pipeline.age_axis"))
+    charts.style(fig, height=max(220, 60 + 18 * len(seen)), legend=False, time_axis=False)
+    fig.update_layout(hovermode="closest", margin=dict(l=10, r=60, t=10, b=10))
+    fig.update_yaxes(tickfont=dict(size=10))
+    return fig
+
+
+def freshness_table(fresh: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            t("pipeline.col.sensor"): [f"{names.get(s, s)} ({s})" for s in fresh["sensor_id"]],
+            t("col.commune"): fresh["commune"],
+            t("col.status"): [t(f"status.{s}") for s in fresh["status"]],
+            t("pipeline.col.age"): [fmt_duration(v) if pd.notna(v) else "—" for v in fresh["age_s"]],
+            t("pipeline.col.last_reading"): [fmt_time(v, lang(), with_date=True) for v in fresh["last_time"]],
+            t("pipeline.col.interval"): [fmt_duration(v) for v in fresh["expected_interval_s"]],
+        }
+    )
+
+
+def quarantine_figure(counts: pd.DataFrame) -> go.Figure:
+    ordered = counts.sort_values("messages")
+    fig = go.Figure(
+        go.Bar(
+            x=ordered["messages"],
+            y=[reason_label(r) for r in ordered["reason"]],
+            orientation="h",
+            marker_color=charts.SEVERITY_COLORS["warning"],
+            text=[fmt_number(int(n), lang(), 0) for n in ordered["messages"]],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    )
+    charts.style(fig, height=max(160, 50 + 28 * len(ordered)), legend=False, time_axis=False)
+    fig.update_layout(hovermode="closest", margin=dict(l=10, r=50, t=10, b=10))
+    return fig
+
+
+def quarantine_table(counts: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            t("pipeline.col.reason"): [reason_label(r) for r in counts["reason"]],
+            t("pipeline.col.messages"): [fmt_number(int(n), lang(), 0) for n in counts["messages"]],
+            t("pipeline.col.first"): [fmt_time(v, lang(), with_date=True) for v in counts["first_at"]],
+            t("pipeline.col.last"): [fmt_time(v, lang(), with_date=True) for v in counts["last_at"]],
+            t("pipeline.col.sources"): counts["sources"],
+        }
+    )
+
+
+def samples_table(samples: pd.DataFrame, max_chars: int = SAMPLE_CHARS) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            t("pipeline.col.received"): [fmt_time(v, lang(), with_date=True) for v in samples["received_at"]],
+            t("pipeline.col.source"): [escape_payload(s, max_chars=64) for s in samples["source"]],
+            t("pipeline.col.reason"): [reason_label(r) for r in samples["reason"]],
+            t("pipeline.col.detail"): [escape_payload(d, max_chars=200) for d in samples["detail"]],
+            t("pipeline.col.payload"): [
+                escape_payload(p, n, max_chars)
+                for p, n in zip(samples["payload"], samples["payload_chars"], strict=True)
+            ],
+            t("pipeline.col.size"): [fmt_number(int(n), lang(), 0) for n in samples["payload_chars"]],
+        }
+    )
+
+
+def step_name(step_s: int) -> str:
+    """'minute', '5 min', 'hour'... for axis titles."""
+    if step_s == 60:
+        return "minute"
+    if step_s % 3600 == 0:
+        hours = step_s // 3600
+        return ("heure" if lang() == "fr" else "hour") if hours == 1 else f"{hours} h"
+    return f"{math.ceil(step_s / 60)} min"

@@ -1,0 +1,132 @@
+"""Reads of the Pipeline page: per-stage latency (get_pipeline_latency_stats), throughput over time (pipeline_kpi),
+freshness per sensor, quarantined messages by reason with samples. Same conventions as data_access.queries:
+fn(engine, *, ...) -> DataFrame, SQL in data_access/sql/pipeline_*.sql."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from data_access import queries
+from data_access.queries import MAX_POINTS, read
+
+STAGES = ("source_to_broker", "broker_to_processor", "processor_to_db", "end_to_end")
+LATENCY_COLUMNS = ("samples", "avg_ms", "min_ms", "max_ms", "p50_ms", "p95_ms", "p99_ms")
+THROUGHPUT_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)  # buckets: one minute when the range allows
+SAMPLE_CHARS = 300  # payload characters shown per sample (the full length is given beside it)
+
+
+def _utc(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for column in columns:
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _all_stages(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per stage, in pipeline order; a stage without samples has samples 0 and NaN figures."""
+    frame = frame.set_index("stage").reindex(list(STAGES))
+    frame["samples"] = frame["samples"].fillna(0).astype("int64")
+    for column in LATENCY_COLUMNS[1:]:
+        frame[column] = frame[column].astype("float64")
+    return frame.rename_axis("stage").reset_index()
+
+
+def stage_latency(
+    engine: Engine, *, seconds: int | None = None, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """Latency per stage: stage, samples, avg_ms, min_ms, max_ms, p50_ms, p95_ms, p99_ms (all four stages).
+    With `seconds`: get_pipeline_latency_stats(seconds) — the last `seconds` up to the database's now(). With
+    `start` and `end` (a custom range): the same figures over [start, end)."""
+    if seconds is not None:
+        frame = queries.latency_stats(engine, interval=f"{int(seconds)} seconds")
+    elif start is not None and end is not None:
+        frame = read(engine, "pipeline_latency_range", start=start, end=end)
+    else:
+        raise ValueError("stage_latency needs seconds, or start and end")
+    return _all_stages(frame)
+
+
+def throughput_step(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> int:
+    """Bucket width for the throughput series: the narrowest of THROUGHPUT_STEPS_S giving at most max_points."""
+    span = max((end - start).total_seconds(), 1.0)
+    for step in THROUGHPUT_STEPS_S:
+        if math.ceil(span / step) <= max_points:
+            return step
+    return THROUGHPUT_STEPS_S[-1] * math.ceil(span / THROUGHPUT_STEPS_S[-1] / max_points)
+
+
+def throughput(engine: Engine, *, start: datetime, end: datetime, step_s: int | None = None) -> pd.DataFrame:
+    """Readings stored per bucket of step_s seconds (default throughput_step) in [start, end), per processor: time
+    (bucket start, UTC), processor, rows, batches, rows_per_s. Buckets without a batch are absent."""
+    step_s = int(step_s or throughput_step(start, end))
+    frame = _utc(read(engine, "pipeline_throughput", start=start, end=end, step_s=step_s), "time")
+    frame["rows"] = frame["rows"].astype("int64")
+    frame["batches"] = frame["batches"].astype("int64")
+    frame["rows_per_s"] = frame["rows"] / step_s
+    return frame
+
+
+def freshness(engine: Engine, *, sensor_ids=None, now: datetime | None = None) -> pd.DataFrame:
+    """queries.sensor_status (last_time, age_s, status from each sensor's expected interval) for the given sensors
+    (None = all), oldest reading first; sensors that never reported come first."""
+    frame = queries.sensor_status(engine, now=now)
+    if sensor_ids is not None:
+        frame = frame[frame["sensor_id"].isin(list(sensor_ids))]
+    return frame.sort_values(["age_s", "sensor_id"], ascending=[False, True], na_position="first").reset_index(
+        drop=True
+    )
+
+
+def quarantine_counts(engine: Engine, *, start: datetime, end: datetime) -> pd.DataFrame:
+    """Messages quarantined in [start, end) by reason: reason, messages, first_at, last_at, sources."""
+    frame = _utc(read(engine, "pipeline_quarantine_counts", start=start, end=end), "first_at", "last_at")
+    frame["messages"] = frame["messages"].astype("int64")
+    return frame
+
+
+def quarantine_samples(
+    engine: Engine,
+    *,
+    start: datetime,
+    end: datetime,
+    reason: str | None = None,
+    per_reason: int = 3,
+    max_chars: int = SAMPLE_CHARS,
+) -> pd.DataFrame:
+    """The per_reason most recent messages of each reason (or of one reason) in [start, end): quarantine_id,
+    received_at, source, reason, detail, payload (the first max_chars characters, as stored), payload_chars (full
+    length). Display them with escape_payload: payloads are untrusted text."""
+    frame = read(
+        engine,
+        "pipeline_quarantine_samples",
+        start=start,
+        end=end,
+        reason=reason,
+        per_reason=int(per_reason),
+        max_chars=int(max_chars),
+    )
+    return _utc(frame, "received_at")
+
+
+def escape_payload(text: str | None, payload_chars: int | None = None, max_chars: int = SAMPLE_CHARS) -> str:
+    """Untrusted payload text made safe to show: control and other non-printable characters as escapes (\\n, \\t,
+    \\x00, \\u200b ...), cut to max_chars with the number of characters left out."""
+    if text is None:
+        return ""
+    out = []
+    for ch in text[:max_chars]:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    total = payload_chars if payload_chars is not None else len(text)
+    shown = min(len(text), max_chars)
+    if total > shown:
+        out.append(f"… (+{total - shown})")
+    return "".join(out)

@@ -1,0 +1,426 @@
+"""Capteur / Sensor — one sensor in detail: identity and freshness, latest value of each metric, all its metrics
+over the sidebar's range (raw readings or windowed aggregates, chosen automatically and named), battery trend with
+an estimated depletion date, alert history, data quality (gaps, stuck values, share of warning / critical / fault
+readings). The sensor comes from the URL (?sensor_id=…, set by the Map page) or is picked here."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components import charts
+from components import sensor_panels as sp
+from components.data import load
+from components.formatting import fmt_number, fmt_time
+from components.i18n import lang, metric_label, register, t
+from components.sidebar import current_filters, ensure_entrypoint, lang_key
+from data_access import live, queries
+from data_access import sensor as sensor_data
+
+register(
+    {
+        "sensor.title": {"fr": "Capteur", "en": "Sensor"},
+        "sensor.pick": {"fr": "Capteur affiché", "en": "Sensor shown"},
+        "sensor.unknown": {
+            "fr": "Capteur inconnu : « {id} ». Choisissez un capteur dans la liste.",
+            "en": "Unknown sensor: '{id}'. Pick a sensor in the list.",
+        },
+        "sensor.identity": {
+            "fr": "`{id}` · {kind} · {commune} (INSEE {insee}) · {lat} N, {lon} E · installé le {installed}",
+            "en": "`{id}` · {kind} · {commune} (INSEE {insee}) · {lat} N, {lon} E · installed {installed}",
+        },
+        "sensor.inactive": {"fr": "Capteur désactivé.", "en": "Sensor deactivated."},
+        "sensor.freshness": {"fr": "Fraîcheur des données", "en": "Data freshness"},
+        "sensor.status": {"fr": "État", "en": "Status"},
+        "sensor.last": {"fr": "Dernière lecture", "en": "Last reading"},
+        "sensor.never": {"fr": "jamais", "en": "never"},
+        "sensor.ago": {"fr": "il y a {d}", "en": "{d} ago"},
+        "sensor.interval": {"fr": "Intervalle attendu", "en": "Expected interval"},
+        "sensor.open_alerts": {"fr": "Alertes ouvertes", "en": "Open alerts"},
+        "sensor.status_help": {
+            "fr": "En ligne : lecture depuis moins de 3 intervalles attendus (10 s au moins) ; en retard : moins "
+            "de 20 intervalles (2 min au moins) ; hors ligne au-delà.",
+            "en": "Online: a reading within 3 expected intervals (at least 10 s); stale: within 20 intervals (at "
+            "least 2 min); offline beyond.",
+        },
+        "sensor.latest": {"fr": "Dernière valeur de chaque mesure", "en": "Latest value of each metric"},
+        "sensor.no_reading": {
+            "fr": "Ce capteur n'a encore envoyé aucune lecture.",
+            "en": "This sensor has not sent any reading yet.",
+        },
+        "sensor.series": {"fr": "Ses mesures sur la période", "en": "Its metrics over the range"},
+        "sensor.range": {
+            "fr": "Du {start} au {end} (heure de Martinique)",
+            "en": "From {start} to {end} (Martinique time)",
+        },
+        "sensor.source.raw": {
+            "fr": "Source : **sensor_data** (lectures brutes), moyennes par pas de {step} · {points} points par "
+            "série au plus",
+            "en": "Source: **sensor_data** (raw readings), means per {step} step · at most {points} points per series",
+        },
+        "sensor.source.agg": {
+            "fr": "Source : **sensor_data_agg** (fenêtres de {window} ré-agrégées exactement), pas de {step} · "
+            "{points} points par série au plus",
+            "en": "Source: **sensor_data_agg** ({window} windows re-aggregated exactly), {step} step · at most "
+            "{points} points per series",
+        },
+        "sensor.no_data": {
+            "fr": "Aucune lecture de ce capteur sur cette période. Élargissez la période dans la barre latérale.",
+            "en": "No reading of this sensor in this range. Widen the range in the sidebar.",
+        },
+        "sensor.band": {
+            "fr": "Trait : moyenne par pas ; bande : minimum – maximum des lectures.",
+            "en": "Line: mean per step; band: minimum – maximum of the readings.",
+        },
+        "sensor.battery": {"fr": "Batterie", "en": "Battery"},
+        "sensor.battery.none": {
+            "fr": "Ce capteur ne mesure pas de batterie (alimenté sur secteur).",
+            "en": "This sensor reports no battery (mains powered).",
+        },
+        "sensor.battery.no_data": {
+            "fr": "Aucune valeur de batterie sur les {days} derniers jours.",
+            "en": "No battery value over the last {days} days.",
+        },
+        "sensor.battery.not_enough": {
+            "fr": "Pas assez de données pour estimer l'épuisement : {n} moyennes horaires depuis le dernier "
+            "changement de batterie (il en faut {min} sur {hours} h au moins).",
+            "en": "Not enough data to estimate depletion: {n} hourly means since the last battery change ({min} "
+            "over at least {hours} h are needed).",
+        },
+        "sensor.battery.not_discharging": {
+            "fr": "La batterie ne se décharge pas de façon mesurable ({slope} points par jour) : pas d'épuisement "
+            "prévisible.",
+            "en": "The battery is not discharging measurably ({slope} points per day): no depletion in sight.",
+        },
+        "sensor.battery.level": {"fr": "Niveau (tendance)", "en": "Level (trend)"},
+        "sensor.battery.slope": {"fr": "Pente", "en": "Slope"},
+        "sensor.battery.slope_unit": {"fr": "{v} points/jour", "en": "{v} points/day"},
+        "sensor.battery.critical": {"fr": "Seuil critique ({level} %) vers", "en": "Critical level ({level} %) by"},
+        "sensor.battery.empty": {"fr": "Épuisement (0 %) vers", "en": "Depletion (0 %) by"},
+        "sensor.battery.already_low": {"fr": "déjà atteint", "en": "already reached"},
+        "sensor.battery.caption": {
+            "fr": "Droite des moindres carrés sur {n} moyennes horaires depuis le {since} (dernier changement de "
+            "batterie ou début des {days} derniers jours) ; dates en heure de Martinique, estimation.",
+            "en": "Least-squares line through {n} hourly means since {since} (last battery change or start of the "
+            "last {days} days); dates in Martinique time, an estimate.",
+        },
+        "sensor.alerts": {"fr": "Historique des alertes", "en": "Alert history"},
+        "sensor.alerts.none": {"fr": "Aucune alerte pour ce capteur.", "en": "No alert for this sensor."},
+        "sensor.alerts.caption": {
+            "fr": "{n} alertes (dont {open} ouvertes), les plus récentes d'abord.",
+            "en": "{n} alerts ({open} open), most recent first.",
+        },
+        "sensor.quality": {"fr": "Qualité des données", "en": "Data quality"},
+        "sensor.gap_factor": {"fr": "Seuil de trou", "en": "Gap threshold"},
+        "sensor.gap_factor.option": {
+            "fr": "{n} × l'intervalle attendu ({d})",
+            "en": "{n} × the expected interval ({d})",
+        },
+        "sensor.quality.gaps_raw": {
+            "fr": "Trous : périodes d'au moins {threshold} sans lecture, calculées en SQL sur les lectures brutes "
+            "(les bords de la période comptent).",
+            "en": "Gaps: periods of at least {threshold} without a reading, computed in SQL on the raw readings (the "
+            "range edges count).",
+        },
+        "sensor.quality.gaps_agg": {
+            "fr": "Trous : périodes d'au moins {threshold} sans lecture, calculées en SQL sur les fenêtres de 1 min "
+            "(période longue : résolution d'une minute).",
+            "en": "Gaps: periods of at least {threshold} without a reading, computed in SQL on the 1-minute windows "
+            "(long range: one-minute resolution).",
+        },
+        "sensor.quality.stuck": {
+            "fr": "Valeurs figées : au moins {n} lectures consécutives identiques, sur les dernières 24 h de la "
+            "période au plus (valeurs plancher et plafond exclues : 0 mm/h de pluie, éclairage éteint…).",
+            "en": "Stuck values: at least {n} identical consecutive readings, over the last 24 h of the range at "
+            "most (floor and ceiling values left out: 0 mm/h of rain, lights off…).",
+        },
+        "sensor.quality.shares": {
+            "fr": "Parts des lectures en avertissement / critique / panne : {source}.",
+            "en": "Shares of warning / critical / fault readings: {source}.",
+        },
+        "sensor.quality.shares.raw": {"fr": "lectures brutes", "en": "raw readings"},
+        "sensor.quality.shares.agg": {
+            "fr": "compteurs des fenêtres de {w} (sensor_data_agg)",
+            "en": "counters of the {w} windows (sensor_data_agg)",
+        },
+        "sensor.quality.gap_list": {"fr": "Trous les plus longs", "en": "Longest gaps"},
+        "sensor.quality.stuck_list": {"fr": "Séries de valeurs figées", "en": "Runs of stuck values"},
+        "sensor.quality.none_gaps": {"fr": "Aucun trou sur la période.", "en": "No gap in the range."},
+        "sensor.quality.none_stuck": {"fr": "Aucune valeur figée.", "en": "No stuck value."},
+    }
+)
+
+ss = st.session_state
+STATUS_ICONS = {
+    "online": ":green[:material/check_circle:]",
+    "stale": ":orange[:material/schedule:]",
+    "offline": ":red[:material/cloud_off:]",
+}
+
+
+def step_label(seconds: int) -> str:
+    return sp.fmt_duration(seconds)
+
+
+def stamp(moment) -> str:
+    return fmt_time(moment, lang(), with_date=True)[:-3]
+
+
+ensure_entrypoint()
+st.title(t("sensor.title"))
+
+filters = current_filters()
+catalogue = load(live.sensor_catalogue)
+metrics = load(queries.metrics)
+if catalogue.empty or metrics.empty:
+    st.info(t("db.empty"), icon=":material/hourglass_empty:")
+    st.stop()
+
+# -- which sensor: ?sensor_id=… (Map page, shared link) or session_state["sensor_id"], else the first of the filters --
+ids = list(catalogue["sensor_id"])
+names = dict(zip(catalogue["sensor_id"], catalogue["name"], strict=True))
+from_url = st.query_params.get("sensor_id")
+if from_url and from_url not in ids:
+    st.warning(t("sensor.unknown", id=from_url), icon=":material/help:")
+if "sensor_id" not in ss or ss["sensor_id"] not in ids:
+    matching = filters.matching_sensors(catalogue)
+    ss["sensor_id"] = from_url if from_url in ids else (matching[0] if matching else ids[0])
+elif from_url in ids and from_url != ss["sensor_id"] and ss.get("_sensor_url_seen") != from_url:
+    ss["sensor_id"] = from_url  # a new link opened in this session
+ss["_sensor_url_seen"] = from_url
+
+
+def _keep() -> None:
+    ss["sensor_id"] = ss["sensor_select"]
+
+
+if ss.get("sensor_select") != ss["sensor_id"]:
+    ss.pop("sensor_select", None)  # the widget follows a sensor chosen elsewhere (Map page)
+sid = st.selectbox(
+    t("sensor.pick"),
+    ids,
+    index=ids.index(ss["sensor_id"]),
+    format_func=lambda s: f"{names.get(s, s)} ({s})",
+    key="sensor_select",
+    on_change=_keep,
+)
+ss["sensor_id"] = sid
+if st.query_params.get("sensor_id") != sid:
+    st.query_params["sensor_id"] = sid
+ss["_sensor_url_seen"] = sid
+
+info_frame = load(sensor_data.sensor_info, sensor_id=sid)
+if info_frame.empty:
+    st.warning(t("sensor.unknown", id=sid))
+    st.stop()
+info = info_frame.iloc[0]
+metric_rows = metrics.set_index("metric")
+labels = {m: f"{metric_label(r)} ({r['unit']})" for m, r in metric_rows.iterrows()}
+units = dict(zip(metrics["metric"], metrics["unit"], strict=True))
+
+st.subheader(info["name"])
+st.markdown(
+    t(
+        "sensor.identity",
+        id=sid,
+        kind=t(f"kind.{info['kind']}"),
+        commune=info["commune"],
+        insee=info["insee"],
+        lat=fmt_number(info["latitude"], lang(), 4),
+        lon=fmt_number(info["longitude"], lang(), 4),
+        installed=fmt_time(info["installed_at"], lang(), with_date=True)[:10],
+    )
+)
+if not info["active"]:
+    st.warning(t("sensor.inactive"))
+
+# -- freshness ----------------------------------------------------------------------------------------------------------
+st.markdown(f"#### {t('sensor.freshness')}")
+history = load(sensor_data.alert_history, sensor_id=sid)
+status = info.get("status") if pd.notna(info.get("status")) else "offline"
+k = st.columns(4)
+k[0].metric(
+    f"{STATUS_ICONS[status]} {t('sensor.status')}",
+    t(f"status.{status}"),
+    help=t("sensor.status_help"),
+    border=True,
+)
+last = info.get("last_time")
+k[1].metric(
+    t("sensor.last"),
+    stamp(last) if pd.notna(last) else t("sensor.never"),
+    delta=t("sensor.ago", d=sp.fmt_duration(info["age_s"])) if pd.notna(last) else None,
+    delta_color="off",
+    delta_arrow="off",
+    border=True,
+)
+k[2].metric(t("sensor.interval"), sp.fmt_duration(info["expected_interval_s"]), border=True)
+k[3].metric(t("sensor.open_alerts"), int(history["is_open"].sum()) if len(history) else 0, border=True)
+
+latest = load(sensor_data.latest_by_metric, sensor_id=sid)
+st.markdown(f"#### {t('sensor.latest')}")
+if latest.empty:
+    st.info(t("sensor.no_reading"), icon=":material/hourglass_empty:")
+else:
+    st.dataframe(sp.latest_table(latest, labels), hide_index=True, width="stretch")
+sensor_metrics = list(latest["metric"]) if len(latest) else []
+
+# -- all its metrics over the range ------------------------------------------------------------------------------------
+st.markdown(f"#### {t('sensor.series')}")
+st.caption(t("sensor.range", start=stamp(filters.start), end=stamp(filters.end)))
+resolution = queries.choose_resolution(filters.start, filters.end)
+parts = []
+for metric in sensor_metrics:
+    series, _ = load(
+        queries.timeseries,
+        sensor_ids=(sid,),
+        metric=metric,
+        start=filters.start,
+        end=filters.end,
+        resolution=resolution,
+    )
+    if len(series):
+        parts.append(series.assign(metric=metric))
+if resolution.source == "raw":
+    st.markdown(t("sensor.source.raw", step=step_label(resolution.step_s), points=fmt_number(5000, lang(), 0)))
+else:
+    st.markdown(
+        t(
+            "sensor.source.agg",
+            window=step_label(resolution.window_s),
+            step=step_label(resolution.step_s),
+            points=fmt_number(5000, lang(), 0),
+        )
+    )
+if not parts:
+    st.info(t("sensor.no_data"), icon=":material/search_off:")
+else:
+    frame = pd.concat(parts, ignore_index=True)
+    order = [m for m in sensor_metrics if m in set(frame["metric"])]
+    st.plotly_chart(
+        charts.small_multiples(
+            frame, facet="metric", titles=labels, columns=2 if len(order) > 1 else 1, band=True, order=order
+        ),
+        width="stretch",
+        key="sensor_series",
+    )
+    st.caption(t("sensor.band"))
+
+# -- battery ------------------------------------------------------------------------------------------------------------
+st.markdown(f"#### {t('sensor.battery')}")
+crit_low = metric_rows.loc["battery", "crit_low"] if "battery" in metric_rows.index else None
+crit_low = None if crit_low is None or pd.isna(crit_low) else float(crit_low)
+if "battery" not in sensor_metrics:
+    st.caption(t("sensor.battery.none"))
+else:
+    trend = load(sensor_data.battery_trend, sensor_id=sid, crit_low=crit_low)
+    state = trend["state"]
+    if state == "no_data":
+        st.info(t("sensor.battery.no_data", days=sensor_data.BATTERY_DAYS))
+    else:
+        if state == "not_enough":
+            st.info(
+                t(
+                    "sensor.battery.not_enough",
+                    n=trend["points"],
+                    min=sensor_data.BATTERY_MIN_POINTS,
+                    hours=fmt_number(sensor_data.BATTERY_MIN_SPAN_H, lang(), 0),
+                ),
+                icon=":material/battery_unknown:",
+            )
+        elif state == "not_discharging":
+            st.info(
+                t("sensor.battery.not_discharging", slope=fmt_number(trend["slope_per_day"], lang(), 2)),
+                icon=":material/battery_full:",
+            )
+        else:
+            b = st.columns(4)
+            b[0].metric(t("sensor.battery.level"), f"{fmt_number(trend['fitted_now'], lang(), 1)} %", border=True)
+            b[1].metric(
+                t("sensor.battery.slope"),
+                t("sensor.battery.slope_unit", v=fmt_number(trend["slope_per_day"], lang(), 2)),
+                border=True,
+            )
+            b[2].metric(
+                t("sensor.battery.critical", level=fmt_number(crit_low or 0, lang(), 0)),
+                stamp(trend["critical_at"]) if trend["critical_at"] is not None else t("sensor.battery.already_low"),
+                border=True,
+            )
+            b[3].metric(t("sensor.battery.empty"), stamp(trend["depletion_at"]), border=True)
+            st.caption(
+                t(
+                    "sensor.battery.caption",
+                    n=trend["points"],
+                    since=stamp(trend["since"]),
+                    days=sensor_data.BATTERY_DAYS,
+                )
+            )
+        st.plotly_chart(
+            sp.battery_figure(trend["hourly"], trend, crit_low=crit_low, now=pd.Timestamp.now(tz="UTC")),
+            width="stretch",
+            key="sensor_battery",
+        )
+
+# -- alert history ------------------------------------------------------------------------------------------------------
+st.markdown(f"#### {t('sensor.alerts')}")
+if history.empty:
+    st.caption(t("sensor.alerts.none"))
+else:
+    st.caption(t("sensor.alerts.caption", n=len(history), open=int(history["is_open"].sum())))
+    st.dataframe(sp.alert_table(history), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(history)))
+
+# -- data quality --------------------------------------------------------------------------------------------------------
+st.markdown(f"#### {t('sensor.quality')}")
+interval = int(info["expected_interval_s"])
+if "sensor_gap_factor" not in ss:
+    wanted = st.query_params.get("gap")
+    ss["sensor_gap_factor"] = (
+        int(wanted) if wanted and wanted.isdigit() and int(wanted) in sensor_data.GAP_FACTORS else 10
+    )
+q1, _ = st.columns([2, 3])
+ss["sensor_gap_factor"] = q1.selectbox(
+    t("sensor.gap_factor"),
+    sensor_data.GAP_FACTORS,
+    index=sensor_data.GAP_FACTORS.index(ss["sensor_gap_factor"]),
+    format_func=lambda n: t("sensor.gap_factor.option", n=n, d=sp.fmt_duration(n * interval)),
+    key=lang_key(f"sensor_gap_w_{interval}"),
+)
+factor = ss["sensor_gap_factor"]
+if factor == sensor_data.DEFAULT_GAP_FACTOR:
+    if "gap" in st.query_params:
+        del st.query_params["gap"]
+elif st.query_params.get("gap") != str(factor):
+    st.query_params["gap"] = str(factor)
+if not sensor_metrics:
+    st.caption(t("sensor.no_reading"))
+else:
+    gap_rows = load(sensor_data.gaps, sensor_id=sid, start=filters.start, end=filters.end, factor=factor)
+    summary = sensor_data.gap_summary(gap_rows, sensor_metrics, (filters.end - filters.start).total_seconds())
+    shares = load(sensor_data.status_shares, sensor_id=sid, start=filters.start, end=filters.end)
+    stuck = load(sensor_data.stuck_runs, sensor_id=sid, start=filters.start, end=filters.end)
+    st.dataframe(sp.quality_table(sensor_metrics, labels, summary, shares, stuck), hide_index=True, width="stretch")
+    source = sensor_data.gap_source(filters.start, filters.end)
+    threshold = sp.fmt_duration(max(factor * interval, 1 if source == "raw" else 60))
+    notes = [t(f"sensor.quality.gaps_{source}", threshold=threshold)]
+    notes.append(t("sensor.quality.stuck", n=sensor_data.STUCK_MIN_RUN))
+    share_source, window = sensor_data.shares_source(filters.start, filters.end)
+    notes.append(
+        t(
+            "sensor.quality.shares",
+            source=t("sensor.quality.shares.raw")
+            if share_source == "raw"
+            else t("sensor.quality.shares.agg", w=step_label(window)),
+        )
+    )
+    st.caption(" ".join(notes))
+    g1, g2 = st.columns(2)
+    with g1.expander(t("sensor.quality.gap_list"), expanded=False):
+        if gap_rows.empty:
+            st.caption(t("sensor.quality.none_gaps"))
+        else:
+            st.dataframe(sp.gaps_table(gap_rows, labels), hide_index=True, width="stretch")
+    with g2.expander(t("sensor.quality.stuck_list"), expanded=False):
+        if stuck.empty:
+            st.caption(t("sensor.quality.none_stuck"))
+        else:
+            st.dataframe(sp.stuck_table(stuck, labels, units), hide_index=True, width="stretch")
