@@ -1,0 +1,135 @@
+"""Freshness: how long after its timestamp a reading can be read by the Live page's query.
+
+Runs the live ingestion for --duration seconds against a fresh database `bench_freshness`, once per path:
+  direct   `python -m ingestion run` (simulator -> lite processor -> writer, in one process)
+  mqtt     `python -m ingestion simulate --transport mqtt` -> Mosquitto -> `python -m ingestion consume`
+Meanwhile this process polls `data_access.queries.latest_readings` (what the Live page reads) every --poll
+seconds; each time a (sensor, metric) shows a newer reading, its age (poll instant - reading timestamp) is one
+sample. The polling adds up to --poll seconds (half on average) to every sample: the figures are upper bounds.
+Baseline from the same run: the writer's own end_to_end stage in pipeline_kpi (source timestamp -> commit).
+On the page, the fragment refresh interval (5 s by default) and the 2 s query cache come on top.
+
+Usage: .venv/bin/python -m bench.freshness [--duration 60] [--poll 0.2] [--paths direct,mqtt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+
+from data_access import queries
+from data_access.engine import make_engine
+from db import settings
+from db.migrate import migrate
+from ingestion.registry import sync_catalogue
+
+DB = "bench_freshness"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fresh_database(admin: str) -> str:
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {DB}")
+    conn.close()
+    url = admin.rsplit("/", 1)[0] + "/" + DB
+    migrate(url)
+    with psycopg2.connect(url) as conn:
+        sync_catalogue(conn)
+    return url
+
+
+def pct(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1] if len(samples) >= 2 else samples[0]
+
+
+def measure(url: str, duration: float, poll: float) -> list[float]:
+    engine = make_engine(url)
+    seen: dict[tuple[str, str], datetime] = {}
+    samples: list[float] = []
+    deadline = time.monotonic() + duration
+    warmup = time.monotonic() + 5  # the first rows include the ingestion's start-up
+    while time.monotonic() < deadline:
+        frame = queries.latest_readings(engine)
+        now = datetime.now(UTC)
+        for row in frame.itertuples():
+            key = (row.sensor_id, row.metric)
+            if seen.get(key) != row.time:
+                if key in seen and time.monotonic() > warmup:
+                    samples.append((now - row.time).total_seconds())
+                seen[key] = row.time
+        time.sleep(poll)
+    engine.dispose()
+    return samples
+
+
+def end_to_end_p95(url: str) -> float | None:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT p95_ms FROM get_pipeline_latency_stats('1 hour'::interval) WHERE stage = 'end_to_end'")
+        row = cur.fetchone()
+    return float(row[0]) / 1000 if row else None
+
+
+def run_path(name: str, url: str, duration: float, poll: float, workdir: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    py = [sys.executable, "-m", "ingestion"]
+    with ExitStack() as stack:
+        if name == "direct":
+            procs = [subprocess.Popen([*py, "run", "--alerts-every", "5"], env=env, stdout=subprocess.DEVNULL)]
+        else:
+            from tests.support.mosquitto import mosquitto  # the project's one way to start a local broker
+
+            port = stack.enter_context(mosquitto(workdir))
+            mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(port)]
+            procs = [
+                subprocess.Popen([*py, "consume", *mqtt], env=env, stdout=subprocess.DEVNULL),
+                subprocess.Popen([*py, "simulate", "--transport", "mqtt", *mqtt], env=env, stdout=subprocess.DEVNULL),
+            ]
+        try:
+            samples = measure(url, duration, poll)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(30)
+    if not samples:
+        print(f"{name:7s} no samples: did the ingestion start? (run it by hand to see its error)")
+        return
+    e2e = end_to_end_p95(url)
+    print(
+        f"{name:7s} reading -> readable by the Live query: p50 {statistics.median(samples):5.2f} s   "
+        f"p95 {pct(samples, 95):5.2f} s   max {max(samples):5.2f} s   (n={len(samples):,}, poll {poll} s)   "
+        f"baseline pipeline_kpi end_to_end p95 {e2e if e2e is None else f'{e2e:.2f} s'}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--poll", type=float, default=0.2)
+    parser.add_argument("--paths", default="direct,mqtt")
+    args = parser.parse_args()
+    if settings.is_embedded():
+        from db.embedded import from_environment
+
+        from_environment().start()
+    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
+    workdir = ROOT / "test-output" / "bench-freshness"
+    for name in args.paths.split(","):
+        run_path(name, fresh_database(admin), args.duration, args.poll, workdir)
+
+
+if __name__ == "__main__":
+    main()
