@@ -210,7 +210,7 @@ def stuck_runs(
     limit: int = STUCK_LIMIT,
 ) -> pd.DataFrame:
     """Runs of at least min_run identical consecutive raw readings of a metric (floor and ceiling values of the
-    metric excepted), in the last STUCK_MAX_SPAN of [start, end): metric, value, run_start, run_end, readings,
+    metric and the battery excepted), in the last STUCK_MAX_SPAN of [start, end): metric, value, run_start, run_end, readings,
     duration_s; longest first."""
     start, end = stuck_window(start, end)
     frame = read(

@@ -135,6 +135,8 @@ metrics = load(queries.metrics)
 if catalogue.empty or metrics.empty:
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
+if not any(len(m) for m in catalogue["metrics"]):  # sensors are known, none has reported yet
+    st.info(t("db.empty"), icon=":material/hourglass_empty:")
 sensor_ids = filters.matching_sensors(catalogue)
 if not sensor_ids:
     st.warning(t("map.no_sensor"), icon=":material/filter_alt_off:")

@@ -103,6 +103,8 @@ catalogue = load(live.sensor_catalogue)
 if catalogue.empty:
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
+if not any(len(m) for m in catalogue["metrics"]):  # sensors are known, none has reported yet
+    st.info(t("db.empty"), icon=":material/hourglass_empty:")
 st.caption(t("pipeline.range", start=stamp(filters.start), end=stamp(filters.end)))
 span_s = int((filters.end - filters.start).total_seconds())
 

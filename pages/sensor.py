@@ -130,9 +130,11 @@ register(
         },
         "sensor.quality.stuck": {
             "fr": "Valeurs figées : au moins {n} lectures consécutives identiques, sur les dernières 24 h de la "
-            "période au plus (valeurs plancher et plafond exclues : 0 mm/h de pluie, éclairage éteint…).",
+            "période au plus (valeurs plancher et plafond exclues : 0 mm/h de pluie, éclairage éteint… ; batterie exclue, "
+            "elle varie par pas de 0,1 % en plusieurs heures).",
             "en": "Stuck values: at least {n} identical consecutive readings, over the last 24 h of the range at "
-            "most (floor and ceiling values left out: 0 mm/h of rain, lights off…).",
+            "most (floor and ceiling values left out: 0 mm/h of rain, lights off…; battery left out, it moves by "
+            "0.1 % steps over hours).",
         },
         "sensor.quality.shares": {
             "fr": "Parts des lectures en avertissement / critique / panne : {source}.",
@@ -176,6 +178,8 @@ if catalogue.empty or metrics.empty:
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
 
+if not any(len(m) for m in catalogue["metrics"]):  # sensors are known, none has reported yet
+    st.info(t("db.empty"), icon=":material/hourglass_empty:")
 # -- which sensor: ?sensor_id=… (Map page, shared link) or session_state["sensor_id"], else the first of the filters --
 ids = list(catalogue["sensor_id"])
 names = dict(zip(catalogue["sensor_id"], catalogue["name"], strict=True))

@@ -1,0 +1,229 @@
+"""The Map page in Streamlit's AppTest on real PostgreSQL (simulated history written by the real writer): the deck
+draws the shipped commune outline and every sensor with real numbers, tooltips follow the language, the page
+controls (colour, layer, names) come back from the URL, the replay slider shows the windowed aggregates of a frame
+(equal to a direct SQL query), picking a sensor opens the Sensor page, and empty / filtered-out / unreachable
+databases give a clear message."""
+
+import html
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg2
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ingestion.catalogue import SENSORS
+from tests.support.page_seed import FDF_AQ, seed_history
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+# The real sidebar, then the real page file (see test_apptest_live.py for why not st.navigation here).
+HARNESS = f"""
+import runpy
+from components.sidebar import render_sidebar
+render_sidebar()
+runpy.run_path({str(ROOT / "pages" / "map.py")!r}, run_name="__page__")
+"""
+AQ_IDS = [s.sensor_id for s in SENSORS if s.kind == "air_quality"]
+
+
+@pytest.fixture
+def app_env(monkeypatch):
+    def start(url: str, params: dict | None = None, *, entry: str = "harness") -> AppTest:
+        monkeypatch.setenv("DATABASE_URL", url)
+        for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
+            monkeypatch.delenv(name, raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(APP, default_timeout=60) if entry == "app" else AppTest.from_string(HARNESS)
+        at.default_timeout = 60
+        at.query_params = params or {}
+        return at.run()
+
+    yield start
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def seeded(pg_cluster, db_name):
+    url = pg_cluster.url(db_name)
+    seed_history(url, hours=6)
+    return url
+
+
+def deck(at) -> dict:
+    charts = at.get("deck_gl_json_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.json)
+
+
+def layer(spec: dict, layer_id: str) -> dict:
+    return next(layer for layer in spec["layers"] if layer["id"] == layer_id)
+
+
+def cards(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def fr1(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
+
+
+def sql(url: str, query: str, params=()):
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def test_outline_sensors_and_real_numbers(seeded, app_env):
+    started = time.monotonic()
+    at = app_env(seeded, {"metric": "pm10", "range": "6h"})
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Carte"
+    spec = deck(at)
+    ids = [layer["id"] for layer in spec["layers"]]
+    # Base map from the shipped file (no tile provider), sensors on top.
+    assert ids[:4] == ["sea", "communes", "commune-limits", "coast"] and ids[-1] == "sensors"
+    assert spec.get("mapProvider") is None or spec.get("mapStyle") in (None, "")
+    communes = layer(spec, "communes")["data"]
+    assert len(communes) == 34 and {c["name"] for c in communes} >= {"Fort-de-France", "Le Lamentin"}
+    assert {label["name"] for label in layer(spec, "commune-names")["data"]} >= {"Sainte-Anne", "Saint-Pierre"}
+    sensors = layer(spec, "sensors")["data"]
+    assert len(sensors) == len(SENSORS) and layer(spec, "sensors")["pickable"] is True
+    # Sized by value: the air-quality discs grow with pm10, the others (no pm10) keep the small "no value" size.
+    by_id = {s["sensor_id"]: s for s in sensors}
+    latest = dict(sql(seeded, "SELECT sensor_id, value FROM sensor_latest WHERE metric = 'pm10'"))
+    assert set(latest) == set(AQ_IDS)
+    lo_id, hi_id = min(latest, key=latest.get), max(latest, key=latest.get)
+    assert by_id[lo_id]["radius"] < by_id[hi_id]["radius"]
+    # Tooltips in French with the real latest value.
+    tip = html.unescape(by_id[FDF_AQ[0]]["tip"])
+    assert "Commune : Fort-de-France" in tip and "Type : Qualité de l'air" in tip
+    assert f"PM10 (particules) : {fr1(latest[FDF_AQ[0]])} µg/m³" in tip
+    values = cards(at)
+    assert values["Capteurs affichés"] == str(len(SENSORS))
+    mean = sum(latest.values()) / len(latest)
+    assert values["Moyenne · PM10 (particules)"] == f"{fr1(mean)} µg/m³"
+    assert values["Maximum · PM10 (particules)"] == f"{fr1(max(latest.values()))} µg/m³"
+    online, stale, offline = (int(v) for v in values["en ligne / en retard / hors ligne"].split(" / "))
+    assert online + stale + offline == len(SENSORS)
+    assert any("sensor_latest" in c.value for c in at.caption)
+    assert any("sans internet" in c.value for c in at.caption)
+    assert time.monotonic() - started < 30
+
+
+def test_controls_from_the_url_colour_by_value_and_hexagons(seeded, app_env):
+    params = {"metric": "pm10", "range": "6h", "mcolor": "metric", "mlayer": "hex", "mlabels": "0"}
+    at = app_env(seeded, params)
+    assert not at.exception, at.exception
+    assert at.session_state["map_color"] == "metric" and at.session_state["map_layer"] == "hex"
+    assert at.session_state["map_labels"] is False
+    ids = [layer["id"] for layer in deck(at)["layers"]]
+    assert "hex" in ids and "commune-names" not in ids and "communes" in ids
+    # Colour by value: a gradient legend instead of the status swatches.
+    legends = [h.proto.body for h in at.get("html")]
+    assert any("linear-gradient" in body for body in legends)
+    assert any("Hexagones de 2,5 km" in c.value for c in at.caption)
+    sensors = {s["sensor_id"]: s for s in layer(deck(at), "sensors")["data"]}
+    assert sensors[next(s.sensor_id for s in SENSORS if s.kind == "noise")]["color"][:3] == [154, 160, 166]
+
+    at = app_env(seeded, {**params, "mlayer": "heat", "mcolor": "status"})
+    assert not at.exception, at.exception
+    assert "heat" in [layer["id"] for layer in deck(at)["layers"]]
+    assert any("Carte de chaleur" in c.value for c in at.caption)
+
+
+def frame_of(label: str) -> datetime:
+    """A replay option's label (Martinique time, to the minute) back to its UTC instant."""
+    return datetime.strptime(label, "%d/%m/%Y %H:%M").replace(tzinfo=ZoneInfo("America/Martinique")).astimezone(UTC)
+
+
+def test_replay_slider_shows_a_frame_equal_to_sql(seeded, app_env):
+    at = app_env(seeded, {"metric": "pm10", "range": "6h", "commune": "Fort-de-France", "kind": "air_quality"})
+    assert not at.exception, at.exception
+    slider = at.select_slider[0]
+    assert slider.label == "Instant affiché" and slider.options[-1] == "Maintenant"
+    assert 72 <= len(slider.options) - 1 <= 73  # 5-minute frames over 6 h (the first one aligned down)
+    frame = frame_of(slider.options[-13])  # an hour before the last frame
+    slider.set_value(frame).run()
+    assert not at.exception, at.exception
+    expected = dict(
+        sql(
+            seeded,
+            """SELECT sensor_id, sum(sum_value) / sum(count) FROM sensor_data_agg
+                WHERE metric = 'pm10' AND sensor_id = ANY(%s) AND window_end - window_start = interval '1 minute'
+                  AND window_start >= %s AND window_start < %s GROUP BY 1""",
+            (FDF_AQ, frame, frame + timedelta(minutes=5)),
+        )
+    )
+    assert set(expected) == set(FDF_AQ)
+    values = cards(at)
+    assert values["Ont rapporté"] == f"{len(FDF_AQ)} / {len(FDF_AQ)}"
+    assert values["Moyenne · PM10 (particules)"] == f"{fr1(sum(expected.values()) / len(expected))} µg/m³"
+    source = next(c.value for c in at.caption if "sensor_data_agg" in c.value)
+    assert "fenêtres de 1 min ré-agrégées exactement en images de 5 min" in source
+    assert slider.options[-13] in source
+    tip = html.unescape({s["sensor_id"]: s["tip"] for s in layer(deck(at), "sensors")["data"]}[FDF_AQ[0]])
+    assert f"PM10 (particules) : {fr1(expected[FDF_AQ[0]])} µg/m³" in tip and "Lectures : 5" in tip
+    assert len(at.get("plotly_chart")) == 1  # the network mean per frame, with the frame marked
+
+
+def test_english_labels_and_tooltips(seeded, app_env):
+    at = app_env(seeded, {"metric": "pm10", "range": "6h", "lang": "en"})
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Map"
+    assert "Sensors shown" in cards(at) and "Mean · PM10 (particulate matter)" in cards(at)
+    tip = html.unescape({s["sensor_id"]: s["tip"] for s in layer(deck(at), "sensors")["data"]}[FDF_AQ[0]])
+    assert "Town: Fort-de-France" in tip and "Kind: Air quality" in tip and "Status: " in tip
+    assert at.select_slider[0].label == "Moment shown" and at.select_slider[0].options[-1] == "Now"
+    assert any("without internet" in c.value for c in at.caption)
+
+
+def test_picking_a_sensor_in_the_list_asks_for_its_page(seeded, app_env):
+    # AppTest drops widget events of pages run under st.navigation (see test_apptest_live.py), so the real page
+    # switch is tested in the browser (tests/e2e/test_map_browser.py). Here: the click records the sensor for the
+    # Sensor page and asks for pages/sensor.py, which the bare harness (no navigation) cannot resolve.
+    at = app_env(seeded, {"metric": "pm10", "range": "6h"})
+    at.selectbox(key="map_pick").set_value(FDF_AQ[1])
+    next(b for b in at.button if b.label == "Ouvrir la fiche").click().run()
+    assert at.session_state["sensor_id"] == FDF_AQ[1]
+    assert len(at.exception) == 1 and "Could not find page: `pages/sensor.py`" in at.exception[0].message
+
+
+def test_empty_database_says_so(pg_cluster, db_name, app_env):
+    at = app_env(pg_cluster.url(db_name), {"metric": "pm10"})
+    assert not at.exception, at.exception
+    assert any("la base est vide" in i.value for i in at.info)
+    spec = deck(at)  # the sensors are known: the map still shows where they are, all offline
+    assert len(layer(spec, "communes")["data"]) == 34 and len(layer(spec, "sensors")["data"]) == len(SENSORS)
+    assert cards(at)["en ligne / en retard / hors ligne"] == f"0 / 0 / {len(SENSORS)}"
+
+
+def test_no_data_in_range_keeps_the_map_with_empty_frames(seeded, app_env):
+    params = {"metric": "pm10", "range": "custom", "from": "2020-01-01T08:00", "to": "2020-01-02T08:00"}
+    at = app_env(seeded, params)
+    assert not at.exception, at.exception
+    at.select_slider[0].set_value(frame_of(at.select_slider[0].options[0])).run()
+    assert not at.exception, at.exception
+    assert cards(at)["Ont rapporté"] == f"0 / {len(SENSORS)}"
+    assert any("Aucune lecture de cette mesure dans cette image" in i.value for i in at.info)
+    assert len(layer(deck(at), "communes")["data"]) == 34  # the outline is still drawn
+
+
+def test_filters_matching_no_sensor(seeded, app_env):
+    at = app_env(seeded, {"commune": "Le Diamant", "kind": "parking"})
+    assert not at.exception, at.exception
+    assert any("Aucun capteur ne correspond" in w.value for w in at.warning)
+
+
+def test_unreachable_database(app_env):
+    from tests.support.services import free_port
+
+    at = app_env(f"postgresql://postgres@127.0.0.1:{free_port()}/madinina")
+    assert not at.exception, at.exception
+    assert any("Base de données injoignable" in e.value for e in at.error)

@@ -1,0 +1,190 @@
+"""The Sensor page in Streamlit's AppTest on real PostgreSQL (simulated history written by the real writer): identity,
+freshness, latest value of every metric equal to sensor_latest, all metrics charted from the named source, alert
+history, battery trend whose slope equals a least-squares fit of the hourly means read directly, data quality with
+the gap threshold restored from the URL, English labels, and clear messages for an unknown sensor, no data in the
+range, an empty database and an unreachable one."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import psycopg2
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from ingestion.catalogue import SENSORS
+from tests.support.page_seed import FDF_AQ, FDF_WX, seed_alerts, seed_history
+
+ROOT = Path(__file__).resolve().parents[2]
+# The real sidebar, then the real page file (see test_apptest_live.py for why not st.navigation here).
+HARNESS = f"""
+import runpy
+from components.sidebar import render_sidebar
+render_sidebar()
+runpy.run_path({str(ROOT / "pages" / "sensor.py")!r}, run_name="__page__")
+"""
+SENSOR = {s.sensor_id: s for s in SENSORS}
+
+
+@pytest.fixture
+def app_env(monkeypatch):
+    def start(url: str, params: dict | None = None) -> AppTest:
+        monkeypatch.setenv("DATABASE_URL", url)
+        for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
+            monkeypatch.delenv(name, raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_string(HARNESS, default_timeout=60)
+        at.query_params = params or {}
+        return at.run()
+
+    yield start
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def seeded(pg_cluster, db_name, conn):
+    url = pg_cluster.url(db_name)
+    seed_history(url, hours=8)
+    seed_alerts(conn, FDF_AQ[0])
+    return url
+
+
+def cards(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def fr(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}".replace(",", "\u202f").replace(".", ",")
+
+
+def sql(url: str, query: str, params=()):
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def markdown_text(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_sensor_from_the_url_with_latest_values_series_and_alerts(seeded, app_env):
+    sid = FDF_AQ[0]
+    at = app_env(seeded, {"sensor_id": sid, "range": "6h"})
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Capteur"
+    assert at.selectbox(key="sensor_select").value == sid
+    assert at.subheader[0].value == SENSOR[sid].name
+    assert f"`{sid}` · Qualité de l'air · Fort-de-France (INSEE 97209)" in markdown_text(at)
+    values = cards(at)
+    assert values["Intervalle attendu"] == "1 s"
+    assert values["Alertes ouvertes"] == "2"
+    assert values[":orange[:material/schedule:] État"] == "en retard"  # one reading a minute, 1 s expected
+    # Latest value of each of its metrics: exactly sensor_latest.
+    latest = at.dataframe[0].value
+    expected = sql(
+        seeded,
+        """SELECT m.label_fr || ' (' || m.unit || ')', l.value, m.unit FROM sensor_latest l
+             JOIN metrics m USING (metric) WHERE l.sensor_id = %s ORDER BY l.metric""",
+        (sid,),
+    )
+    shown = dict(zip(latest["Mesure"], latest["Valeur"], strict=True))
+    assert len(shown) == len(SENSOR[sid].metrics) == len(expected)
+    for label, value, unit in expected:
+        assert shown[label] == f"{fr(value, 2)} {unit}"
+    # All its metrics over the range, from the named source (6 h: 1-minute windows).
+    assert "Source : **sensor_data_agg** (fenêtres de 1 min ré-agrégées exactement)" in markdown_text(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    titles = {a["text"] for a in spec["layout"]["annotations"]}
+    assert {label for label, _, _ in expected} <= titles  # one panel per metric
+    assert len(spec["data"]) >= len(expected) and all(len(trace["x"]) <= 5000 for trace in spec["data"])
+    assert "Ce capteur ne mesure pas de batterie (alimenté sur secteur)." in [c.value for c in at.caption]
+    # Alert history, most recent first.
+    assert "3 alertes (dont 2 ouvertes), les plus récentes d'abord." in [c.value for c in at.caption]
+    history = at.dataframe[1].value
+    assert list(history["Message"]) == ["PM10 > 80", "muet", "NO2 > 200"]
+
+
+def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, app_env):
+    at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h", "gap": "300"})
+    assert not at.exception, at.exception
+    assert at.session_state["sensor_gap_factor"] == 300
+    values = cards(at)
+    # The slope: a least-squares line through the hourly battery means (at mid-hour) of the last 3 days.
+    hourly = sql(
+        seeded,
+        """SELECT window_start, avg FROM sensor_data_agg WHERE sensor_id = %s AND metric = 'battery'
+              AND window_end - window_start = interval '1 hour' AND window_start >= now() - interval '3 days'
+            ORDER BY 1""",
+        (FDF_WX,),
+    )
+    assert len(hourly) >= 8
+    x = np.array([(t - hourly[0][0]).total_seconds() / 86400 for t, _ in hourly])
+    slope = float(np.polyfit(x, np.array([v for _, v in hourly]), 1)[0])
+    assert slope < 0
+    assert values["Pente"] == f"{fr(slope, 2)} points/jour"
+    assert values["Épuisement (0 %) vers"][2] == "/" and values["Seuil critique (10 %) vers"][2] == "/"
+    assert any(
+        c.value.startswith(f"Droite des moindres carrés sur {len(hourly)} moyennes horaires") for c in at.caption
+    )
+    assert len(at.get("plotly_chart")) == 2  # its metrics, the battery
+    # Data quality: readings every minute, no gap of 300 x 1 s; no stuck run reported for the battery.
+    quality = at.dataframe[1].value
+    assert len(quality) == len(SENSOR[FDF_WX].metrics)
+    assert set(quality["Trous"]) == {0} and set(quality["Couverture"]) == {"100,0 %"}
+    readings = quality.set_index("Mesure").loc["Température (°C)", "Lectures"]
+    assert 355 <= int(readings.replace("\u202f", "")) <= 361  # one a minute over 6 h
+    assert quality.set_index("Mesure").loc["Batterie (%)", "Valeurs figées"] == "—"
+
+    at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h"})  # default threshold 10 x 1 s: every minute is a gap
+    quality = at.dataframe[1].value
+    assert all(n > 300 for n in quality["Trous"])
+    assert "gap" not in at.query_params
+
+
+def test_english_labels(seeded, app_env):
+    at = app_env(seeded, {"sensor_id": FDF_AQ[0], "range": "6h", "lang": "en"})
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Sensor"
+    text = markdown_text(at)
+    assert "#### Data freshness" in text and "#### Alert history" in text and "#### Data quality" in text
+    assert "Air quality · Fort-de-France" in text
+    assert cards(at)["Open alerts"] == "2"
+    assert "Metric" in at.dataframe[0].value.columns
+
+
+def test_picking_another_sensor_updates_the_url(seeded, app_env):
+    at = app_env(seeded, {"sensor_id": FDF_AQ[0], "range": "6h"})
+    at.selectbox(key="sensor_select").set_value(FDF_WX).run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == SENSOR[FDF_WX].name
+    assert at.query_params["sensor_id"] in (FDF_WX, [FDF_WX])
+
+
+def test_unknown_sensor_and_no_data_in_range(seeded, app_env):
+    at = app_env(seeded, {"sensor_id": "mq-nowhere-01", "range": "6h"})
+    assert not at.exception, at.exception
+    assert any("Capteur inconnu : « mq-nowhere-01 »" in w.value for w in at.warning)
+    params = {"sensor_id": FDF_AQ[0], "range": "custom", "from": "2020-01-01T08:00", "to": "2020-01-02T08:00"}
+    at = app_env(seeded, params)
+    assert not at.exception, at.exception
+    assert any("Aucune lecture de ce capteur sur cette période" in i.value for i in at.info)
+    assert at.subheader[0].value == SENSOR[FDF_AQ[0]].name  # identity and latest values stay
+
+
+def test_empty_database_says_so(pg_cluster, db_name, app_env):
+    at = app_env(pg_cluster.url(db_name), {"sensor_id": FDF_AQ[0]})
+    assert not at.exception, at.exception
+    infos = [i.value for i in at.info]
+    assert any("la base est vide" in i for i in infos)
+    assert "Ce capteur n'a encore envoyé aucune lecture." in infos
+
+
+def test_unreachable_database(app_env):
+    from tests.support.services import free_port
+
+    at = app_env(f"postgresql://postgres@127.0.0.1:{free_port()}/madinina", {"sensor_id": FDF_AQ[0]})
+    assert not at.exception, at.exception
+    assert any("Base de données injoignable" in e.value for e in at.error)

@@ -1,0 +1,77 @@
+"""Seeds shared by the Map, Sensor and Pipeline page tests (AppTest and browser): simulated history written by the
+real writer, plus known alerts, pipeline_kpi samples and quarantined messages whose figures the tests check."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from ingestion.catalogue import SENSORS
+from ingestion.simulator import Simulator
+from ingestion.writer import Writer
+
+FDF_AQ = [s.sensor_id for s in SENSORS if s.commune == "Fort-de-France" and s.kind == "air_quality"]
+FDF_WX = next(s.sensor_id for s in SENSORS if s.commune == "Fort-de-France" and s.kind == "weather")
+# pipeline_kpi seeded per stage: latencies (ms) of 5 batches of 100 readings each, 10 minutes ago.
+KPI_MS = {
+    "source_to_broker": [10.0, 12.0, 14.0, 16.0, 18.0],
+    "broker_to_processor": [20.0, 22.0, 24.0, 26.0, 28.0],
+    "processor_to_db": [30.0, 40.0, 50.0, 60.0, 70.0],
+    "end_to_end": [100.0, 200.0, 300.0, 400.0, 500.0],
+}
+KPI_ROWS = 100
+QUARANTINE = {  # reason: number of distinct messages, received within the last hour
+    "unknown_sensor": 3,
+    "out_of_range": 2,
+}
+
+
+def percentile_cont(values, q: float) -> float:
+    values = sorted(values)
+    pos = q * (len(values) - 1)
+    lo = int(pos)
+    return values[lo] + (values[min(lo + 1, len(values) - 1)] - values[lo]) * (pos - lo)
+
+
+def seed_history(db_url: str, *, hours: float, step_s: float = 60, seed: int = 5, end_ago_s: float = 1) -> None:
+    """`hours` of simulated readings of every sensor (one per step), ending end_ago_s seconds ago."""
+    now = time.time()
+    with Writer(db_url) as writer:
+        for batch in Simulator(seed=seed).history(now - hours * 3600, now - end_ago_s, step_s=step_s):
+            writer.write(batch, timings=None)
+
+
+def seed_alerts(conn, sensor_id: str) -> None:
+    """Three alerts of one sensor: an open critical pm10, a closed warning no2, an open offline."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO alerts (sensor_id, metric, kind, severity, opened_at, closed_at, value, threshold, message)
+               VALUES (%s, 'pm10', 'threshold', 'critical', now() - interval '40 minutes', NULL, 91, 80, 'PM10 > 80'),
+                      (%s, 'no2', 'threshold', 'warning', now() - interval '5 hours', now() - interval '4 hours',
+                       230, 200, 'NO2 > 200'),
+                      (%s, NULL, 'offline', 'warning', now() - interval '2 hours', NULL, NULL, NULL, 'muet')""",
+            (sensor_id, sensor_id, sensor_id),
+        )
+
+
+def seed_pipeline(conn, now: datetime) -> None:
+    """KPI_MS latencies (5 batches, KPI_ROWS readings each, 10 minutes ago) and QUARANTINE messages."""
+    rows = []
+    base = (now - timedelta(minutes=10)).replace(second=10, microsecond=0)  # all 5 batches in the same minute
+    for stage, values in KPI_MS.items():
+        for k, value in enumerate(values):
+            rows.append((base + timedelta(seconds=k), stage, value, KPI_ROWS, f"seed-{k}", "lite"))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+        for reason, count in QUARANTINE.items():
+            for k in range(count):
+                payload = f'{{"sensor_id": "ghost-{k}", "metric": "pm10", "value": {k}}}\n\t<b>x</b>'
+                cur.execute(
+                    "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "
+                    "VALUES (%s, 'mqtt', %s, %s, %s, md5(%s))",
+                    (now - timedelta(minutes=5 + k), payload, reason, f"{reason} #{k}", f"{reason}-{k}"),
+                )
