@@ -55,6 +55,9 @@ RADIUS_FIXED_M = 700.0
 RADIUS_NO_VALUE_M = 300.0
 LAYER_MODES = ("points", "heat", "hex")
 SENSOR_LAYER_ID = "sensors"
+# pydeck turns every plain string argument into a JavaScript expression ("pixels" -> the variable `pixels`, i.e.
+# undefined): string options must be wrapped to reach deck.gl as strings.
+LITERAL = pdk.types.String
 
 
 # -- base map from shipped data --------------------------------------------------------------------------------------
@@ -80,6 +83,36 @@ def outline() -> dict:
     return result
 
 
+LABEL_SIZE_PX = 11
+LABEL_OFFSETS = ([0, 11], [0, -11], [0, 22], [0, -22])  # below the town centre, above, further below / above
+
+
+def _mercator_px(lon: float, lat: float, zoom: float) -> tuple[float, float]:
+    scale = 512 * 2**zoom
+    x = (lon + 180) / 360 * scale
+    y = (1 - math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) / math.pi) / 2 * scale
+    return x, y
+
+
+def place_labels(labels: list[dict], zoom: float = CENTER["zoom"]) -> list[dict]:
+    """Town names that do not overlap at the initial zoom: each name goes below its town centre, else above, else a
+    line further; a name with no free place is left out (zooming in only spreads the names further apart). Longer
+    names are placed last, so more names fit. Each label gets an `offset` in pixels."""
+    boxes: list[tuple[float, float, float, float]] = []
+    placed = []
+    for label in sorted(labels, key=lambda item: (len(item["name"]), item["name"])):
+        x, y = _mercator_px(*label["position"], zoom)
+        half_w = 0.29 * LABEL_SIZE_PX * len(label["name"]) + 2
+        half_h = 0.6 * LABEL_SIZE_PX
+        for dx, dy in LABEL_OFFSETS:
+            box = (x + dx - half_w, y + dy - half_h, x + dx + half_w, y + dy + half_h)
+            if all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in boxes):
+                boxes.append(box)
+                placed.append(dict(label, offset=[dx, dy]))
+                break
+    return placed
+
+
 def base_layers(*, labels: bool = True) -> list[pdk.Layer]:
     """Sea, land by commune, commune limits, coastline and commune names: drawn by deck.gl itself."""
     shapes = outline()
@@ -95,7 +128,7 @@ def base_layers(*, labels: bool = True) -> list[pdk.Layer]:
             get_path="path",
             get_color=LIMIT,
             get_width=1,
-            width_units="pixels",
+            width_units=LITERAL("pixels"),
         ),
         pdk.Layer(
             "PolygonLayer",
@@ -106,23 +139,23 @@ def base_layers(*, labels: bool = True) -> list[pdk.Layer]:
             stroked=True,
             get_line_color=COAST,
             get_line_width=1.6,
-            line_width_units="pixels",
+            line_width_units=LITERAL("pixels"),
         ),
     ]
     if labels:
         layers.append(
             pdk.Layer(
                 "TextLayer",
-                shapes["labels"],
+                place_labels(shapes["labels"]),
                 id="commune-names",
                 get_position="position",
                 get_text="name",
-                get_size=11,
+                get_size=LABEL_SIZE_PX,
                 get_color=LABEL,
-                size_units="pixels",
-                character_set="auto",
-                font_family='"Source Sans Pro", "DejaVu Sans", sans-serif',
-                get_pixel_offset=[0, 12],
+                size_units=LITERAL("pixels"),
+                character_set=LITERAL("auto"),
+                font_family=LITERAL('"Source Sans Pro", "DejaVu Sans", sans-serif'),
+                get_pixel_offset="offset",
             )
         )
     return layers
@@ -263,7 +296,7 @@ def sensor_layer(points: pd.DataFrame) -> pdk.Layer:
         get_fill_color="color",
         get_line_color="line",
         get_radius="radius",
-        radius_units="meters",
+        radius_units=LITERAL("meters"),
         radius_min_pixels=4,
         radius_max_pixels=26,
         line_width_min_pixels=1.5,
@@ -286,7 +319,7 @@ def value_layer(points: pd.DataFrame, mode: str) -> pdk.Layer | None:
             id="heat",
             get_position=["longitude", "latitude"],
             get_weight="value",
-            aggregation="MEAN",
+            aggregation=LITERAL("MEAN"),
             radius_pixels=70,
             opacity=0.55,
         )
@@ -296,9 +329,9 @@ def value_layer(points: pd.DataFrame, mode: str) -> pdk.Layer | None:
         id="hex",
         get_position=["longitude", "latitude"],
         get_color_weight="value",
-        color_aggregation="MEAN",
+        color_aggregation=LITERAL("MEAN"),
         get_elevation_weight="value",
-        elevation_aggregation="MEAN",
+        elevation_aggregation=LITERAL("MEAN"),
         radius=2500,
         coverage=0.92,
         extruded=False,

@@ -281,13 +281,15 @@ def tip(row) -> str:
 points["tip"] = [tip(row) for _, row in points.iterrows()]
 
 # -- KPIs, source ------------------------------------------------------------------------------------------------------
-k = st.columns(5)
+if metric:
+    st.markdown(t("map.metric_of", metric=f"**{metric_name}** ({unit})"))
+k = st.columns([1, 1.45, 1, 1, 1])
 present = values.dropna()
 if moment == "now":
     counts = live.status_counts(points)
     k[0].metric(t("map.shown"), counts["total"], border=True)
     k[1].metric(
-        f"{t('status.online')} / {t('status.stale')} / {t('status.offline')}",
+        f"{t('status.online').capitalize()} / {t('status.stale')} / {t('status.offline')}",
         f"{counts['online']} / {counts['stale']} / {counts['offline']}",
         border=True,
     )
@@ -299,7 +301,8 @@ for col, label, value in (
     (k[3], t("map.min"), present.min() if len(present) else None),
     (k[4], t("map.max"), present.max() if len(present) else None),
 ):
-    col.metric(f"{label} · {metric_name}" if metric else label, fmt_value(value, unit) if metric else "—", border=True)
+    shown = fmt_number(float(value), lang(), 1) if metric and value is not None and pd.notna(value) else "—"
+    col.metric(f"{label} ({unit})" if metric and unit else label, shown, border=True)
 
 if moment == "now":
     st.caption(t("map.source.now"))

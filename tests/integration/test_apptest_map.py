@@ -108,9 +108,10 @@ def test_outline_sensors_and_real_numbers(seeded, app_env):
     values = cards(at)
     assert values["Capteurs affichés"] == str(len(SENSORS))
     mean = sum(latest.values()) / len(latest)
-    assert values["Moyenne · PM10 (particules)"] == f"{fr1(mean)} µg/m³"
-    assert values["Maximum · PM10 (particules)"] == f"{fr1(max(latest.values()))} µg/m³"
-    online, stale, offline = (int(v) for v in values["en ligne / en retard / hors ligne"].split(" / "))
+    assert values["Moyenne (µg/m³)"] == fr1(mean)
+    assert values["Maximum (µg/m³)"] == fr1(max(latest.values()))
+    assert "Mesure : **PM10 (particules)** (µg/m³)" in [m.value for m in at.markdown]
+    online, stale, offline = (int(v) for v in values["En ligne / en retard / hors ligne"].split(" / "))
     assert online + stale + offline == len(SENSORS)
     assert any("sensor_latest" in c.value for c in at.caption)
     assert any("sans internet" in c.value for c in at.caption)
@@ -164,7 +165,7 @@ def test_replay_slider_shows_a_frame_equal_to_sql(seeded, app_env):
     assert set(expected) == set(FDF_AQ)
     values = cards(at)
     assert values["Ont rapporté"] == f"{len(FDF_AQ)} / {len(FDF_AQ)}"
-    assert values["Moyenne · PM10 (particules)"] == f"{fr1(sum(expected.values()) / len(expected))} µg/m³"
+    assert values["Moyenne (µg/m³)"] == fr1(sum(expected.values()) / len(expected))
     source = next(c.value for c in at.caption if "sensor_data_agg" in c.value)
     assert "fenêtres de 1 min ré-agrégées exactement en images de 5 min" in source
     assert slider.options[-13] in source
@@ -177,7 +178,8 @@ def test_english_labels_and_tooltips(seeded, app_env):
     at = app_env(seeded, {"metric": "pm10", "range": "6h", "lang": "en"})
     assert not at.exception, at.exception
     assert at.title[0].value == "Map"
-    assert "Sensors shown" in cards(at) and "Mean · PM10 (particulate matter)" in cards(at)
+    assert "Sensors shown" in cards(at) and "Mean (µg/m³)" in cards(at)
+    assert "Metric: **PM10 (particulate matter)** (µg/m³)" in [m.value for m in at.markdown]
     tip = html.unescape({s["sensor_id"]: s["tip"] for s in layer(deck(at), "sensors")["data"]}[FDF_AQ[0]])
     assert "Town: Fort-de-France" in tip and "Kind: Air quality" in tip and "Status: " in tip
     assert at.select_slider[0].label == "Moment shown" and at.select_slider[0].options[-1] == "Now"
@@ -201,7 +203,7 @@ def test_empty_database_says_so(pg_cluster, db_name, app_env):
     assert any("la base est vide" in i.value for i in at.info)
     spec = deck(at)  # the sensors are known: the map still shows where they are, all offline
     assert len(layer(spec, "communes")["data"]) == 34 and len(layer(spec, "sensors")["data"]) == len(SENSORS)
-    assert cards(at)["en ligne / en retard / hors ligne"] == f"0 / 0 / {len(SENSORS)}"
+    assert cards(at)["En ligne / en retard / hors ligne"] == f"0 / 0 / {len(SENSORS)}"
 
 
 def test_no_data_in_range_keeps_the_map_with_empty_frames(seeded, app_env):
