@@ -30,8 +30,8 @@ register(
         "pipeline.latency_axis": {"fr": "Latence (ms, échelle log)", "en": "Latency (ms, log scale)"},
         "pipeline.rows_axis": {"fr": "Lectures stockées par {step}", "en": "Readings stored per {step}"},
         "pipeline.age_axis": {
-            "fr": "Âge de la dernière lecture (s, échelle log)",
-            "en": "Age of the last reading (s, log scale)",
+            "fr": "Âge de la dernière lecture (échelle log)",
+            "en": "Age of the last reading (log scale)",
         },
         "pipeline.col.reason": {"fr": "Motif", "en": "Reason"},
         "pipeline.col.messages": {"fr": "Messages", "en": "Messages"},
@@ -86,41 +86,73 @@ def latency_table(stats: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+LOG_TICKS_MS = tuple(m * 10**e for e in range(-1, 6) for m in (1, 2, 5))
+AGE_TICKS_S = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
+
+
+def log_ticks(values, ticks, label) -> dict:
+    """Explicit ticks for a log axis (Plotly labels every minor tick otherwise): the ticks around the values."""
+    values = [float(v) for v in values if v is not None and not pd.isna(v) and v > 0]
+    lo, hi = (min(values), max(values)) if values else (1.0, 10.0)
+    chosen = [v for v in ticks if lo / 3 <= v <= hi * 3] or list(ticks[:2])
+    return dict(tickmode="array", tickvals=chosen, ticktext=[label(v) for v in chosen])
+
+
 def latency_figure(stats: pd.DataFrame) -> go.Figure:
-    """Grouped bars per stage: p50, p95, p99 (log scale: stages differ by orders of magnitude)."""
-    measured = stats[stats["samples"] > 0]
+    """Horizontal grouped bars per stage: p50, p95, p99 (log scale: stages differ by orders of magnitude)."""
+    measured = stats[stats["samples"] > 0].iloc[::-1]  # first stage on top
     fig = go.Figure()
-    for i, (column, name) in enumerate((("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99"))):
+    for i, (column, name) in enumerate((("p99_ms", "p99"), ("p95_ms", "p95"), ("p50_ms", "p50"))):
         fig.add_trace(
             go.Bar(
-                x=[t(f"stage.{s}") for s in measured["stage"]],
-                y=measured[column].clip(lower=0.01),
+                y=[t(f"stage.{s}") for s in measured["stage"]],
+                x=measured[column].clip(lower=0.01),
                 name=name,
-                marker_color=charts.PALETTE[i],
+                orientation="h",
+                marker_color=charts.PALETTE[2 - i],
                 text=[ms(v) for v in measured[column]],
                 textposition="outside",
                 cliponaxis=False,
             )
         )
-    fig.update_yaxes(type="log", title_text=t("pipeline.latency_axis"))
-    charts.style(fig, height=320, time_axis=False)
-    fig.update_layout(barmode="group", hovermode="closest")
+    fig.update_xaxes(
+        type="log",
+        title_text=t("pipeline.latency_axis"),
+        **log_ticks(
+            measured[["p50_ms", "p99_ms"]].to_numpy().ravel(),
+            LOG_TICKS_MS,
+            lambda v: fmt_number(v, lang(), 0 if v >= 1 else 1),
+        ),
+    )
+    charts.style(fig, height=110 + 70 * len(measured), time_axis=False)
+    fig.update_layout(
+        barmode="group",
+        hovermode="closest",
+        margin=dict(l=10, r=50, t=40, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, traceorder="reversed"),
+    )
     return fig
 
 
-def throughput_figure(frame: pd.DataFrame, step_label: str) -> go.Figure:
+def throughput_figure(frame: pd.DataFrame, step_label: str, *, start=None, end=None, step_s: int = 60) -> go.Figure:
+    """Readings stored per bucket, stacked by processor, over the whole range [start, end) (a single busy minute
+    stays a narrow bar)."""
     fig = go.Figure()
     for i, (processor, part) in enumerate(frame.groupby("processor", sort=True)):
         part = charts.cap_points(part.sort_values("time"))
         fig.add_trace(
             go.Bar(
-                x=charts.local_naive(part["time"]),
+                x=charts.local_naive(part["time"] + pd.Timedelta(seconds=step_s / 2)),
                 y=part["rows"],
+                width=step_s * 1000 * 0.9,
                 name=processor,
                 marker_color=charts.PALETTE[i % len(charts.PALETTE)],
             )
         )
     fig.update_yaxes(title_text=t("pipeline.rows_axis", step=step_label))
+    if start is not None and end is not None:
+        bounds = charts.local_naive(pd.Series(pd.to_datetime([start, end], utc=True)))
+        fig.update_xaxes(range=[bounds.iloc[0], bounds.iloc[1]])
     charts.style(fig, height=300)
     fig.update_layout(barmode="stack", bargap=0.05)
     return fig
@@ -142,7 +174,9 @@ def freshness_figure(fresh: pd.DataFrame, names: dict[str, str]) -> go.Figure:
             hovertext=[t(f"status.{s}") for s in seen["status"]],
         )
     )
-    fig.update_xaxes(type="log", title_text=t("pipeline.age_axis"))
+    fig.update_xaxes(
+        type="log", title_text=t("pipeline.age_axis"), **log_ticks(seen["age_s"], AGE_TICKS_S, fmt_duration)
+    )
     charts.style(fig, height=max(220, 60 + 18 * len(seen)), legend=False, time_axis=False)
     fig.update_layout(hovermode="closest", margin=dict(l=10, r=60, t=10, b=10))
     fig.update_yaxes(tickfont=dict(size=10))

@@ -51,6 +51,7 @@ register(
         "sensor.col.end": {"fr": "Fin", "en": "End"},
         "sensor.col.duration": {"fr": "Durée", "en": "Duration"},
         "sensor.stuck_cell": {"fr": "{runs} séries ({readings} lectures)", "en": "{runs} runs ({readings} readings)"},
+        "sensor.stuck_cell_one": {"fr": "1 série ({readings} lectures)", "en": "1 run ({readings} readings)"},
         "sensor.latest.time": {"fr": "Heure (Martinique)", "en": "Time (Martinique)"},
         "sensor.latest.age": {"fr": "Âge", "en": "Age"},
         "sensor.latest.status": {"fr": "État de la lecture", "en": "Reading status"},
@@ -183,7 +184,13 @@ def quality_table(
                 t("sensor.col.longest"): fmt_duration(s["longest_s"]) if s is not None and s["gaps"] else "—",
                 t("sensor.col.coverage"): fmt_pct(s["coverage"]) if s is not None else "—",
                 t("sensor.col.stuck"): (
-                    t("sensor.stuck_cell", runs=len(runs), readings=int(runs["readings"].sum())) if len(runs) else "—"
+                    t(
+                        "sensor.stuck_cell" if len(runs) > 1 else "sensor.stuck_cell_one",
+                        runs=len(runs),
+                        readings=int(runs["readings"].sum()),
+                    )
+                    if len(runs)
+                    else "—"
                 ),
                 t("sensor.col.warning"): fmt_pct(sh["share_warning"], 2) if sh is not None else "—",
                 t("sensor.col.critical"): fmt_pct(sh["share_critical"], 2) if sh is not None else "—",

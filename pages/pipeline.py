@@ -119,7 +119,7 @@ else:
 if stats["samples"].sum() == 0:
     st.info(t("pipeline.latency.none"), icon=":material/timer_off:")
 else:
-    left, right = st.columns([1.15, 1])
+    left, right = st.columns([1.8, 1])
     left.dataframe(pp.latency_table(stats), hide_index=True, width="stretch")
     unmeasured = [t(f"stage.{s}") for s, n in zip(stats["stage"], stats["samples"], strict=True) if n == 0]
     if unmeasured:
@@ -141,7 +141,11 @@ else:
     k[1].metric(t("pipeline.batches"), fmt_number(int(flow["batches"].sum()), lang(), 0), border=True)
     k[2].metric(t("pipeline.rate"), fmt_number(flow["rows"].sum() / max(span_s, 1), lang(), 1), border=True)
     k[3].metric(t("pipeline.peak", step=step), fmt_number(int(per_bucket.max()), lang(), 0), border=True)
-    st.plotly_chart(pp.throughput_figure(flow, step), width="stretch", key="pipeline_throughput")
+    st.plotly_chart(
+        pp.throughput_figure(flow, step, start=filters.start, end=filters.end, step_s=step_s),
+        width="stretch",
+        key="pipeline_throughput",
+    )
 st.caption(t("pipeline.throughput.source", step=step))
 
 # -- freshness per sensor -----------------------------------------------------------------------------------------------
@@ -171,7 +175,7 @@ else:
     q = st.columns([1, 1, 2])
     q[0].metric(t("pipeline.quarantine.total"), fmt_number(int(counts["messages"].sum()), lang(), 0), border=True)
     q[1].metric(t("pipeline.quarantine.reasons"), len(counts), border=True)
-    left, right = st.columns([1, 1.3])
+    left, right = st.columns([1, 1.6])
     left.plotly_chart(pp.quarantine_figure(counts), width="stretch", key="pipeline_quarantine")
     right.dataframe(pp.quarantine_table(counts), hide_index=True, width="stretch")
     reasons = ["*", *counts["reason"]]

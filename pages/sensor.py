@@ -94,7 +94,7 @@ register(
         },
         "sensor.battery.level": {"fr": "Niveau (tendance)", "en": "Level (trend)"},
         "sensor.battery.slope": {"fr": "Pente", "en": "Slope"},
-        "sensor.battery.slope_unit": {"fr": "{v} points/jour", "en": "{v} points/day"},
+        "sensor.battery.per_day": {"fr": "points/jour", "en": "points/day"},
         "sensor.battery.critical": {"fr": "Seuil critique ({level} %) vers", "en": "Critical level ({level} %) by"},
         "sensor.battery.empty": {"fr": "Épuisement (0 %) vers", "en": "Depletion (0 %) by"},
         "sensor.battery.already_low": {"fr": "déjà atteint", "en": "already reached"},
@@ -166,6 +166,16 @@ def step_label(seconds: int) -> str:
 
 def stamp(moment) -> str:
     return fmt_time(moment, lang(), with_date=True)[:-3]
+
+
+def short_stamp(moment, *, time_within_days: float = 1.0) -> str:
+    """A KPI-sized moment (the cards cut long values): the date alone, with the time of day only when it is within
+    time_within_days of now, e.g. "23/12/2026", "22/11 18:27" ("2026-12-23", "11-22 18:27" in English)."""
+    full = stamp(moment)  # 22/11/2026 18:27 or 2026-11-22 18:27
+    date, clock = full.split(" ")
+    if abs((pd.Timestamp(moment) - pd.Timestamp.now(tz="UTC")).total_seconds()) > time_within_days * 86400:
+        return date
+    return f"{date[:5]} {clock}" if lang() == "fr" else f"{date[5:]} {clock}"
 
 
 ensure_entrypoint()
@@ -242,7 +252,7 @@ if not info["active"]:
 st.markdown(f"#### {t('sensor.freshness')}")
 history = load(sensor_data.alert_history, sensor_id=sid)
 status = info.get("status") if pd.notna(info.get("status")) else "offline"
-k = st.columns(4)
+k = st.columns([1, 1.4, 1, 1])
 k[0].metric(
     f"{STATUS_ICONS[status]} {t('sensor.status')}",
     t(f"status.{status}"),
@@ -252,8 +262,9 @@ k[0].metric(
 last = info.get("last_time")
 k[1].metric(
     t("sensor.last"),
-    stamp(last) if pd.notna(last) else t("sensor.never"),
+    short_stamp(last) if pd.notna(last) else t("sensor.never"),
     delta=t("sensor.ago", d=sp.fmt_duration(info["age_s"])) if pd.notna(last) else None,
+    help=stamp(last) if pd.notna(last) else None,
     delta_color="off",
     delta_arrow="off",
     border=True,
@@ -338,19 +349,28 @@ else:
                 icon=":material/battery_full:",
             )
         else:
-            b = st.columns(4)
+            b = st.columns([1, 1, 1.35, 1.35])
             b[0].metric(t("sensor.battery.level"), f"{fmt_number(trend['fitted_now'], lang(), 1)} %", border=True)
             b[1].metric(
-                t("sensor.battery.slope"),
-                t("sensor.battery.slope_unit", v=fmt_number(trend["slope_per_day"], lang(), 2)),
+                f"{t('sensor.battery.slope')} ({t('sensor.battery.per_day')})",
+                fmt_number(trend["slope_per_day"], lang(), 2),
                 border=True,
             )
+            critical_at = trend["critical_at"]
             b[2].metric(
                 t("sensor.battery.critical", level=fmt_number(crit_low or 0, lang(), 0)),
-                stamp(trend["critical_at"]) if trend["critical_at"] is not None else t("sensor.battery.already_low"),
+                short_stamp(critical_at, time_within_days=2)
+                if critical_at is not None
+                else t("sensor.battery.already_low"),
+                help=stamp(critical_at) if critical_at is not None else None,
                 border=True,
             )
-            b[3].metric(t("sensor.battery.empty"), stamp(trend["depletion_at"]), border=True)
+            b[3].metric(
+                t("sensor.battery.empty"),
+                short_stamp(trend["depletion_at"], time_within_days=2),
+                help=stamp(trend["depletion_at"]),
+                border=True,
+            )
             st.caption(
                 t(
                     "sensor.battery.caption",

@@ -124,7 +124,7 @@ def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, a
     x = np.array([(t - hourly[0][0]).total_seconds() / 86400 for t, _ in hourly])
     slope = float(np.polyfit(x, np.array([v for _, v in hourly]), 1)[0])
     assert slope < 0
-    assert values["Pente"] == f"{fr(slope, 2)} points/jour"
+    assert values["Pente (points/jour)"] == fr(slope, 2)
     assert values["Épuisement (0 %) vers"][2] == "/" and values["Seuil critique (10 %) vers"][2] == "/"
     assert any(
         c.value.startswith(f"Droite des moindres carrés sur {len(hourly)} moyennes horaires") for c in at.caption

@@ -44,3 +44,10 @@ def widget(page, testid: str, label: str, *, sidebar: bool = False):
 def metric_value(page, label: str) -> str:
     card = page.locator('[data-testid="stMetric"]', has_text=label).first
     return card.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def table_cells(page, index: int = 0) -> list[str]:
+    """The cell texts of the index-th st.dataframe (the glide grid keeps them in a hidden accessible table)."""
+    table = page.locator('[data-testid="stDataFrame"]').nth(index)
+    table.locator("td").first.wait_for(state="attached", timeout=30_000)
+    return [text.strip() for text in table.locator("td").all_text_contents()]
