@@ -1,0 +1,166 @@
+"""Browser-side figures: time to content per page, and 30 simultaneous sessions refreshing every 5 s.
+
+Sets up a fresh database `bench_browser` with 6 h of simulated history, keeps live ingestion running
+(`python -m ingestion run`), starts the dashboard (`streamlit run app.py`) and drives Debian's headless Chromium:
+  pages        for each page, --visits fresh navigations; time from navigation to the page's content being
+               visible (its KPI cards / charts / map), next to the time to the app shell (sidebar) measured on the
+               same visits as the baseline.
+  concurrency  --sessions browser contexts on the Live page with a 5 s refresh for --duration seconds;
+               counts error elements (Streamlit exceptions, the database banner) and the dashboard's
+               connections to PostgreSQL (pg_stat_activity, sampled every second) against the pool bound.
+
+Usage: .venv/bin/python -m bench.browser [--visits 5] [--sessions 30] [--duration 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg2
+
+from db import settings
+from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
+from tests.support.app import dashboard, ingestion
+from tests.support.services import free_port
+
+from .freshness import ROOT, fresh_database
+
+POOL_BOUND = 5 + 5  # data_access.engine.make_engine defaults: pool_size + max_overflow, one engine per server
+
+# The element whose appearance means "the page shows its content", per page.
+CONTENT = {
+    "live": ['[data-testid="stMetricValue"]', ".js-plotly-plot"],
+    "trends": [".js-plotly-plot"],
+    "map": ['[data-testid="stDeckGlJsonChart"] canvas'],
+    "sensor": ['[data-testid="stMetricValue"]'],
+    "pipeline": ['[data-testid="stMetricValue"]'],
+}
+SHELL = '[data-testid="stSidebar"]'
+ERRORS = '[data-testid="stException"], :text("Base de données injoignable")'
+
+
+def pct(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1] if len(samples) >= 2 else samples[0]
+
+
+def page_times(browser, base: str, visits: int) -> None:
+    print(f"{'page':9s} {'shell p50':>10s} {'content p50':>12s} {'content p95':>12s} {'max':>8s}", flush=True)
+    for name, selectors in CONTENT.items():
+        shell, content = [], []
+        for _ in range(visits):
+            context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="fr-FR")
+            page = context.new_page()
+            started = time.perf_counter()
+            page.goto(f"{base}/{name}", wait_until="commit")
+            page.locator(SHELL).first.wait_for(timeout=60_000)
+            shell.append(time.perf_counter() - started)
+            for selector in selectors:
+                page.locator(selector).first.wait_for(timeout=60_000)
+            content.append(time.perf_counter() - started)
+            context.close()
+        print(
+            f"{name:9s} {statistics.median(shell):9.2f}s {statistics.median(content):11.2f}s "
+            f"{pct(content, 95):11.2f}s {max(content):7.2f}s",
+            flush=True,
+        )
+
+
+def dashboard_connections(url: str) -> int:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'madinina-dashboard'")
+        return int(cur.fetchone()[0])
+
+
+def concurrency(browser, base: str, url: str, sessions: int, duration: float) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    contexts, pages = [], []
+    for _ in range(sessions):
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+        page = context.new_page()
+        page.goto(f"{base}/live?refresh=5", wait_until="commit")
+        contexts.append(context)
+        pages.append(page)
+    samples: list[int] = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            samples.append(dashboard_connections(url))
+            stop.wait(1.0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    shown = 0
+    for page in pages:
+        remaining_ms = max(1, int(120_000 - (time.monotonic() - started) * 1000))
+        try:
+            page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=remaining_ms)
+            shown += 1
+        except PlaywrightTimeout:
+            pass  # counted: `shown` says how many sessions got their KPIs within 120 s
+    ready_s = time.monotonic() - started
+    errors_seen = 0
+    while time.monotonic() - started < duration:
+        # Playwright's sync API is single-threaded: poll the pages in turn (also lets their timers fire).
+        for page in pages:
+            errors_seen = max(errors_seen, page.locator(ERRORS).count())
+        pages[0].wait_for_timeout(1000)
+    errors = sum(page.locator(ERRORS).count() for page in pages)
+    stop.set()
+    sampler.join()
+    for context in contexts:
+        context.close()
+    print(
+        f"{sessions} sessions, refresh 5 s, {duration:.0f} s: all showing KPIs after {ready_s:.1f} s ({shown}/"
+        f"{sessions}); error elements at the end {errors}, max seen on one page {errors_seen}; dashboard DB "
+        f"connections max {max(samples)} / median {statistics.median(samples):.0f} (pool bound {POOL_BOUND})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--visits", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--duration", type=float, default=60)
+    args = parser.parse_args()
+    if settings.is_embedded():
+        from db.embedded import from_environment
+
+        from_environment().start()
+    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
+    url = fresh_database(admin)
+    out = ROOT / "test-output" / "bench-browser"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "ingestion", "--database-url", url, "backfill", "6h"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    print(f"database: 6 h of history in {time.perf_counter() - started:.0f} s", flush=True)
+    from playwright.sync_api import sync_playwright
+
+    with (
+        ingestion(url, out / "ingestion.log", "run", "--alerts-every", "5"),
+        dashboard(url, free_port(), out / "dashboard.log") as base,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        page_times(browser, base, args.visits)
+        concurrency(browser, base, url, args.sessions, args.duration)
+        browser.close()
+    tracebacks = (out / "dashboard.log").read_text().count("Traceback")
+    print(f"dashboard log: {tracebacks} tracebacks", flush=True)
+
+
+if __name__ == "__main__":
+    main()
