@@ -7,7 +7,9 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from data_access import queries
+from data_access import map as map_data
+from data_access import pipeline, queries
+from data_access import sensor as sensor_data
 from data_access.engine import make_engine
 from db.migrate import migrate, timescaledb_enabled
 from ingestion.alerts import evaluate
@@ -35,6 +37,23 @@ def seed(url: str) -> None:
         writer.write(live, timings=BatchTimings(source=end - 1, broker=end - 0.5, received=end - 0.2))
     conn = psycopg2.connect(url)
     evaluate(conn, now=NOW)
+    with conn.cursor() as cur:  # the Pipeline page's reads: fixed KPI samples before NOW, quarantined messages
+        cur.executemany(
+            "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (NOW - timedelta(minutes=20 - k), stage, 10.0 * (k + 1) * (i + 1), 50 + k, f"fixed-{k}", "lite")
+                for k in range(5)
+                for i, stage in enumerate(("source_to_broker", "broker_to_processor", "processor_to_db", "end_to_end"))
+            ],
+        )
+        for k, reason in enumerate(("unknown_sensor", "unknown_sensor", "out_of_range")):
+            cur.execute(
+                "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "
+                "VALUES (%s, 'mqtt', %s, %s, %s, md5(%s))",
+                (NOW - timedelta(minutes=10 + k), f'{{"n": {k}}}\n' * 200, reason, f"#{k}", f"q{k}"),
+            )
+    conn.commit()
     conn.close()
 
 
@@ -133,6 +152,77 @@ CALLS = [
             "resolution": queries.Resolution("agg", 3600, 3600),
         },
     ),
+]
+
+
+# Page reads returning something other than a DataFrame, or with per-server values, wrapped for the comparison.
+def battery_forecast(engine, **kwargs) -> pd.DataFrame:
+    trend = sensor_data.battery_trend(engine, **kwargs)
+    keys = ("state", "points", "since", "last", "slope_per_day", "fitted_now", "critical_at", "depletion_at")
+    return pd.DataFrame([{key: trend[key] for key in keys}]).astype(object).assign(hourly=len(trend["hourly"]))
+
+
+def sensor_info(engine, **kwargs) -> pd.DataFrame:
+    """sensor_info without installed_at: the catalogue sync stamps it with each server's now()."""
+    return sensor_data.sensor_info(engine, **kwargs).drop(columns=["installed_at"])
+
+
+def latency_samples(engine, **kwargs) -> pd.DataFrame:
+    """get_pipeline_latency_stats over the last `seconds` (the database's now()): the writer's own samples measure
+    wall-clock time, so only the stages and sample counts are the same on both servers."""
+    return pipeline.stage_latency(engine, **kwargs)[["stage", "samples"]]
+
+
+WXS = tuple(s.sensor_id for s in SENSORS if s.kind == "weather")[:4]
+WX = WXS[0]
+CALLS += [
+    # Map
+    (map_data.sensor_points, {"metric": "temperature", "now": NOW}),
+    (map_data.sensor_points, {"sensor_ids": list(SENSOR_IDS[:3]) + [WX], "metric": "pm10", "now": NOW}),
+    (map_data.sensor_points, {"now": NOW}),
+    (
+        map_data.replay_frames,
+        {
+            "metric": "temperature",
+            "sensor_ids": WXS,
+            "start": NOW - timedelta(hours=3),
+            "end": NOW,
+            "step_s": 300,
+            "base_window_s": 60,
+        },
+    ),  # fmt: skip
+    (
+        map_data.replay_frames,
+        {
+            "metric": "temperature",
+            "sensor_ids": WXS,
+            "start": NOW - timedelta(hours=4),
+            "end": NOW,
+            "step_s": 3600,
+            "base_window_s": 3600,
+        },
+    ),  # fmt: skip
+    # Sensor
+    (sensor_info, {"sensor_id": WX, "now": NOW}),
+    (sensor_data.latest_by_metric, {"sensor_id": WX, "now": NOW}),
+    (sensor_data.battery_hourly, {"sensor_id": WX, "start": NOW - timedelta(days=3), "end": NOW}),
+    (battery_forecast, {"sensor_id": WX, "now": NOW}),
+    (sensor_data.alert_history, {"sensor_id": SENSOR_IDS[0]}),
+    (sensor_data.gaps, {"sensor_id": WX, "start": NOW - timedelta(hours=2), "end": NOW, "factor": 5}),
+    (sensor_data.gaps, {"sensor_id": WX, "start": NOW - timedelta(hours=30), "end": NOW, "factor": 60}),
+    (sensor_data.stuck_runs, {"sensor_id": WX, "start": NOW - timedelta(hours=3), "end": NOW, "min_run": 3}),
+    (sensor_data.status_shares, {"sensor_id": WX, "start": NOW - timedelta(hours=1), "end": NOW}),
+    (sensor_data.status_shares, {"sensor_id": WX, "start": NOW - timedelta(hours=3), "end": NOW}),
+    (sensor_data.status_shares, {"sensor_id": WX, "start": NOW - timedelta(days=3), "end": NOW}),
+    # Pipeline
+    (latency_samples, {"seconds": 24 * 3600}),
+    (pipeline.stage_latency, {"start": NOW - timedelta(hours=1), "end": NOW}),
+    (pipeline.throughput, {"start": NOW - timedelta(hours=1), "end": NOW}),
+    (pipeline.freshness, {"now": NOW}),
+    (pipeline.freshness, {"sensor_ids": list(SENSOR_IDS[:4]), "now": NOW}),
+    (pipeline.quarantine_counts, {"start": NOW - timedelta(hours=1), "end": NOW}),
+    (pipeline.quarantine_samples, {"start": NOW - timedelta(hours=1), "end": NOW, "per_reason": 2}),
+    (pipeline.quarantine_samples, {"start": NOW - timedelta(hours=1), "end": NOW, "reason": "out_of_range"}),
 ]
 
 
