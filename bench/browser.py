@@ -136,7 +136,7 @@ def main() -> None:
 
         from_environment().start()
     admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
-    url = fresh_database(admin)
+    url = fresh_database(admin, "bench_browser")
     out = ROOT / "test-output" / "bench-browser"
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -36,14 +36,14 @@ DB = "bench_freshness"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fresh_database(admin: str) -> str:
+def fresh_database(admin: str, name: str = DB) -> str:
     conn = psycopg2.connect(admin)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB}")
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
     conn.close()
-    url = admin.rsplit("/", 1)[0] + "/" + DB
+    url = admin.rsplit("/", 1)[0] + "/" + name
     migrate(url)
     with psycopg2.connect(url) as conn:
         sync_catalogue(conn)
