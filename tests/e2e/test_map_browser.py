@@ -162,6 +162,8 @@ def test_map_replay_and_hexagons(pg_cluster, db_url, output_dir, page):
     logs = output_dir / "logs"
     logs.mkdir(exist_ok=True)
     seed_history(db_url, hours=6)
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "deck" in m.text else None)
     with dashboard(db_url, free_port(), logs / "dashboard-map-replay.log") as url:
         query = urlencode({"range": "6h", "metric": "pm10", "mlayer": "hex", "kind": "air_quality"})
         page.goto(f"{url}/map?{query}", wait_until="domcontentloaded")
@@ -184,3 +186,15 @@ def test_map_replay_and_hexagons(pg_cluster, db_url, output_dir, page):
         no_traceback(page)
         no_raw_labels(page)
         full_screenshot(page, output_dir / "screenshots" / "map-replay-hex.png")
+
+        # Heat layer, colour by value: the frame stays, deck.gl draws the heat map without an error.
+        widget(page, "stButtonGroup", "Couche").locator("button", has_text="Chaleur").click()
+        page.get_by_text("Carte de chaleur : moyenne des valeurs").wait_for(timeout=20_000)
+        widget(page, "stButtonGroup", "Couleur").locator("button", has_text="Valeur").click()
+        page.locator(".mm-legend").first.wait_for(timeout=20_000)
+        wait_for_map(page)
+        assert "mlayer=heat" in page.url and "mcolor=metric" in page.url
+        assert page.get_by_text("Source : sensor_data_agg").count() == 1  # still replaying the frame
+        no_traceback(page)
+        assert not errors, errors
+        full_screenshot(page, output_dir / "screenshots" / "map-replay-heat.png")
