@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 # A missing i18n key shows itself as 'section.name' on the page.
 RAW_KEY = re.compile(
@@ -49,5 +50,9 @@ def metric_value(page, label: str) -> str:
 def table_cells(page, index: int = 0) -> list[str]:
     """The cell texts of the index-th st.dataframe (the glide grid keeps them in a hidden accessible table)."""
     table = page.locator('[data-testid="stDataFrame"]').nth(index)
-    table.locator("td").first.wait_for(state="attached", timeout=30_000)
-    return [text.strip() for text in table.locator("td").all_text_contents()]
+    deadline = time.monotonic() + 30
+    while True:  # the grid fills its cells after it is attached
+        cells = [text.strip() for text in table.locator("td").all_text_contents()]
+        if any(cells) or time.monotonic() > deadline:
+            return cells
+        page.wait_for_timeout(250)
