@@ -14,7 +14,17 @@ from components import map_layers as ml
 from components.data import load
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, metric_label, register, t
-from components.sidebar import MANAGED_PARAMS, current_filters, ensure_entrypoint, lang_key, metric_options
+from components.sidebar import (
+    LOCAL,
+    MANAGED_PARAMS,
+    URL_TIME_FORMAT,
+    current_filters,
+    ensure_entrypoint,
+    lang_key,
+    local_to_utc,
+    metric_options,
+    parse_local,
+)
 from data_access import live, queries
 from data_access import map as map_data
 
@@ -156,8 +166,9 @@ if "map_layer" not in ss:
     ss["map_layer"] = wanted if wanted in ml.LAYER_MODES else "points"
 if "map_labels" not in ss:
     ss["map_labels"] = st.query_params.get("mlabels") != "0"
-if "map_frame" not in ss:
-    ss["map_frame"] = "now"
+if "map_frame" not in ss:  # a replayed frame travels in the URL as Martinique time (mframe=YYYY-MM-DDTHH:MM)
+    wanted = parse_local(st.query_params.get("mframe"))
+    ss["map_frame"] = local_to_utc(wanted) if wanted else "now"
 
 c1, c2, c3 = st.columns([2, 3, 2], vertical_alignment="bottom")
 ss["map_color"] = (
@@ -210,6 +221,13 @@ ss["map_frame"] = st.select_slider(
     format_func=lambda f: t("map.now") if f == "now" else stamp(f),
 )
 moment = ss["map_frame"]
+if moment == "now":
+    if "mframe" in st.query_params:
+        del st.query_params["mframe"]
+else:
+    frame_param = moment.astimezone(LOCAL).strftime(URL_TIME_FORMAT)
+    if st.query_params.get("mframe") != frame_param:
+        st.query_params["mframe"] = frame_param
 if metric is None:
     st.caption(t("map.no_metric"))
 

@@ -141,6 +141,11 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         assert f"sensor_id={ISOLATED}" in page.url and "/sensor" in page.url
         assert "metric=pm10" in page.url  # the shared filters travel along
         no_traceback(page)
+        # Back to the map through the navigation: the old click does not send us to the sensor again.
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Map").click()
+        page.get_by_role("heading", name="Map").wait_for(timeout=20_000)
+        page.wait_for_timeout(3000)
+        assert "/map" in page.url and page.get_by_role("heading", name="Map").is_visible()
 
         # Back on the map in French: the list below the map opens another sensor.
         page.goto(f"{url}/map?{query}", wait_until="domcontentloaded")

@@ -172,6 +172,14 @@ def test_replay_slider_shows_a_frame_equal_to_sql(seeded, app_env):
     tip = html.unescape({s["sensor_id"]: s["tip"] for s in layer(deck(at), "sensors")["data"]}[FDF_AQ[0]])
     assert f"PM10 (particules) : {fr1(expected[FDF_AQ[0]])} µg/m³" in tip and "Lectures : 5" in tip
     assert len(at.get("plotly_chart")) == 1  # the network mean per frame, with the frame marked
+    # The frame is in the URL (Martinique time): a shared link reopens it.
+    local = frame.astimezone(ZoneInfo("America/Martinique")).strftime("%Y-%m-%dT%H:%M")
+    assert at.query_params["mframe"] in (local, [local])
+    again = app_env(seeded, {"metric": "pm10", "range": "6h", "commune": "Fort-de-France", "kind": "air_quality",
+                             "mframe": local})  # fmt: skip
+    assert not again.exception, again.exception
+    assert again.session_state["map_frame"] == frame
+    assert cards(again)["Moyenne (µg/m³)"] == cards(at)["Moyenne (µg/m³)"]
 
 
 def test_english_labels_and_tooltips(seeded, app_env):
