@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 WINDOWS: tuple[tuple[int, int], ...] = ((60, 60), (300, 60), (3600, 3600))
 
 
-def _windows_values() -> str:
-    rows = [f"({size}, {slide}, {k})" for size, slide in WINDOWS for k in range(size // slide)]
+def _windows_values(windows: tuple[tuple[int, int], ...] = WINDOWS) -> str:
+    rows = [f"({size}, {slide}, {k})" for size, slide in windows for k in range(size // slide)]
     return ", ".join(rows)
 
 
@@ -110,6 +110,41 @@ WITH ins AS (
 )
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
        (SELECT count(*) FROM latest), (SELECT count(*) FROM agg)
+"""
+
+# The windows larger than a minute, recomputed in full from the 1-minute rows for every window that contains a
+# 1-minute window just upserted (staging_windows): the same per-minute merge as _MERGE, but from complete
+# minutes, so running it twice gives the same rows. Used by Writer.upsert_windows (the Spark job).
+_ROLL_UP = f"""
+WITH touched AS (
+    SELECT DISTINCT sensor_id, metric, timestamptz 'epoch' + start_us * interval '1 microsecond' AS minute
+      FROM staging_windows
+), win (size_s, slide_s, k) AS (
+    VALUES {_windows_values(WINDOWS[1:])}
+), targets AS (
+    SELECT DISTINCT t.sensor_id, t.metric, w.size_s,
+           date_bin(make_interval(secs => w.slide_s), t.minute, timestamptz 'epoch')
+           - make_interval(secs => w.slide_s * w.k) AS window_start
+      FROM touched t CROSS JOIN win w
+)
+INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
+                                  n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
+SELECT g.window_start, g.window_start + make_interval(secs => g.size_s), g.sensor_id, g.metric,
+       sum(m.sum_value) / sum(m.count), min(m.min), max(m.max), sum(m.count),
+       CASE WHEN sum(m.count) > 1
+            THEN sqrt(greatest(0, (sum(m.sum_sq) - sum(m.sum_value) ^ 2 / sum(m.count)) / (sum(m.count) - 1))) END,
+       sum(m.n_warning), sum(m.n_critical), sum(m.n_fault), sum(m.sum_value), sum(m.sum_sq), now()
+  FROM targets g
+  JOIN sensor_data_agg m
+    ON m.sensor_id = g.sensor_id AND m.metric = g.metric
+   AND m.window_end - m.window_start = interval '{WINDOWS[0][0]} seconds'
+   AND m.window_start >= g.window_start AND m.window_start < g.window_start + make_interval(secs => g.size_s)
+ GROUP BY g.window_start, g.size_s, g.sensor_id, g.metric
+ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
+   SET avg = excluded.avg, min = excluded.min, max = excluded.max, count = excluded.count,
+       stddev = excluded.stddev, n_warning = excluded.n_warning, n_critical = excluded.n_critical,
+       n_fault = excluded.n_fault, sum_value = excluded.sum_value, sum_sq = excluded.sum_sq,
+       updated_at = excluded.updated_at
 """
 
 # The conflict-free fast path: when every (sensor, metric) of the batch starts after its latest stored reading
@@ -370,11 +405,15 @@ class Writer:
     )  # fmt: skip
 
     def upsert_windows(self, frame: pd.DataFrame) -> int:
-        """Overwrite windows of sensor_data_agg with their full state (columns WINDOW_COLUMNS; times as
-        tz-aware timestamps). For a processor that emits the whole window each time it changes (Spark, output mode
-        update): replaying the same frame leaves the table as it was. Returns the number of rows upserted."""
+        """Overwrite 1-minute windows of sensor_data_agg with their full state (columns WINDOW_COLUMNS; times as
+        tz-aware timestamps), then recompute the larger windows of WINDOWS that contain them from the 1-minute
+        rows, in the same transaction. For a processor that emits the whole window each time it changes (Spark,
+        output mode update): replaying the same frame leaves the table as it was. Returns the rows upserted."""
         if frame.empty:
             return 0
+        sizes = (frame["window_end"] - frame["window_start"]).dt.total_seconds()
+        if not (sizes == WINDOWS[0][0]).all():
+            raise ValueError(f"upsert_windows takes {WINDOWS[0][0]}-second windows only (the larger ones are derived)")
         unique = frame.drop_duplicates(["sensor_id", "metric", "window_start", "window_end"], keep="last")
         columns = {}
         for name in self.WINDOW_COLUMNS:
@@ -417,6 +456,8 @@ class Writer:
                 )
                 cur.copy_expert("COPY staging_windows FROM STDIN WITH (FORMAT csv)", io.BytesIO(payload))
                 cur.execute(statement)
-                return cur.rowcount
+                upserted = cur.rowcount
+                cur.execute(_ROLL_UP)
+                return upserted + cur.rowcount
 
         return int(self._with_retry(work))
