@@ -6,6 +6,8 @@
              kafka (needs a broker), direct (in-process, straight to the database)
   consume    lite consumer: read a transport (mqtt), validate, write, evaluate alerts
   backfill   write N days of simulated history quickly (no JSON, straight to the writer), with progress
+  spark      the scale-out processor (Spark Structured Streaming): `python -m ingestion spark run --help`;
+             the same as `python -m ingestion.spark ...` and `spark-submit ingestion/spark/job.py ...`
 
 Every command stops cleanly on Ctrl-C / SIGTERM: buffered readings are flushed, nothing accepted is lost.
 """
@@ -282,6 +284,16 @@ def cmd_consume(args) -> int:
     return 0
 
 
+def cmd_spark(args) -> int:
+    """Thin: hand the rest of the command line to the Spark job's own CLI (ingestion/spark/job.py)."""
+    from ingestion.spark.job import main as spark_main
+
+    rest = list(args.spark_args)
+    if args.database_url and rest[:1] == ["run"] and "--database-url" not in rest:
+        rest += ["--database-url", args.database_url]
+    return spark_main(rest or ["--help"])
+
+
 def _add_fault_args(parser) -> None:
     group = parser.add_argument_group("simulator faults (rates are probabilities per sensor and tick)")
     for name, default, text in (
@@ -354,11 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("span", help="how much history, e.g. 7d, 12h")
     backfill.add_argument("--step", type=float, default=60.0, help="seconds between readings (default 60)")
     backfill.set_defaults(func=cmd_backfill)
+
+    spark = sub.add_parser(
+        "spark", add_help=False, help="Spark Structured Streaming job (needs Java 17): spark run|check-checkpoint ..."
+    )
+    spark.add_argument("spark_args", nargs=argparse.REMAINDER)
+    spark.set_defaults(func=cmd_spark)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "spark":  # `spark --help` etc.: options before the Spark command go to the job's CLI too
+        args.spark_args = extra + args.spark_args
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -1,0 +1,9 @@
+"""The scale-out processor: Spark Structured Streaming from Kafka (or JSON-lines files) to PostgreSQL.
+
+Modules: `schema` (the message contract as an explicit StructType, output schemas), `transforms` (pure
+DataFrame -> DataFrame functions: parse, normalise, validate, windows), `sources` (kafka, files, rate),
+`sinks` (foreachBatch sinks reusing ingestion.writer.Writer), `job` (build, start and stop the query, checkpoint
+checks), `__main__` (CLI: `python -m ingestion.spark --help`). See docs/spark.md.
+
+Nothing here is imported by the lite path: pyspark is only needed when this package is used.
+"""
