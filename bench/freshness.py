@@ -3,19 +3,23 @@
 Runs the live ingestion for --duration seconds against a fresh database `bench_freshness`, once per path:
   direct   `python -m ingestion run` (simulator -> lite processor -> writer, in one process)
   mqtt     `python -m ingestion simulate --transport mqtt` -> Mosquitto -> `python -m ingestion consume`
+  spark    `python -m ingestion simulate --transport files` (one file per second) -> `python -m ingestion spark
+           run --source files --trigger "1 second"` (local[2]); sampling starts once the job has written two
+           micro-batches (the JVM start and the backlog of the first batch are not freshness)
 Meanwhile this process polls `data_access.queries.latest_readings` (what the Live page reads) every --poll
 seconds; each time a (sensor, metric) shows a newer reading, its age (poll instant - reading timestamp) is one
 sample. The polling adds up to --poll seconds (half on average) to every sample: the figures are upper bounds.
 Baseline from the same run: the writer's own end_to_end stage in pipeline_kpi (source timestamp -> commit).
 On the page, the fragment refresh interval (5 s by default) and the 2 s query cache come on top.
 
-Usage: .venv/bin/python -m bench.freshness [--duration 60] [--poll 0.2] [--paths direct,mqtt]
+Usage: .venv/bin/python -m bench.freshness [--duration 60] [--poll 0.2] [--paths direct,mqtt,spark]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -74,6 +78,17 @@ def measure(url: str, duration: float, poll: float) -> list[float]:
     return samples
 
 
+def wait_for_batches(url: str, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM stream_batches WHERE stored > 0")
+            if cur.fetchone()[0] >= n:
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"the Spark job wrote fewer than {n} micro-batches in {timeout:.0f} s")
+
+
 def end_to_end_p95(url: str) -> float | None:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT p95_ms FROM get_pipeline_latency_stats('1 hour'::interval) WHERE stage = 'end_to_end'")
@@ -87,6 +102,20 @@ def run_path(name: str, url: str, duration: float, poll: float, workdir: Path) -
     with ExitStack() as stack:
         if name == "direct":
             procs = [subprocess.Popen([*py, "run", "--alerts-every", "5"], env=env, stdout=subprocess.DEVNULL)]
+        elif name == "spark":
+            landing, checkpoint = workdir / "landing", workdir / "spark-checkpoint"
+            for old in (landing, checkpoint):
+                shutil.rmtree(old, ignore_errors=True)
+            spark = [*py, "spark", "run", "--source", "files", "--path", str(landing), "--trigger", "1 second",
+                     "--checkpoint", str(checkpoint), "--database-url", url, "--master", "local[2]",
+                     "--shuffle-partitions", "2", "--conf", "spark.ui.enabled=false"]  # fmt: skip
+            simulate = [*py, "simulate", "--transport", "files", "--directory", str(landing)]
+            spark_env = {**env, "SPARK_LOG_LEVEL": "ERROR"}
+            procs = [
+                subprocess.Popen(spark, env=spark_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                subprocess.Popen(simulate, env=env, stdout=subprocess.DEVNULL),
+            ]
+            wait_for_batches(url, 2, timeout=180)
         else:
             from tests.support.mosquitto import mosquitto  # the project's one way to start a local broker
 
@@ -119,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--poll", type=float, default=0.2)
-    parser.add_argument("--paths", default="direct,mqtt")
+    parser.add_argument("--paths", default="direct,mqtt,spark")
     args = parser.parse_args()
     if settings.is_embedded():
         from db.embedded import from_environment
