@@ -76,9 +76,24 @@ class KafkaConfig:
         return options
 
 
+class KafkaConnectorMissing(ValueError):
+    """Spark has no Kafka data source on its classpath."""
+
+
 def kafka_source(spark: SparkSession, config: KafkaConfig) -> DataFrame:
     """Messages from a Kafka topic (value = UTF-8 JSON). Offsets live in the query's checkpoint."""
-    raw = spark.readStream.format("kafka").options(**config.options()).load()
+    from pyspark.errors import AnalysisException
+
+    try:
+        raw = spark.readStream.format("kafka").options(**config.options()).load()
+    except AnalysisException as exc:
+        if "kafka" not in str(exc).lower():
+            raise
+        raise KafkaConnectorMissing(
+            "Spark has no Kafka source on its classpath: start the job with the connector, e.g. "
+            f"spark-submit --packages {KAFKA_PACKAGE} ingestion/spark/job.py run --source kafka ... "
+            "(needs access to Maven Central, or --jars with the jar and its dependencies; deploy/ does this)"
+        ) from None
     return raw.select(
         F.col("value").cast("string").alias("value"),
         F.octet_length("value").alias("payload_bytes"),

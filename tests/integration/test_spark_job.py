@@ -369,6 +369,21 @@ def test_late_events_inside_and_beyond_the_watermark(spark, pg_cluster, tmp_path
     assert late_batch[0][0].strftime("%H:%M:%S") == "09:08:05" or late_batch[0][0].strftime("%H:%M") == "09:08"
 
 
+def test_kafka_source_without_the_connector_is_a_clear_error(spark, pg_cluster, tmp_path):
+    from ingestion.spark.sources import KafkaConfig, KafkaConnectorMissing, kafka_source
+
+    with pytest.raises(KafkaConnectorMissing, match="spark-submit --packages org.apache.spark:spark-sql-kafka"):
+        kafka_source(spark, KafkaConfig(bootstrap_servers="127.0.0.1:1"))
+    # The CLI says it in one line, without a traceback.
+    result = subprocess.run(
+        [PYTHON, "-m", "ingestion", "spark", "run", "--source", "kafka", "--checkpoint", str(tmp_path / "ck"),
+         "--database-url", spark_db(pg_cluster), "--master", "local[1]", "--conf", "spark.ui.enabled=false"],
+        cwd=ROOT, env={**os.environ, "SPARK_LOG_LEVEL": "ERROR"}, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error: Spark has no Kafka source" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_cli_run_stops_cleanly_on_sigterm(pg_cluster, tmp_path):
     require(_java_available(), "Java 17")
     dsn = spark_db(pg_cluster)
