@@ -61,7 +61,7 @@ def bench_lite(directory: Path, url: str) -> tuple[float, int]:
 
 
 def bench_spark(spark, directory: Path, url: str, checkpoint: Path, max_files: int) -> tuple[float, int]:
-    from ingestion.spark.job import JobConfig, start
+    from ingestion.spark.job import JobConfig, run_until_done
 
     config = JobConfig(
         source="files",
@@ -72,14 +72,11 @@ def bench_spark(spark, directory: Path, url: str, checkpoint: Path, max_files: i
         database_url=url,
     )
     started = time.perf_counter()
-    query, sink = start(spark, config)
-    try:
-        query.awaitTermination()
-        if query.exception() is not None:
-            raise RuntimeError(str(query.exception()))
-    finally:
-        sink.close()
-    return time.perf_counter() - started, sink.totals.stored
+    query, totals = run_until_done(spark, config)
+    elapsed = time.perf_counter() - started
+    if query.exception() is not None:
+        raise RuntimeError(str(query.exception()))
+    return elapsed, totals.stored
 
 
 def count(url: str, table: str) -> int:

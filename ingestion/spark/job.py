@@ -289,6 +289,20 @@ def start(spark, config: JobConfig, *, sink=None):
     return writer.start(), sink
 
 
+def run_until_done(spark, config: JobConfig, *, timeout: float | None = None):
+    """Start the query and wait for its end (an available-now run: what the source holds, then stop), or for
+    `timeout` seconds. Returns (query, totals of the sink); the caller checks query.exception()."""
+    query, sink = start(spark, config)
+    try:
+        if timeout is None:
+            query.awaitTermination()
+        else:
+            query.awaitTermination(timeout)
+    finally:
+        sink.close()
+    return query, sink.totals
+
+
 def stop_gracefully(query, timeout: float, sink=None) -> None:
     """Let the micro-batch being written finish (up to `timeout` s), then stop the query.
 

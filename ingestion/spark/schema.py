@@ -1,4 +1,4 @@
-"""Explicit schemas of the Spark job: the message contract (DESIGN.md §3) and what flows to the sinks.
+"""Explicit schemas of the Spark job: the message contract (DESIGN.md §3) and what every source hands on.
 
 The message contract is parsed with `from_json` and the StructType below, never with schema inference. Fields
 whose JSON type varies by contract are typed VARIANT: a value may be a number or a numeric string, a time an
@@ -54,60 +54,3 @@ SOURCE_SCHEMA = T.StructType(
         T.StructField("source", T.StringType(), True),  # kafka | files | rate (quarantine.source)
     ]
 )
-
-# A valid reading (sensor_data row, before ingested_at).
-READING_SCHEMA = T.StructType(
-    [
-        T.StructField("time", T.TimestampType(), False),
-        T.StructField("sensor_id", T.StringType(), False),
-        T.StructField("metric", T.StringType(), False),
-        T.StructField("value", T.DoubleType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("sent_at", T.DoubleType(), True),
-    ]
-)
-
-# A rejection (quarantine row).
-REJECTION_SCHEMA = T.StructType(
-    [
-        T.StructField("received_at", T.TimestampType(), True),
-        T.StructField("source", T.StringType(), True),
-        T.StructField("payload", T.StringType(), True),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("detail", T.StringType(), True),
-    ]
-)
-
-# A window (sensor_data_agg row, before updated_at). Spark emits the whole state of a window when it changes.
-WINDOW_SCHEMA = T.StructType(
-    [
-        T.StructField("window_start", T.TimestampType(), False),
-        T.StructField("window_end", T.TimestampType(), False),
-        T.StructField("sensor_id", T.StringType(), False),
-        T.StructField("metric", T.StringType(), False),
-        T.StructField("avg", T.DoubleType(), False),
-        T.StructField("min", T.DoubleType(), False),
-        T.StructField("max", T.DoubleType(), False),
-        T.StructField("count", T.LongType(), False),
-        T.StructField("stddev", T.DoubleType(), True),
-        T.StructField("n_warning", T.LongType(), False),
-        T.StructField("n_critical", T.LongType(), False),
-        T.StructField("n_fault", T.LongType(), False),
-        T.StructField("sum_value", T.DoubleType(), False),
-        T.StructField("sum_sq", T.DoubleType(), False),
-    ]
-)
-
-# The single streaming output: readings, rejections and windows of one micro-batch, told apart by `kind`.
-KINDS = ("reading", "rejection", "window")
-
-
-def output_schema() -> T.StructType:
-    fields = [T.StructField("kind", T.StringType(), False)]
-    seen = {"kind"}
-    for schema in (READING_SCHEMA, REJECTION_SCHEMA, WINDOW_SCHEMA):
-        for f in schema.fields:
-            if f.name not in seen:
-                fields.append(T.StructField(f.name, f.dataType, True))
-                seen.add(f.name)
-    return T.StructType(fields)

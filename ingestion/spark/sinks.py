@@ -21,14 +21,14 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import psycopg2
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.readings import Rejection
+from ingestion.readings import Counters, Rejection
 from ingestion.writer import BatchTimings, Writer
 
 log = logging.getLogger(__name__)
@@ -108,19 +108,14 @@ class CheckpointFiles:
 
 
 @dataclass
-class SinkTotals:
+class SinkTotals(Counters):
+    """The processor counters (received = stored + duplicates + quarantined) plus the sink's own: micro-batches
+    written and skipped as replays, readings later than the watermark, window rows upserted."""
+
     batches: int = 0
     skipped: int = 0
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
     late_dropped: int = 0
     windows: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
-
-    def reconciles(self) -> bool:
-        return self.received == self.stored + self.duplicates + self.quarantined
 
 
 def _epoch_s(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -5,7 +5,7 @@
       -> classify_messages   shape (single / multi-metric / NGSI-LD), envelope checks, list of (metric, value, unit)
       -> normalise           one row per candidate reading, or one row per message rejected as a whole
       -> validate            metric, number, unit alias, valid range, status from thresholds
-      -> split               readings (valid) / rejections (quarantine rows)
+      -> readings_of         the valid rows, input of the windows
       -> windowed_aggregates 1-min tumbling under the event-time watermark (the sink derives 5-min, 1-h)
       -> output_frame        one stream for one foreachBatch sink, rows told apart by `kind`
 
@@ -467,28 +467,13 @@ def classify_messages(parsed: DataFrame, catalogue: Catalogue, frames: dict[str,
 
 def normalise(classified: DataFrame) -> DataFrame:
     """One row per candidate reading (long form), or one row for a message rejected as a whole."""
+    carried = ["payload", "received_at", "source", "sensor_id", "event_time", "device_status", "sent_at"]
+    carried += ["msg_reason", "msg_detail"]
     rows = classified.select(
-        "payload",
-        "received_at",
-        "source",
-        "sensor_id",
-        "event_time",
-        "device_status",
-        "sent_at",
-        "msg_reason",
-        "msg_detail",
-        F.explode_outer(F.when(F.col("msg_reason").isNull(), F.col("items"))).alias("item"),
+        *carried, F.explode_outer(F.when(F.col("msg_reason").isNull(), F.col("items"))).alias("item")
     )
     return rows.select(
-        "payload",
-        "received_at",
-        "source",
-        "sensor_id",
-        "event_time",
-        "device_status",
-        "sent_at",
-        "msg_reason",
-        "msg_detail",
+        *carried,
         F.col("item.metric").alias("metric"),
         F.col("item.raw").alias("raw"),
         F.col("item.unit").alias("unit_raw"),
@@ -597,15 +582,9 @@ def validate(long_rows: DataFrame, frames: dict[str, DataFrame]) -> DataFrame:
     )
 
 
-def split(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(readings, rejections): the sensor_data rows and the quarantine rows."""
-    readings = validated.where(F.col("reason").isNull()).select(
-        "time", "sensor_id", "metric", "value", "status", "sent_at"
-    )
-    rejections = validated.where(F.col("reason").isNotNull()).select(
-        "received_at", "source", "payload", "reason", "detail"
-    )
-    return readings, rejections
+def readings_of(validated: DataFrame) -> DataFrame:
+    """The sensor_data rows among the validated rows (those without a rejection reason)."""
+    return validated.where(F.col("reason").isNull()).select("time", "sensor_id", "metric", "value", "status", "sent_at")
 
 
 def validated_rows(
@@ -617,13 +596,6 @@ def validated_rows(
     frames = catalogue_frames(spark, catalogue)
     parsed = parse_messages(source, catalogue)
     return validate(normalise(classify_messages(parsed, catalogue, frames)), frames)
-
-
-def readings_and_rejections(
-    source: DataFrame, catalogue: Catalogue | None = None, spark: SparkSession | None = None
-) -> tuple[DataFrame, DataFrame]:
-    """validated_rows -> split: the sensor_data rows and the quarantine rows as two frames."""
-    return split(validated_rows(source, catalogue, spark))
 
 
 # -- 5. windows ---------------------------------------------------------------------------------------------
@@ -687,7 +659,7 @@ def output_frame(validated: DataFrame, windows: DataFrame) -> DataFrame:
     one query, one checkpoint and one foreachBatch call see the three outputs of the same input.
 
     Readings and rejections come from one branch (the validated rows, told apart by `reason`) rather than from
-    split(): each branch of a streaming union re-reads and re-parses the source, and parsing is the costly part."""
+    two filtered frames: each branch of a streaming union re-reads and re-parses the source, and parsing is the costly part."""
     rejected = F.col("reason").isNotNull()
     records = validated.select(
         F.when(rejected, F.lit("rejection")).otherwise(F.lit("reading")).alias("kind"),
@@ -709,8 +681,7 @@ def output_frame(validated: DataFrame, windows: DataFrame) -> DataFrame:
 def build(source: DataFrame, *, catalogue: Catalogue | None = None, watermark: str = DEFAULT_WATERMARK) -> DataFrame:
     """The whole job's plan from a source frame: the frame the foreachBatch sink receives."""
     validated = validated_rows(source, catalogue)
-    readings, _ = split(validated)
-    return output_frame(validated, windowed_aggregates(readings, watermark=watermark))
+    return output_frame(validated, windowed_aggregates(readings_of(validated), watermark=watermark))
 
 
 __all__ = [
@@ -721,8 +692,7 @@ __all__ = [
     "normalise",
     "output_frame",
     "parse_messages",
-    "readings_and_rejections",
-    "split",
+    "readings_of",
     "status_of",
     "unit_alias_rows",
     "validate",

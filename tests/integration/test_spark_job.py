@@ -92,7 +92,7 @@ def run_lite(files: list[Path], dsn: str) -> LiteProcessor:
 
 
 def run_spark(spark, landing: Path, checkpoint: Path, dsn: str, *, max_files: int = 1, watermark="2 minutes"):
-    from ingestion.spark.job import JobConfig, start
+    from ingestion.spark.job import JobConfig, run_until_done
 
     config = JobConfig(
         source="files",
@@ -103,14 +103,10 @@ def run_spark(spark, landing: Path, checkpoint: Path, dsn: str, *, max_files: in
         watermark=watermark,
         database_url=dsn,
     )
-    query, sink = start(spark, config)
-    try:
-        query.awaitTermination(240)
-        assert not query.isActive, "available-now run did not finish"
-        assert query.exception() is None
-    finally:
-        sink.close()
-    return sink.totals
+    query, totals = run_until_done(spark, config, timeout=240)
+    assert not query.isActive, "available-now run did not finish"
+    assert query.exception() is None
+    return totals
 
 
 def spark_db(pg_cluster) -> str:
