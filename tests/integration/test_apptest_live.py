@@ -43,9 +43,21 @@ def frame(rows):
     )
 
 
+def mid_minute_now() -> datetime:
+    """Now, at least 2 s after a minute starts and 15 s before it ends: the "now - 1 s" readings must be in the
+    current minute, and the page's "last complete minute" must still be the seeded one when it renders a few seconds
+    later (a seed at hh:mm:59.9 put the "now" readings into it in a CI run)."""
+    now = datetime.now(UTC)
+    seconds = now.second + now.microsecond / 1e6
+    if not 2 <= seconds < 45:
+        time.sleep((62 - seconds) % 60)
+        now = datetime.now(UTC)
+    return now
+
+
 def seed_now(url: str) -> datetime:
     """Fresh readings for the Fort-de-France air-quality sensors (online), older ones for ENV (stale), alerts."""
-    now = datetime.now(UTC)
+    now = mid_minute_now()
     minute = now.replace(second=0, microsecond=0)
     rows = []
     for sensor in FDF_AQ:
