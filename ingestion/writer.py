@@ -10,10 +10,12 @@ idempotent end to end, and a late reading simply merges into its (possibly old) 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,6 +24,7 @@ import psycopg2
 import psycopg2.extras
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import tenacity
 
 from ingestion.catalogue import METRICS, Metric
 from ingestion.readings import Rejection
@@ -193,6 +196,13 @@ SELECT v.received_at, v.source, v.payload, v.reason, v.detail,
 ON CONFLICT (fingerprint) DO NOTHING
 RETURNING 1
 """
+_LEDGER = """
+INSERT INTO ingest_ledger (batch_id, processor, source, spool_id, first_seq, last_seq, received, stored, duplicates,
+                           quarantined, quarantine_duplicates, by_reason)
+VALUES (%(batch_id)s, %(processor)s, %(source)s, %(spool_id)s, %(first_seq)s, %(last_seq)s, %(received)s, %(stored)s,
+        %(duplicates)s, %(quarantined)s, %(quarantine_duplicates)s, %(by_reason)s)
+"""
+_LEDGER_SEEN = "SELECT batch_id FROM ingest_ledger WHERE spool_id = %s AND last_seq = %s"
 _KPI = "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) VALUES %s"
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
@@ -213,6 +223,36 @@ class WriteResult:
     stored: int
     duplicates: int
     batch_id: str
+
+
+@dataclass
+class Batch:
+    """What one transaction commits: the readings and rejections parsed from `received` transport units
+    (messages), and where they came from (a spool's id and sequence range make the commit replay-safe)."""
+
+    frame: pd.DataFrame
+    rejections: list[Rejection]
+    received: int
+    source: str
+    timings: BatchTimings | None = None
+    spool_id: str | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    stored: int
+    duplicates: int
+    quarantined: int
+    quarantine_duplicates: int
+    by_reason: dict[str, int] = field(default_factory=dict)
+    replayed: bool = False  # the ledger already had this spool range: nothing was written again
+
+
+# Errors after which the same batch may succeed on a new connection (server gone, restarting, network).
+TRANSIENT_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 def compute_status(frame: pd.DataFrame, metrics: dict[str, Metric] = METRICS) -> np.ndarray:
@@ -257,21 +297,61 @@ def csv_payload(frame: pd.DataFrame) -> bytes:
     return sink.getvalue()
 
 
-class Writer:
-    """Owns one connection (writer role). Batches are retried after a reconnect: writes are idempotent."""
+class _Staged:
+    """A batch frame made ready for the staging COPY: de-duplicated inside the batch, encoded once (a retried
+    batch does not encode again)."""
 
-    def __init__(self, dsn: str, *, processor: str = "lite", retries: int = 5):
+    def __init__(self, frame: pd.DataFrame):
+        unique = frame.drop_duplicates(["sensor_id", "metric", "time"])
+        self.payload = csv_payload(unique)
+
+
+def _quarantine_rows(rejections: list[Rejection]) -> list[tuple]:
+    now = time.time()
+    return [
+        (
+            datetime.fromtimestamp(r.received_at or now, UTC),
+            r.source[:64],
+            r.bounded_payload().replace("\x00", "\\u0000"),
+            r.reason,
+            r.detail[:1000].replace("\x00", "\\u0000"),
+        )
+        for r in rejections
+    ]
+
+
+class Writer:
+    """Owns one connection (writer role). A batch whose connection fails is retried on a new connection with
+    exponential backoff and jitter (tenacity): `retries` times, or forever with retries=None (the consumers: an
+    outage of any length never stops them; `stop` ends the waiting). Writes are idempotent, so a retry after an
+    unknown outcome is safe. Logs one line when the database goes away and one when it is back."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        processor: str = "lite",
+        retries: int | None = 5,
+        stop: threading.Event | None = None,
+        max_backoff_s: float = 30.0,
+    ):
         self.dsn = dsn
         self.processor = processor
         self.retries = retries
+        self.stop = stop
+        self.max_backoff_s = max_backoff_s
         self._conn = None
         self._seq = 0
         self._run_id = uuid.uuid4().hex[:8]
+        self.down_since: float | None = None  # monotonic instant of the first failure of the current outage
+        self.last_error = ""
 
     # -- connection -------------------------------------------------------------------------------------------
     def _connection(self):
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(self.dsn, application_name=f"madinina-writer-{self.processor}")
+            self._conn = psycopg2.connect(
+                self.dsn, application_name=f"madinina-writer-{self.processor}", connect_timeout=5
+            )
             with self._conn.cursor() as cur:
                 cur.execute("SET TIME ZONE 'UTC'")
                 # Big set-based statements: JIT compilation costs more than it saves here, and the batch's
@@ -293,27 +373,46 @@ class Writer:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _went_down(self, state: tenacity.RetryCallState) -> None:
+        error = str(state.outcome.exception()).strip().splitlines()[0] if state.outcome else "?"
+        self.last_error = error
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning("%s: database unavailable (%s); retrying with backoff", self.processor, error)
+
+    def _came_back(self) -> None:
+        if self.down_since is not None:
+            log.warning("%s: database back after %.1fs", self.processor, time.monotonic() - self.down_since)
+            self.down_since = None
+            self.last_error = ""
+
     def _with_retry(self, work):
-        delay = 0.2
-        for attempt in range(self.retries + 1):
-            try:
+        stop = tenacity.stop_never if self.retries is None else tenacity.stop_after_attempt(self.retries + 1)
+        if self.stop is not None:
+            stop = stop | tenacity.stop_when_event_set(self.stop)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=self.max_backoff_s, jitter=0.5),
+            stop=stop,
+            sleep=self.stop.wait if self.stop is not None else time.sleep,
+            before_sleep=self._went_down,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
                 conn = self._connection()
                 try:
                     result = work(conn)
                     conn.commit()
-                    return result
+                except TRANSIENT_ERRORS:
+                    self.close()
+                    raise
                 except BaseException:
                     if not conn.closed:
                         conn.rollback()
                     raise
-            except psycopg2.OperationalError as exc:
-                self.close()
-                if attempt == self.retries:
-                    raise
-                log.warning("database unavailable (%s); retrying in %.1fs", str(exc).strip(), delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
+        self._came_back()
+        return result
 
     # -- writes -----------------------------------------------------------------------------------------------
     def next_batch_id(self) -> str:
@@ -332,32 +431,89 @@ class Writer:
         batch_id = batch_id or self.next_batch_id()
         if frame.empty:
             return WriteResult(0, 0, batch_id)
-        unique = frame.drop_duplicates(["sensor_id", "metric", "time"])
-        payload = csv_payload(unique)
+        staged = _Staged(frame)
 
         def work(conn, *, fast_allowed: bool):
             with conn.cursor() as cur:
-                cur.copy_expert(_COPY, io.BytesIO(payload))
-                if not aggregates:
-                    statement = _MERGE_RAW
-                else:
-                    fast = False
-                    if fast_allowed:
-                        cur.execute(_CONFLICT_FREE)
-                        fast = cur.fetchone()[0]
-                    statement = _MERGE_FAST if fast else _MERGE
-                cur.execute(statement)
-                inserted, staged, _, _ = cur.fetchone()
-                if timings is not None:
-                    self._record_kpi(cur, timings, inserted, batch_id)
-                return inserted, staged
+                return self._insert_readings(cur, staged, fast_allowed, aggregates, timings, batch_id)
 
+        stored = self._with_fast_path(work)
+        return WriteResult(stored, len(frame) - stored, batch_id)
+
+    def commit(self, batch: Batch) -> BatchResult:
+        """Commit one batch in ONE transaction: its rejections into quarantine, its readings (raw, latest, windows),
+        its pipeline KPIs and its ingest_ledger row — so the durable counts always match the data. A batch from a
+        spool whose (spool_id, last_seq) the ledger already holds was committed before a crash: nothing is
+        written again (replayed=True)."""
+        batch_id = self.next_batch_id()
+        staged = _Staged(batch.frame) if not batch.frame.empty else None
+        rejections = _quarantine_rows(batch.rejections)
+        by_reason: dict[str, int] = {}
+        for rej in batch.rejections:
+            by_reason[rej.reason] = by_reason.get(rej.reason, 0) + 1
+
+        def work(conn, *, fast_allowed: bool):
+            with conn.cursor() as cur:
+                if batch.spool_id is not None:
+                    cur.execute(_LEDGER_SEEN, (batch.spool_id, batch.last_seq))
+                    seen = cur.fetchone()
+                    if seen is not None:
+                        return None
+                quarantined = self._insert_rejections(cur, rejections)
+                stored = 0
+                if staged is not None:
+                    stored = self._insert_readings(cur, staged, fast_allowed, True, batch.timings, batch_id)
+                counts = {
+                    "batch_id": batch_id,
+                    "processor": self.processor,
+                    "source": batch.source[:64],
+                    "spool_id": batch.spool_id,
+                    "first_seq": batch.first_seq,
+                    "last_seq": batch.last_seq,
+                    "received": batch.received,
+                    "stored": stored,
+                    "duplicates": len(batch.frame) - stored,
+                    "quarantined": quarantined,
+                    "quarantine_duplicates": len(rejections) - quarantined,
+                    "by_reason": json.dumps(by_reason, sort_keys=True),
+                }
+                cur.execute(_LEDGER, counts)
+                return counts
+
+        counts = self._with_fast_path(work)
+        if counts is None:
+            return BatchResult(batch_id, 0, 0, 0, 0, by_reason, replayed=True)
+        return BatchResult(
+            batch_id,
+            counts["stored"],
+            counts["duplicates"],
+            counts["quarantined"],
+            counts["quarantine_duplicates"],
+            by_reason,
+        )
+
+    def _with_fast_path(self, work):
         try:
-            inserted, staged = self._with_retry(lambda conn: work(conn, fast_allowed=True))
-        except psycopg2.errors.UniqueViolation:  # another writer won a race on the fast path
-            inserted, staged = self._with_retry(lambda conn: work(conn, fast_allowed=False))
-        duplicates = int(staged) - int(inserted) + (len(frame) - len(unique))
-        return WriteResult(int(inserted), duplicates, batch_id)
+            return self._with_retry(lambda conn: work(conn, fast_allowed=True))
+        except psycopg2.errors.UniqueViolation:  # another writer won a race on the conflict-free fast path
+            return self._with_retry(lambda conn: work(conn, fast_allowed=False))
+
+    def _insert_readings(self, cur, staged: _Staged, fast_allowed: bool, aggregates: bool, timings, batch_id) -> int:
+        """COPY the batch into staging, then the one merge statement; returns the readings really inserted."""
+        cur.copy_expert(_COPY, io.BytesIO(staged.payload))
+        if not aggregates:
+            statement = _MERGE_RAW
+        else:
+            fast = False
+            if fast_allowed:
+                cur.execute(_CONFLICT_FREE)
+                fast = cur.fetchone()[0]
+            statement = _MERGE_FAST if fast else _MERGE
+        cur.execute(statement)
+        inserted = int(cur.fetchone()[0])
+        if timings is not None:
+            self._record_kpi(cur, timings, inserted, batch_id)
+        return inserted
 
     def _record_kpi(self, cur, timings: BatchTimings, rows: int, batch_id: str) -> None:
         now = time.time()
@@ -374,27 +530,24 @@ class Writer:
             (datetime.fromtimestamp(now, UTC), stage, max(0.0, seconds * 1000.0), rows, batch_id, self.processor)
             for stage, seconds in stages
         ]
-        psycopg2.extras.execute_values(cur, _KPI, values)
+        if values:
+            psycopg2.extras.execute_values(cur, _KPI, values)
+
+    @staticmethod
+    def _insert_rejections(cur, rows: list[tuple]) -> int:
+        if not rows:
+            return 0
+        return len(psycopg2.extras.execute_values(cur, _QUARANTINE, rows, page_size=1000, fetch=True))
 
     def quarantine(self, rejections: list[Rejection]) -> int:
         """Store rejections; returns how many were new (a rejection already stored is not stored again)."""
         if not rejections:
             return 0
-        now = time.time()
-        values = [
-            (
-                datetime.fromtimestamp(r.received_at or now, UTC),
-                r.source[:64],
-                r.bounded_payload().replace("\x00", "\\u0000"),
-                r.reason,
-                r.detail[:1000].replace("\x00", "\\u0000"),
-            )
-            for r in rejections
-        ]
+        rows = _quarantine_rows(rejections)
 
         def work(conn):
             with conn.cursor() as cur:
-                return len(psycopg2.extras.execute_values(cur, _QUARANTINE, values, page_size=1000, fetch=True))
+                return self._insert_rejections(cur, rows)
 
         return self._with_retry(work)
 
