@@ -72,7 +72,9 @@ def test_run_stops_cleanly_on_sigterm_and_loses_nothing(db_url, conn, tmp_path):
         cur.execute("SELECT (SELECT count(*) FROM sensor_data), (SELECT count(*) FROM quarantine)")
         assert cur.fetchone() == (stored, quarantined)
     assert 0 < quarantined < stored
-    status = json.loads(cli("--database-url", db_url, "status", "--spool-dir", str(tmp_path / "spool"), "--json").stdout)
+    status = json.loads(
+        cli("--database-url", db_url, "status", "--spool-dir", str(tmp_path / "spool"), "--json").stdout
+    )
     assert status["spool"]["depth"] == 0 and status["spools"][0]["state"] == "stopped"
 
 
