@@ -59,10 +59,12 @@ def test_run_stops_cleanly_on_sigterm_and_loses_nothing(db_url, conn, tmp_path):
             stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for(lambda: "live: " in log.read_text(), 60, "live ingestion")
-        wait_for(lambda: ledger(conn)[0] >= 600, 60, "ten ticks committed")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        try:
+            wait_for(lambda: "live: " in log.read_text(), 60, "live ingestion")
+            wait_for(lambda: ledger(conn)[0] >= 600, 60, "ten ticks committed")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
     text = log.read_text()
     assert "stopped cleanly" in text and "Traceback" not in text
     generated = int(re.search(r"simulator: ([\d,]+) messages generated", text).group(1).replace(",", ""))
