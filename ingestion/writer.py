@@ -167,9 +167,10 @@ def _quarantine_rows(rejections: list[Rejection]) -> list[tuple]:
 
 class Writer:
     """Owns one connection (writer role). A batch whose connection fails is retried on a new connection with
-    exponential backoff and jitter (tenacity): `retries` times, or forever with retries=None (the consumers: an
-    outage of any length never stops them; `stop` ends the waiting). Writes are idempotent, so a retry after an
-    unknown outcome is safe. Logs one line when the database goes away and one when it is back."""
+    exponential backoff (0.2 s doubling to max_backoff_s) and jitter (tenacity): `retries` times, or forever with
+    retries=None (the consumers: an outage of any length never stops them; `stop` ends the waiting). Writes are
+    idempotent, so a retry after an unknown outcome is safe. Logs one line when the database goes away and one
+    when it is back."""
 
     def __init__(
         self,
@@ -178,7 +179,7 @@ class Writer:
         processor: str = "lite",
         retries: int | None = 5,
         stop: threading.Event | None = None,
-        max_backoff_s: float = 30.0,
+        max_backoff_s: float = 10.0,
     ):
         self.dsn = dsn
         self.processor = processor
@@ -251,6 +252,12 @@ class Writer:
                     conn.commit()
                 except TRANSIENT_ERRORS:
                     self.close()
+                    raise
+                except psycopg2.Error as exc:
+                    if conn.closed:  # the server went away mid-statement, whatever libpq called it: retry
+                        self.close()
+                        raise psycopg2.OperationalError(str(exc).strip() or type(exc).__name__) from exc
+                    conn.rollback()
                     raise
                 except BaseException:
                     if not conn.closed:

@@ -118,3 +118,11 @@ def test_an_unusable_directory_is_a_clear_error(tmp_path):
 def test_the_size_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         Spool(tmp_path, max_bytes=0)
+
+
+def test_a_message_larger_than_the_whole_spool_still_goes_through_when_it_is_empty(tmp_path):
+    with Spool(tmp_path, max_bytes=1000) as spool:
+        assert spool.append([(b"x" * 5000, 0.0, "t"), (b"y", 0.0, "t")]) == 1  # never blocks the consumer
+        assert spool.append([(b"y", 0.0, "t")]) == 0  # full now: the broker keeps it
+        spool.delete_through(spool.peek(1)[0].seq)
+        assert spool.append([(b"y", 0.0, "t")]) == 1
