@@ -159,7 +159,7 @@ class SpooledIngest:
         entries = self.spool.peek(self.processor.max_batch)
         if not entries:
             return False
-        age = time.time() - entries[-1].received_at
+        age = time.time() - entries[0].received_at
         if len(entries) < self.processor.max_batch and age < self.processor.max_delay_s and not self.stop.is_set():
             # Let a batch form (fewer, larger transactions), but never hold a reading longer than max_delay_s.
             self.stop.wait(self.processor.max_delay_s - age)
