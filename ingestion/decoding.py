@@ -155,16 +155,20 @@ def parse_time(raw: object) -> float:
 
 
 def number(raw: object, metric: str) -> float:
-    """A finite float from a JSON value, or Defect (missing_field, non_numeric_value, non_finite_value,
-    out_of_range for a number beyond a double)."""
+    """A float from a JSON value: ±inf for a number beyond a double (a 401-digit integer, 1e400, which the
+    caller reports as out of range once the unit is checked), else finite; or Defect (missing_field,
+    non_numeric_value, non_finite_value for NaN / Infinity written as such)."""
     if raw is None:
         raise Defect("missing_field", f"{metric}: value is null")
     if isinstance(raw, bool):
         raise Defect("non_numeric_value", f"{metric}: value {show(raw)} is not a number")
     if isinstance(raw, Overflow):
-        raise Defect("out_of_range", f"{metric}: value {raw!r} is beyond the range of a double")
+        return -math.inf if raw.literal.startswith("-") else math.inf
     if isinstance(raw, int):
-        return float(raw)  # _json_int keeps ints to 18 digits
+        try:
+            return float(raw)
+        except OverflowError:  # json input keeps ints to 18 digits; this is for any other caller
+            return math.copysign(math.inf, raw)
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise Defect("non_finite_value", f"{metric}: value {raw!r} is not finite")
@@ -175,8 +179,5 @@ def number(raw: object, metric: str) -> float:
             raise Defect("non_finite_value", f"{metric}: value {show(raw)} is not finite")
         if not _NUMERIC.fullmatch(text):
             raise Defect("non_numeric_value", f"{metric}: value {show(raw)} is not a number")
-        value = float(text)
-        if not math.isfinite(value):
-            raise Defect("out_of_range", f"{metric}: value {show(raw)} is beyond the range of a double")
-        return value
+        return float(text)  # ±inf past 1e308, like an overflowing literal
     raise Defect("non_numeric_value", f"{metric}: value {show(raw)} is not a number")

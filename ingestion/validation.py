@@ -362,7 +362,9 @@ class Validator:
                 value = normalise_unit(metric, unit, value)
             except ValueError as exc:
                 raise _Reject("unknown_unit", str(exc)) from None
-        if not (math.isfinite(value) and definition.valid_min <= value <= definition.valid_max):
+        if not math.isfinite(value):
+            raise _Reject("out_of_range", f"{metric}: value {_show(raw)} is beyond the range of a double")
+        if not definition.valid_min <= value <= definition.valid_max:
             raise _Reject(
                 "out_of_range",
                 f"{metric}={value:g} outside the valid range [{definition.valid_min:g}, {definition.valid_max:g}]",

@@ -1,11 +1,12 @@
 """Validation rules without a database."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from ingestion.catalogue import SENSORS
-from ingestion.readings import PAYLOAD_MAX_CHARS
+from ingestion.readings import DETAIL_MAX_CHARS, PAYLOAD_MAX_CHARS, SOURCE_MAX_CHARS, Rejection
 from ingestion.validation import REASONS, ParseResult, Validator, parse_time
 
 NOW = 1_795_000_000.0
@@ -291,3 +292,30 @@ def test_the_poison_corpus_gets_its_expected_reasons():
         result = validator.parse(payload)
         assert result.rejections == [] and len(result.readings) == kept, (name, result)
         assert all(r.sent_at is None or abs(r.sent_at - r.time) < 1e9 for r in result.readings)
+
+
+# --- Rejection: valid PostgreSQL text first, bounded after ----------------------------------------------------
+def test_rejection_text_is_valid_then_bounded():
+    rej = Rejection("invalid_json", "d\x00" * 900, b"\x00\xff" * 3000, source="s\udcff" * 40, received_at=NOW)
+    for text in (rej.payload, rej.detail, rej.source):
+        text.encode("utf-8")
+        assert "\x00" not in text
+    assert rej.payload.startswith("\\x00\\xff\\x00\\xff")
+    assert len(rej.payload) <= PAYLOAD_MAX_CHARS < 8192
+    assert len(rej.detail) == DETAIL_MAX_CHARS and len(rej.source) == SOURCE_MAX_CHARS
+    assert rej.db_row() == (datetime.fromtimestamp(NOW, UTC), rej.source, rej.payload, "invalid_json", rej.detail)
+    # Bounding is idempotent: a rejection rebuilt from a stored row (the Spark sink does) is unchanged.
+    again = Rejection(rej.reason, rej.detail, rej.payload, rej.source, rej.received_at)
+    assert (again.payload, again.detail, again.source) == (rej.payload, rej.detail, rej.source)
+
+
+def test_long_payloads_sharing_a_prefix_stay_distinct():
+    a = Rejection("payload_too_large", "d", "x" * 70_000 + "a").payload
+    b = Rejection("payload_too_large", "d", "x" * 70_000 + "b").payload
+    assert a != b and a[:4096] == b[:4096] and a.endswith("70001 chars]")
+
+
+def test_an_impossible_received_at_becomes_now():
+    for when in (None, float("nan"), float("inf"), -1.0, 1e300):
+        row = Rejection("invalid_json", "d", "p", received_at=when).db_row(now=NOW)
+        assert row[0] == datetime.fromtimestamp(NOW, UTC)
