@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from datetime import UTC, datetime
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -18,6 +19,7 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 _NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONG_DIGITS = re.compile(r"\d{19}", re.ASCII)
 
 
 class Defect(ValueError):
@@ -29,28 +31,43 @@ class Defect(ValueError):
         self.detail = detail
 
 
-class Overflow:
-    """A JSON number too large for a double (a 401-digit integer, 1e400): kept apart from the NaN / Infinity
-    literals, because it is a real number outside every valid range, not a non-finite value."""
+class NonFiniteLiteral(float):
+    """NaN, Infinity or -Infinity written as such in the JSON: a non-finite value. A number literal too large for
+    a double (a 401-digit integer, 1e400) decodes to a plain ±inf instead: a real number outside every valid
+    range, which the validation reports as out_of_range."""
 
-    __slots__ = ("literal",)
-
-    def __init__(self, literal: str):
-        self.literal = literal
+    __slots__ = ()
 
     def __repr__(self) -> str:
-        return self.literal if len(self.literal) <= 24 else f"{self.literal[:12]}…({len(self.literal)} chars)"
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[float.__repr__(self)]
 
 
-def _json_float(literal: str) -> float | Overflow:
-    value = float(literal)  # float() of a decimal string never raises on magnitude: it rounds to ±inf
-    return value if math.isfinite(value) else Overflow(literal)
+_CONSTANTS = {name: NonFiniteLiteral(name.lower().replace("infinity", "inf")) for name in ("NaN", "Infinity")}
+_CONSTANTS["-Infinity"] = NonFiniteLiteral("-inf")
 
 
-def _json_int(literal: str) -> int | float | Overflow:
-    # int() refuses more than 4,300 digits (ValueError inside json.loads) and float(int) raises OverflowError
-    # past 1e308: long literals take the float path, which cannot raise.
-    return int(literal) if len(literal) <= 18 else _json_float(literal)
+def _json_int(literal: str) -> int | float:
+    # int() refuses more than 4,300 digits (a ValueError inside json.loads): long literals are read as floats,
+    # which round to ±inf past 1e308 and never raise. Only used when the text has such a digit run.
+    return int(literal) if len(literal) <= 18 else float(literal)
+
+
+_seen = threading.local()  # the duplicate keys of the text being decoded (a decoder is shared by threads)
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # rare: find which keys repeat
+        keys = [key for key, _ in pairs]
+        _seen.duplicates.extend(key for key in obj if keys.count(key) > 1)
+    return obj
+
+
+# Built once: json.loads(text, **hooks) would build a decoder and its scanner for every message.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_CONSTANTS.__getitem__)
+_LONG_INT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object, parse_constant=_CONSTANTS.__getitem__, parse_int=_json_int
+)
 
 
 def show(value: object) -> str:
@@ -62,8 +79,9 @@ def show(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return repr(value) if len(value) <= 40 else f"{value[:40]!r}…({len(value)} chars)"
-    if isinstance(value, int | float | Overflow):
-        return repr(value)
+    if isinstance(value, int | float):
+        text = repr(value)
+        return text if len(text) <= 24 else f"{text[:12]}…({len(text)} digits)"
     return {"list": "a list", "dict": "an object"}.get(type(value).__name__, type(value).__name__)
 
 
@@ -105,26 +123,19 @@ def decode(payload: bytes | str) -> object:
             text = bytes(payload).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Defect("invalid_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
-    duplicates: list[str] = []
-
-    def pairs(items: list[tuple[str, object]]) -> dict:
-        obj: dict = {}
-        for key, value in items:
-            if key in obj:
-                duplicates.append(key)
-            obj[key] = value
-        return obj
-
+    _seen.duplicates = []
+    # The parse_int hook costs a Python call per integer: only texts with a long digit run need it.
+    decoder = _LONG_INT_DECODER if _LONG_DIGITS.search(text) else _DECODER
     try:
-        value = json.loads(text, object_pairs_hook=pairs, parse_int=_json_int, parse_float=_json_float)
+        value = decoder.decode(text)
     except RecursionError:
         raise Defect("invalid_json", "nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, and anything else the decoder refuses
         raise Defect("invalid_json", str(exc)[:200]) from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise Defect("invalid_encoding", "a JSON string escapes a lone surrogate (\\ud800-\\udfff alone)")
-    if duplicates:
-        keys = ", ".join(show(k) for k in dict.fromkeys(duplicates))
+    if _seen.duplicates:
+        keys = ", ".join(show(k) for k in dict.fromkeys(_seen.duplicates))
         raise Defect("duplicate_key", f"duplicate key(s) {keys[:300]}: which value counts is ambiguous")
     return value
 
@@ -134,12 +145,10 @@ def parse_time(raw: object) -> float:
     ValueError (a Defect, reason invalid_timestamp) for anything that is not a finite time."""
     if isinstance(raw, bool) or raw is None:
         raise Defect("invalid_timestamp", f"timestamp {show(raw)} is not a time")
-    if isinstance(raw, Overflow):
-        raise Defect("invalid_timestamp", f"timestamp {raw!r} is too large to be a time")
     if isinstance(raw, int | float):
         value = float(raw) if not isinstance(raw, int) or abs(raw) < 1e18 else math.inf
         if not math.isfinite(value):
-            raise Defect("invalid_timestamp", f"timestamp {show(raw)} is not finite")
+            raise Defect("invalid_timestamp", f"timestamp {show(raw)} is not a finite time")
         return value / 1000.0 if value > 1e11 else value
     if isinstance(raw, str):
         if len(raw) > 64:
@@ -158,21 +167,23 @@ def number(raw: object, metric: str) -> float:
     """A float from a JSON value: ±inf for a number beyond a double (a 401-digit integer, 1e400, which the
     caller reports as out of range once the unit is checked), else finite; or Defect (missing_field,
     non_numeric_value, non_finite_value for NaN / Infinity written as such)."""
+    if type(raw) is float and raw == raw:  # the common case first (NaN is the one float unequal to itself)
+        return raw  # ±inf: a number literal beyond a double (a NaN comes as a NonFiniteLiteral)
     if raw is None:
         raise Defect("missing_field", f"{metric}: value is null")
     if isinstance(raw, bool):
         raise Defect("non_numeric_value", f"{metric}: value {show(raw)} is not a number")
-    if isinstance(raw, Overflow):
-        return -math.inf if raw.literal.startswith("-") else math.inf
+    if isinstance(raw, NonFiniteLiteral):
+        raise Defect("non_finite_value", f"{metric}: value {raw!r} is not finite")
     if isinstance(raw, int):
         try:
             return float(raw)
         except OverflowError:  # json input keeps ints to 18 digits; this is for any other caller
             return math.copysign(math.inf, raw)
     if isinstance(raw, float):
-        if not math.isfinite(raw):
+        if math.isnan(raw):  # only a NaN literal gives one, and that is a NonFiniteLiteral: kept for any caller
             raise Defect("non_finite_value", f"{metric}: value {raw!r} is not finite")
-        return raw
+        return raw  # ±inf: a number literal beyond a double
     if isinstance(raw, str):
         text = raw.strip()
         if _NON_FINITE.fullmatch(text):

@@ -7,21 +7,25 @@ record, keys that are not metrics are ignored (extra fields must not cause rejec
 value is quarantined on its own and the valid ones are kept; an NGSI-LD property may be normalised
 (`{"type": "Property", "value": ...}`) or a bare value (keyValues).
 
-Total: `Validator.parse` never raises, whatever the bytes. A rejection names the message's FIRST real defect in
-the precedence of DESIGN §3, and its detail lists the others found ("; also: ..."):
-  1. encoding / JSON: payload_too_large, invalid_encoding (not UTF-8, or a JSON string escaping a lone
-     surrogate), invalid_json (syntax, NaN is fine here, nesting deeper than the parser's stack), duplicate_key
-     (anywhere: which value wins is ambiguous);
-  2. shape: not_an_object, missing_field (no time, sensor, metric or value; null counts as missing),
-     invalid_field (sensor_id, metric, unit or status of the wrong type);
-  3. time then value: invalid_timestamp (not a time, not finite, before 2000-01-01: a device clock that was never
-     set), future_timestamp (> MAX_FUTURE_S ahead of reception), non_numeric_value, non_finite_value (NaN /
-     Infinity, literal or string), unknown_unit, out_of_range (including numbers too large for a double, such as
-     a 401-digit integer or 1e400);
-  4. unknown_metric; 5. unknown_sensor.
-A defect of the whole message (1-3 for its time and fields, or an unknown sensor) rejects it once; with a known
-sensor and a valid time, each metric of a record is accepted or rejected on its own. internal_error is the last
-resort for a bug (logged with its traceback); the tests show it does not occur on the corpus or under fuzzing.
+Total: `Validator.parse` never raises, whatever the bytes. A rejection names the message's FIRST real defect,
+the one whose reason comes first in REASONS (the precedence of DESIGN §3); its detail lists the others found
+("; also: ..."). Stage by stage:
+  1. bytes and JSON: payload_too_large (> MAX_PAYLOAD_BYTES, nothing else is looked at), invalid_encoding (not
+     UTF-8), invalid_json (syntax, or nesting deeper than the parser's stack; NaN / Infinity literals parse),
+     invalid_encoding again for a JSON string that escapes a lone surrogate ("\ud800": seen only once the JSON
+     parses), duplicate_key (at any depth: which value counts is ambiguous);
+  2. shape: not_an_object, missing_field (no time, sensor, metric or value; null or "" counts as missing),
+     invalid_field (sensor_id, device_id, NGSI id, metric, unit or status that is not a string);
+  3. time, then value: invalid_timestamp (not ISO-8601 nor an epoch number, not finite, before 2000-01-01: a
+     device clock that was never set), future_timestamp (more than MAX_FUTURE_S after reception),
+     non_numeric_value, non_finite_value (NaN / Infinity, as literals or strings), unknown_unit, out_of_range
+     (outside the metric's valid range, including numbers beyond a double: a 401-digit integer, 1e400);
+  4. unknown_metric (a unit or a range cannot be judged without the metric: only 1-3 of the value come first);
+  5. unknown_sensor.
+A defect of the message itself (its encoding, shape or time) or an unknown sensor rejects it once, as a whole;
+with a known sensor and a valid time, each metric of a record is accepted or rejected on its own (rejections
+ordered by precedence). internal_error is the last resort for a bug (logged with its traceback); the tests show
+that it does not occur on the poison corpus or under fuzzing.
 
 `sent_at` (when the device says it sent the message, for the pipeline latency) is untrusted: it is kept only when
 it is a finite epoch time (seconds, or milliseconds when > 1e11) within [event time - SENT_AT_SKEW_S, received_at
@@ -351,7 +355,7 @@ class Validator:
         label = metric if isinstance(metric, str) else "value"
         if raw is _NO_VALUE:
             raise _Reject("missing_field", f"{label}: NGSI-LD property without 'value'")
-        value = _number(raw, label[:64])
+        value = _number(raw, label)
         if metric is None:  # the message is rejected for its missing metric; only a defect of the value counts
             return value, "ok"
         definition = self.catalogue.metrics.get(metric)
@@ -362,9 +366,9 @@ class Validator:
                 value = normalise_unit(metric, unit, value)
             except ValueError as exc:
                 raise _Reject("unknown_unit", str(exc)) from None
-        if not math.isfinite(value):
-            raise _Reject("out_of_range", f"{metric}: value {_show(raw)} is beyond the range of a double")
         if not definition.valid_min <= value <= definition.valid_max:
+            if math.isinf(value):
+                raise _Reject("out_of_range", f"{metric}: value {_show(raw)} is beyond the range of a double")
             raise _Reject(
                 "out_of_range",
                 f"{metric}={value:g} outside the valid range [{definition.valid_min:g}, {definition.valid_max:g}]",
