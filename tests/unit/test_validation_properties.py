@@ -27,9 +27,11 @@ from tests.data.messages import (
     precedence,
 )
 
+# A few seconds in CI; VALIDATION_EXAMPLES=5000 for a longer local hunt. No example database: CI starts fresh.
 FAST = settings(
     max_examples=int(os.environ.get("VALIDATION_EXAMPLES", 150)),
     deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 VALIDATOR = Validator(source="property-test")
