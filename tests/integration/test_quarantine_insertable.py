@@ -6,11 +6,12 @@ from __future__ import annotations
 import psycopg2.extras
 from hypothesis import HealthCheck, given, settings
 
+from ingestion.processor import LiteProcessor
 from ingestion.readings import Rejection
 from ingestion.validation import Validator
-from ingestion.writer import _QUARANTINE
+from ingestion.writer import _QUARANTINE, Writer
 from tests.data.messages import hostile_payloads
-from tests.data.poison_corpus import CORPUS, REJECTIONS
+from tests.data.poison_corpus import ACCEPTED_HOSTILE, CORPUS, KEPT, REJECTIONS
 
 NOW = 1_795_000_000.0
 
@@ -83,3 +84,22 @@ def test_rejections_built_from_anything_are_insertable(conn):
         )
     ]
     assert insert(conn, rejections) == len(nasty)
+
+
+def test_the_corpus_through_the_processor_and_the_writer(db_url, conn):
+    """The whole path of a consumer (validate, buffer, flush: quarantine and the raw insert with its pipeline KPI
+    from sent_at) takes every hostile message; the tables hold what the corpus says, counted from the corpus."""
+    with Writer(db_url) as writer:
+        processor = LiteProcessor(writer, Validator(source="corpus"))
+        for _, payload, _ in CORPUS + ACCEPTED_HOSTILE:
+            processor.submit(payload)
+        processor.flush()
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM quarantine")
+        assert cur.fetchone()[0] == sum(REJECTIONS.get(name, 1) for name, _, _ in CORPUS)
+        cur.execute("SELECT count(*) FROM sensor_data")
+        kept = sum(KEPT.values()) + sum(n for _, _, n in ACCEPTED_HOSTILE)
+        assert cur.fetchone()[0] == kept
+        # Every sent_at of the accepted hostile messages is implausible: no broker stage was recorded for them.
+        cur.execute("SELECT count(*) FROM pipeline_kpi WHERE stage = 'source_to_broker'")
+        assert cur.fetchone()[0] == 0
