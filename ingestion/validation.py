@@ -75,6 +75,7 @@ REASONS = (
     "unknown_metric",
     "unknown_sensor",
     "internal_error",
+    "write_failed",  # not the validator's: the database refused the message (ingestion/service.py isolates it)
 )
 RANK = {reason: rank for rank, reason in enumerate(REASONS)}
 
@@ -116,6 +117,7 @@ class Catalogue:
 
     metrics: dict[str, Metric]
     sensor_ids: frozenset[str]
+    inactive_sensor_ids: frozenset[str] = frozenset()  # deactivated by an operator: rejected, and said so
 
     @classmethod
     def default(cls) -> Catalogue:
@@ -130,9 +132,13 @@ class Catalogue:
                 " crit_high FROM metrics"
             )
             metrics = {row[0]: Metric(*row) for row in cur.fetchall()}
-            cur.execute("SELECT sensor_id FROM sensors WHERE active")
-            sensors = frozenset(row[0] for row in cur.fetchall())
-        return cls(metrics, sensors)
+            cur.execute("SELECT sensor_id, active FROM sensors")
+            rows = cur.fetchall()
+        return cls(
+            metrics,
+            frozenset(sensor_id for sensor_id, active in rows if active),
+            frozenset(sensor_id for sensor_id, active in rows if not active),
+        )
 
 
 @dataclass
@@ -264,7 +270,10 @@ class Validator:
             except _Reject as rej:
                 checked.append(rej)
         if sensor_id is not None and sensor_id not in self.catalogue.sensor_ids:
-            m.add("unknown_sensor", f"sensor {_show(sensor_id)} is not in the catalogue")
+            if sensor_id in self.catalogue.inactive_sensor_ids:
+                m.add("unknown_sensor", f"sensor {_show(sensor_id)} is deactivated in the catalogue")
+            else:
+                m.add("unknown_sensor", f"sensor {_show(sensor_id)} is not in the catalogue")
         if m.defects:
             for item in checked:
                 if isinstance(item, _Reject):
