@@ -184,13 +184,16 @@ class Source:
             sink = io.BytesIO()
             cur.copy_expert(query, sink)
         names = [name for name, _ in stream.columns]
-        table = pacsv.read_csv(
-            io.BytesIO(sink.getvalue()),
-            read_options=pacsv.ReadOptions(column_names=names),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict(stream.columns), strings_can_be_null=False, quoted_strings_can_be_null=False
-            ),
-        )
+        if not sink.getvalue():  # pyarrow refuses an empty CSV
+            table = pa.schema(list(stream.columns)).empty_table()
+        else:
+            table = pacsv.read_csv(
+                io.BytesIO(sink.getvalue()),
+                read_options=pacsv.ReadOptions(column_names=names),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict(stream.columns), strings_can_be_null=False, quoted_strings_can_be_null=False
+                ),
+            )
         for i, name in enumerate(table.column_names):
             if name in _TIME_COLUMNS:
                 table = table.set_column(i, name, pc.cast(table[name], pa.timestamp("us", tz="UTC")))

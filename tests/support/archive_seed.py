@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from ingestion.readings import Rejection
+from ingestion.readings import Rejection, frame_from_readings
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
 
@@ -22,9 +22,8 @@ def seed_history(db_url: str, *, hours: float, end: float | None = None, step_s:
 
 def seed_rejections(db_url: str, payloads: list[tuple[str, str]]) -> None:
     """Quarantine (payload, reason) rejections, one batch."""
-    sim = Simulator(seed=1)
     now = time.time()
     rejections = [Rejection(reason, f"test {i}", payload, "test", now) for i, (payload, reason) in enumerate(payloads)]
-    frame = next(sim.history(now - 60, now - 59, step_s=60)).iloc[0:0]
+    frame = frame_from_readings([])
     with Writer(db_url, processor="seed") as writer:
         writer.commit(Batch(frame, rejections, len(rejections), "test"))
