@@ -216,3 +216,14 @@ class LakeArchiver:
             deleted[name] = int(metrics.get("num_deleted_rows", 0) or 0)
             table.vacuum(retention_hours=self.config.vacuum_hours, dry_run=False, enforce_retention_duration=False)
         return deleted
+
+
+def spark_read(spark, root: str | Path, name: str):
+    """A medallion table as a Spark DataFrame without the delta-spark jar (not obtainable here): the Parquet files
+    of the table's CURRENT version (from its Delta log, so files replaced by a merge or a compaction but not yet
+    vacuumed are not read twice), partition columns recovered from the day=/kind= paths. Exact as long as the
+    table has no deletion vectors, which delta-rs does not write."""
+    path = str(Path(root) / name)
+    files = DeltaTable(path).file_uris()
+    spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")  # day stays a string
+    return spark.read.option("basePath", path).parquet(*files)
