@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from influxdb_client import InfluxDBClient, WritePrecision
@@ -31,7 +30,6 @@ log = logging.getLogger("ingestion.archive.influx")
 TARGET = "influx"
 STATUS_CODES = {"ok": 0, "warning": 1, "critical": 2, "fault": 3}
 WINDOW_NAMES = {60: "1m", 300: "5m", 3600: "1h"}
-_TAGS = ["commune", "kind", "sensor_id"]
 
 
 class ArchiveTargetError(RuntimeError):
@@ -49,27 +47,67 @@ class InfluxConfig:
     max_retries: int = 3
 
 
-def raw_points(table: pa.Table) -> dict[str, pd.DataFrame]:
-    """One frame per measurement (metric): index = time, tag and field columns, as the client serialises them."""
-    frame = table.select(["time", "sensor_id", "metric", "value", "status", "kind", "commune"]).to_pandas()
-    frame["status"] = frame["status"].map(STATUS_CODES).fillna(0).astype("int64")
-    out = {}
-    for metric, group in frame.groupby("metric", sort=True):
-        out[str(metric)] = group.set_index("time")[[*_TAGS, "value", "status"]]
-    return out
+def _escape(column: pa.ChunkedArray | pa.Array, chars: str) -> pa.Array:
+    """Line-protocol escaping (backslash before each of `chars`), computed on the distinct values only."""
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    dictionary = encoded.dictionary
+    for ch in chars:
+        dictionary = pc.replace_substring(dictionary, ch, "\\" + ch)
+    return pc.take(dictionary, encoded.indices)
 
 
-def window_points(table: pa.Table) -> dict[str, pd.DataFrame]:
-    size = pc.divide(
-        pc.subtract(pc.cast(table["window_end"], pa.int64()), pc.cast(table["window_start"], pa.int64())), 1_000_000
+def _text(column) -> pa.Array:
+    # Arrow formats a double as its shortest round-trip decimal (22.5, 1e+20): the point keeps the exact value.
+    return pc.cast(column, pa.string())
+
+
+def _join(*parts) -> pa.Array:
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _tags(table: pa.Table) -> pa.Array:
+    return _join(
+        ",commune=", _escape(table["commune"], " ,="), ",kind=", _escape(table["kind"], " ,="),
+        ",sensor_id=", _escape(table["sensor_id"], " ,="),
+    )  # fmt: skip
+
+
+def raw_lines(table: pa.Table) -> pa.Array:
+    """One line per reading: <metric>,commune=..,kind=..,sensor_id=.. value=<float>,status=<code>i <time µs>."""
+    status = pc.take(
+        pa.array([f"{code}i" for code in STATUS_CODES.values()]),
+        pc.index_in(table["status"], pa.array(list(STATUS_CODES))).fill_null(0),
     )
-    frame = table.to_pandas()
-    frame["window"] = pd.Series(size.to_numpy()).map(WINDOW_NAMES).fillna("other").to_numpy()
-    fields = ["avg", "min", "max", "count", "n_warning", "n_critical", "n_fault", "stddev"]
-    out = {}
-    for metric, group in frame.groupby("metric", sort=True):
-        out[f"{metric}_windows"] = group.set_index("window_start")[[*_TAGS, "window", *fields]]
-    return out
+    return _join(
+        _escape(table["metric"], " ,"), _tags(table), " value=", _text(table["value"]), ",status=", status,
+        " ", _text(pc.cast(table["time"], pa.int64())),
+    )  # fmt: skip
+
+
+def window_lines(table: pa.Table) -> pa.Array:
+    """One line per window: <metric>_windows,<tags>,window=1m avg=..,min=..,max=..,count=..i,... <start µs>."""
+    start = pc.cast(table["window_start"], pa.int64())
+    size = pc.divide(pc.subtract(pc.cast(table["window_end"], pa.int64()), start), 1_000_000)
+    window = pc.take(
+        pa.array([*WINDOW_NAMES.values(), "other"]),
+        pc.index_in(size, pa.array(list(WINDOW_NAMES), pa.int64())).fill_null(len(WINDOW_NAMES)),
+    )
+    stddev = pc.if_else(pc.is_null(table["stddev"]), "", _join(",stddev=", _text(table["stddev"])))
+    return _join(
+        _escape(table["metric"], " ,"), "_windows", _tags(table), ",window=", window,
+        " avg=", _text(table["avg"]), ",min=", _text(table["min"]), ",max=", _text(table["max"]),
+        ",count=", _text(table["count"]), "i,n_warning=", _text(table["n_warning"]),
+        "i,n_critical=", _text(table["n_critical"]), "i,n_fault=", _text(table["n_fault"]), "i", stddev,
+        " ", _text(start),
+    )  # fmt: skip
+
+
+def bodies(lines: pa.Array, size: int):
+    """Request bodies of `size` lines each (one record each for the batching writer)."""
+    for offset in range(0, len(lines), size):
+        yield "\n".join(lines.slice(offset, size).to_pylist())
 
 
 @dataclass
@@ -115,10 +153,10 @@ class InfluxArchiver:
         outcome = _Outcome()
         started = time.monotonic()
         written = 0
-        to_points = raw_points if stream is RAW else window_points
+        to_lines = raw_lines if stream is RAW else window_lines
         options = WriteOptions(
             write_type=WriteType.batching,
-            batch_size=self.config.batch_size,
+            batch_size=1,  # each record is already a body of config.batch_size lines
             flush_interval=1_000,
             retry_interval=1_000,
             max_retries=self.config.max_retries,
@@ -132,15 +170,8 @@ class InfluxArchiver:
             ) as writer,
         ):
             for day, table in self.source.batches(stream, rng):
-                for measurement, frame in to_points(table).items():
-                    writer.write(
-                        self.config.bucket,
-                        self.config.org,
-                        record=frame,
-                        data_frame_measurement_name=measurement,
-                        data_frame_tag_columns=_TAGS if stream is RAW else [*_TAGS, "window"],
-                        write_precision=WritePrecision.US,
-                    )
+                for body in bodies(to_lines(table), self.config.batch_size):
+                    writer.write(self.config.bucket, self.config.org, record=body, write_precision=WritePrecision.US)
                 written += table.num_rows
                 if outcome.errors:
                     break
