@@ -19,7 +19,7 @@ from ingestion.cli_common import parse_duration
 
 log = logging.getLogger("ingestion.archive")
 
-DEFAULT_LAKE = PROJECT_ROOT / ".data" / "lake"
+DEFAULT_LAKE = Path(os.environ.get("MADININA_LAKE_DIR", PROJECT_ROOT / ".data" / "lake"))
 DEFAULT_EVERY = "5m"  # seed 002: "archivage périodique toutes les 5 minutes"
 
 
@@ -67,9 +67,11 @@ def add_archive_parsers(sub) -> None:
 
 def add_run_archive_args(parser) -> None:
     """`ingestion run --archive delta|influx [--archive-every 5m]`: the periodic archiver inside the live process
-    (InfluxDB settings from INFLUX_URL/INFLUX_TOKEN/INFLUX_ORG/INFLUX_BUCKET, the lake in .data/lake)."""
+    (InfluxDB settings from INFLUX_URL/INFLUX_TOKEN/INFLUX_ORG/INFLUX_BUCKET, the lake in MADININA_LAKE_DIR or
+    .data/lake)."""
     parser.add_argument("--archive", choices=["influx", "delta"], action="append", help="also archive periodically")
     parser.add_argument("--archive-every", default=DEFAULT_EVERY, help=f"period of --archive ({DEFAULT_EVERY})")
+    parser.add_argument("--archive-lag", type=float, default=60.0, help="--lag of the periodic archiver (60 s)")
 
 
 def make_archiver(args, dsn: str, progress):
@@ -156,7 +158,7 @@ def start_run_archivers(args, dsn: str, stop: threading.Event) -> list[threading
         parser = argparse.ArgumentParser()
         (_influx_args if target == "influx" else _delta_args)(parser)
         _common(parser)
-        sub_args = parser.parse_args([])
+        sub_args = parser.parse_args(["--lag", str(args.archive_lag)])
         sub_args.target = target
         _source, run = make_archiver(sub_args, dsn, lambda line: log.info("%s", line))
         thread = threading.Thread(
