@@ -104,6 +104,13 @@ class Broker:
         self._log.close()
         return code
 
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no final save (what a crash or `docker kill` does)."""
+        self.proc.kill()
+        self.proc.wait(30)
+        self.proc = None
+        self._log.close()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
