@@ -300,11 +300,18 @@ def test_run_sh_keeps_the_dashboard_up_while_ingestion_is_killed_and_restarted(o
     try:
         _kill_and_see_it_back(run, "ingestion")
         second = run.pids("ingestion")[1]
+        # Then the database itself: the watchdog starts it again, and ingestion carries on (spooling meanwhile).
+        postmaster = int((run.server.data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        killed_at = time.time()
+        wait_for(lambda: "embedded PostgreSQL is back after" in run.text(), 90, "the database back")
+        wait_for(lambda: (run.newest_reading() or 0) > killed_at + 2, 90, "readings written after the database kill")
+        assert run.dashboard_ok() and run.text().count("is not running; starting it again") == 1
         run.proc.send_signal(signal.SIGTERM)
         assert run.proc.wait(90) == 0
         assert not alive(second) and not run.server.is_running()  # everything stopped, the database included
         text = run.text()
-        assert "restart #2" not in text  # nothing else crashed on the way
+        assert "restart #2" not in text  # nothing else crashed on the way (not even during the database outage)
         # In order: the programs, then the watchdog, then the database.
         order = [
             text.index("ingestion: child exited with code 0; stopped cleanly"),
