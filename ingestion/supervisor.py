@@ -164,7 +164,7 @@ class Supervisor:
             self.restarts += 1
             at = datetime.now(UTC) + timedelta(seconds=delay)
             log.warning(
-                "%s: %s %s after %.1fs; restart #%d in %.2fs (at %s)",
+                "%s: %s %s after %.1fs; restart #%d in %.2fs (at %s UTC)",
                 self.name,
                 program,
                 describe_exit(code),

@@ -87,7 +87,7 @@ def test_a_sigkilled_child_is_restarted_and_the_restart_is_said(tmp_path):
         assert second != first and alive(second)
         text = log.read_text()
         assert re.search(
-            r"child: .* was killed by SIGKILL after [\d.]+s; restart #1 in [\d.]+s \(at \d\d:\d\d:\d\d\)", text
+            r"child: .* was killed by SIGKILL after [\d.]+s; restart #1 in [\d.]+s \(at \d\d:\d\d:\d\d UTC\)", text
         )
         sup.send_signal(signal.SIGTERM)
         assert sup.wait(20) == 0
