@@ -73,6 +73,10 @@ class Broker:
         self.log_path = workdir / f"mosquitto-{self.port}.log"
         self.proc: subprocess.Popen | None = None
         self._log = None
+        # A new broker starts empty: a database left by an earlier run on the same port would bring back its
+        # sessions and queues. (A restart of this broker, start() again, keeps them, as a real one would.)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
 
     def start(self, timeout: float = 15.0) -> int:
         self.workdir.mkdir(parents=True, exist_ok=True)
