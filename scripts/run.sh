@@ -94,19 +94,6 @@ c.disconnect()
 c.loop_stop()
 sys.exit(0 if ok else 1)
 EOF
-  # The consumer validates against the catalogue in the database (`sensors`/`metrics`) and, unlike
-  # `ingestion run`, does not write it: put the simulated network's sensors there first.
-  "$PY" - <<'EOF'
-import psycopg2
-from db import settings
-from ingestion.registry import sync_catalogue
-conn = psycopg2.connect(settings.database_url("writer"))
-try:
-    metrics, sensors = sync_catalogue(conn)
-finally:
-    conn.close()
-print(f"catalogue: {sensors} sensors, {metrics} metrics", flush=True)
-EOF
   supervise consume "$PY" -m ingestion consume --mqtt-port "$MQTT_PORT" --client-id madinina-run
   apps+=("$started")
   supervise simulate "$PY" -m ingestion simulate --transport mqtt --mqtt-port "$MQTT_PORT"
