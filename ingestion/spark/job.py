@@ -68,11 +68,26 @@ def ensure_java() -> None:
             return
 
 
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def ensure_python_workers() -> None:
+    """The validation stage runs ingestion.validation in Spark's Python workers: they must be this interpreter
+    (its pinned packages: pyarrow) and find this project. Both are read from the environment when the JVM starts,
+    so this runs before the session is created; spark-submit and cluster settings (PYSPARK_PYTHON, --py-files)
+    take precedence."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if PROJECT_ROOT not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([PROJECT_ROOT, *paths])
+
+
 def session(
     master: str | None = None, *, app_name: str = "madinina-spark", conf: dict[str, str] | None = None, ui: bool = True
 ):
     """A SparkSession with the job's settings. Under spark-submit the master comes from spark-submit."""
     ensure_java()
+    ensure_python_workers()
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
