@@ -57,7 +57,7 @@ def bench_lite(directory: Path, url: str) -> tuple[float, int]:
                 processor.submit(line)
             processor.flush()
         elapsed = time.perf_counter() - started
-    return elapsed, processor.counters.stored
+    return elapsed, processor.totals.stored
 
 
 def bench_spark(spark, directory: Path, url: str, checkpoint: Path, max_files: int) -> tuple[float, int]:
