@@ -26,14 +26,17 @@ from ingestion.writer import WINDOWS
 DEFAULT_WATERMARK = "2 minutes"
 
 
-def validated_rows(source: DataFrame, catalogue: Catalogue | None = None) -> DataFrame:
+def validated_rows(
+    source: DataFrame, catalogue: Catalogue | None = None, *, catalogue_dsn: str | None = None
+) -> DataFrame:
     """Validate every message of a source frame (SOURCE_SCHEMA) with ingestion.validation.Validator.
 
     Output (validate.VALIDATED_SCHEMA): payload, received_at, source, sensor_id, metric, sent_at, reason, detail,
     value, status, time. A reading has reason NULL; a rejection has reason, detail and payload (the text the
-    validator quarantines)."""
+    validator quarantines). With `catalogue_dsn`, every task validates with the database's catalogue of the
+    moment (`catalogue` when the database does not answer): see validate.BatchValidator."""
     messages = source.select(F.col("value").cast("binary").alias("value"), "received_at", "source")
-    return messages.mapInArrow(BatchValidator(catalogue), VALIDATED_DDL)
+    return messages.mapInArrow(BatchValidator(catalogue, dsn=catalogue_dsn), VALIDATED_DDL)
 
 
 def readings_of(validated: DataFrame) -> DataFrame:
@@ -124,9 +127,15 @@ def output_frame(validated: DataFrame, windows: DataFrame) -> DataFrame:
     return records.unionByName(windows.withColumn("kind", F.lit("window")), allowMissingColumns=True)
 
 
-def build(source: DataFrame, *, catalogue: Catalogue | None = None, watermark: str = DEFAULT_WATERMARK) -> DataFrame:
+def build(
+    source: DataFrame,
+    *,
+    catalogue: Catalogue | None = None,
+    catalogue_dsn: str | None = None,
+    watermark: str = DEFAULT_WATERMARK,
+) -> DataFrame:
     """The whole job's plan from a source frame: the frame the foreachBatch sink receives."""
-    validated = validated_rows(source, catalogue)
+    validated = validated_rows(source, catalogue, catalogue_dsn=catalogue_dsn)
     return output_frame(validated, windowed_aggregates(readings_of(validated), watermark=watermark))
 
 

@@ -22,6 +22,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 
+import psycopg2
 import pyarrow as pa
 
 from ingestion.readings import Reading, Rejection
@@ -157,17 +158,43 @@ def validate_batch(validator: Validator, batch: pa.RecordBatch) -> pa.RecordBatc
 
 
 class BatchValidator:
-    """The mapInArrow function: picklable (it holds only the Catalogue), it builds one Validator per task
-    (per partition of a micro-batch) and validates that task's record batches with it."""
+    """The mapInArrow function: picklable (it holds a Catalogue and, optionally, a database URL), it builds one
+    Validator per task (per partition of a micro-batch) and validates that task's record batches with it.
 
-    def __init__(self, catalogue: Catalogue | None = None, *, source: str = "spark", clock: Callable | None = None):
+    With `dsn`, each task validates with the catalogue the database has at that moment (`Catalogue.from_db`, one
+    short connection per task), as the lite consumer does: a sensor an operator adds or deactivates counts from
+    the next micro-batch on, without a restart. When the database does not answer, the task uses `catalogue`
+    (the one read when the query started) rather than fail."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue | None = None,
+        *,
+        dsn: str | None = None,
+        source: str = "spark",
+        clock: Callable | None = None,
+    ):
         self.catalogue = catalogue or Catalogue.default()
+        self.dsn = dsn
         self.source = source
         self.clock = clock
 
+    def current_catalogue(self) -> Catalogue:
+        if self.dsn is None:
+            return self.catalogue
+        try:
+            conn = psycopg2.connect(self.dsn, connect_timeout=5, application_name="madinina-spark-validate")
+            try:
+                return Catalogue.from_db(conn)
+            finally:
+                conn.close()
+        except psycopg2.Error as exc:
+            log.warning("catalogue not readable (%s): validating with the one read at query start", exc)
+            return self.catalogue
+
     def validator(self) -> Validator:
         kwargs = {"clock": self.clock} if self.clock is not None else {}
-        return Validator(self.catalogue, source=self.source, **kwargs)
+        return Validator(self.current_catalogue(), source=self.source, **kwargs)
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         validator = self.validator()

@@ -171,3 +171,11 @@ def test_the_map_function_pickles_and_builds_one_validator_per_task(monkeypatch)
     batches = [batch([message(value=v)]) for v in (20, 21, 22)]
     out = list(function(iter(batches)))
     assert [b.num_rows for b in out] == [1, 1, 1] and len(built) == 1
+
+
+def test_without_an_answering_database_a_task_validates_with_the_catalogue_of_the_query_start():
+    # Port 1 on the loopback refuses at once: the task falls back instead of failing the micro-batch.
+    function = BatchValidator(Catalogue.default(), dsn="postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    assert function.current_catalogue() is function.catalogue
+    (out,) = list(function(iter([batch([message(value=20)])])))
+    assert out.to_pylist()[0]["reason"] is None
