@@ -27,12 +27,15 @@ def test_mounted_files_exist():
 
 
 def test_prometheus_scrapes_the_consumer_metrics_port():
-    consumer = services()["mqtt-consumer"]["command"]
+    service = services()["mqtt-consumer"]
+    consumer = service["command"]
     port = consumer[consumer.index("--metrics-port") + 1]
+    # With network_mode "service:X" the consumer's ports are those of X's network namespace.
+    host = service.get("network_mode", "service:mqtt-consumer").removeprefix("service:")
     assert consumer[consumer.index("--metrics-host") + 1] == "0.0.0.0"  # reachable from the prometheus container
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
-    assert targets == [f"mqtt-consumer:{port}"]  # the compose service name
+    assert targets == [f"{host}:{port}"]
 
 
 def test_grafana_gets_the_reader_password_and_the_provisioning():
