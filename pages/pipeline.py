@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import inputs
 from components import pipeline_panels as pp
 from components.data import load
 from components.formatting import fmt_number, fmt_time
@@ -98,6 +99,7 @@ def stamp(moment) -> str:
 
 ensure_entrypoint()
 st.title(t("pipeline.title"))
+inputs.flush_notices()  # the sidebar's (this page has no parameter of its own)
 filters = current_filters()
 catalogue = load(live.sensor_catalogue)
 if catalogue.empty:

@@ -1,0 +1,46 @@
+"""Text is text: every user- or device-controlled string (URL parameters, sensor names and ids, commune names,
+alert comments and acknowledger names, quarantine payloads, database error details) goes through one of these
+before it reaches an element that renders markdown (st.markdown, st.warning, st.caption, subheaders, widget
+labels...), HTML (st.html, pydeck tooltips) or Plotly text (which understands a few HTML tags, links included).
+
+Dataframes, st.text and st.code show their content as plain text and need none of this."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark, and the escaped character is then
+# literal. Escaped here: what can open a link, image, emphasis, code, HTML tag or entity, heading, table, LaTeX ($),
+# Streamlit directive (:red[...], :material/...:) or emoji shortcode, and the "." and "@" of GFM's bare autolinks
+# (www.example.com, someone@example.com). A leading "-" or "+" would start a list item.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>$~:&^.@+])")
+# Control characters (except tab) would break lines or render oddly; they are shown as their code.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
+DEFAULT_MAX = 200
+
+
+def clip(text: object, max_chars: int = DEFAULT_MAX) -> str:
+    """str(text), control characters shown as \\xNN, cut at max_chars (with an ellipsis)."""
+    value = "" if text is None else str(text)
+    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", value)
+    value = "".join(ch for ch in value if unicodedata.category(ch) != "Cs")  # lone surrogates cannot be sent
+    return value if len(value) <= max_chars else value[: max_chars - 1] + "…"
+
+
+def md_escape(text: object, max_chars: int = DEFAULT_MAX) -> str:
+    """A string shown literally inside markdown."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", clip(text, max_chars))
+    return "\\" + escaped if escaped.startswith("-") else escaped
+
+
+def html_escape(text: object, max_chars: int = DEFAULT_MAX) -> str:
+    """A string shown literally inside HTML (st.html, pydeck tooltips, Plotly labels)."""
+    return html.escape(clip(text, max_chars), quote=True)
+
+
+def md_code(text: object, max_chars: int = DEFAULT_MAX) -> str:
+    """A string for inside a markdown code span (`...`), where nothing is interpreted but a backtick, which would
+    close the span: backticks become apostrophes."""
+    return clip(text, max_chars).replace("`", "'")
