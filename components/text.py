@@ -44,3 +44,9 @@ def md_code(text: object, max_chars: int = DEFAULT_MAX) -> str:
     """A string for inside a markdown code span (`...`), where nothing is interpreted but a backtick, which would
     close the span: backticks become apostrophes."""
     return clip(text, max_chars).replace("`", "'")
+
+
+def plotly_text(text: object, max_chars: int = DEFAULT_MAX) -> str:
+    """A string for Plotly trace names, axis labels and subplot titles: Plotly renders a subset of HTML there
+    (<b>, <br>, <a href=...>), so the tag characters are escaped (apostrophes and quotes are left: no attribute)."""
+    return html.escape(clip(text, max_chars), quote=False)
