@@ -133,14 +133,11 @@ def state_from_url(
     allowed_sensors = set(narrow(catalogue, communes, kinds))
     sensors = ids("sensor", sensors_all & allowed_sensors)
     range_key = inputs.parse_choice(one("range"), RANGE_KEYS)
-    if range_key is None:
-        if one("range") is not None:
-            rejected.append("range")
-        range_key = DEFAULT_RANGE
     start_local, end_local = parse_local(one("from"), now), parse_local(one("to"), now)
-    for name, value in (("from", start_local), ("to", end_local)):
+    for name, value in (("range", range_key), ("from", start_local), ("to", end_local)):
         if value is None and one(name) is not None:
             rejected.append(name)
+    range_key = range_key or DEFAULT_RANGE
     if start_local is None or end_local is None or start_local >= end_local:
         start_local, end_local = default_custom(now)
     options = metric_options(catalogue, metrics, sensors or narrow(catalogue, communes, kinds))
