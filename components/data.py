@@ -63,22 +63,12 @@ def database_answers() -> bool:
         return False
 
 
-def _in_fragment() -> bool:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return bool(ctx and getattr(ctx, "current_fragment_id", None))
-
-
 def db_down_banner(exc: Exception) -> None:
-    """The outage banner. Outside a fragment it lives in its own fragment that reruns every refresh interval (or
-    RECOVERY_POLL_S when the refresh is off) and reruns the whole page once the database answers: a page opened
-    during an outage recovers by itself. Inside a fragment (a live panel) the banner is plain: that fragment's own
-    refresh retries."""
+    """The outage banner. It lives in its own fragment that reruns every refresh interval (or RECOVERY_POLL_S when
+    the refresh is off) and reruns the whole page once the database answers: a page opened during an outage
+    recovers by itself, and so does a page whose live panel lost the database (the banner is then a fragment
+    nested in that panel's; the full rerun brings back every part the st.stop() below skipped)."""
     text = t("db.unavailable", detail=md_escape(str(exc)[:300]))
-    if _in_fragment():
-        st.error(text, icon=":material/cloud_off:")
-        return
     interval = st.session_state.get("refresh_s") or RECOVERY_POLL_S
 
     @st.fragment(run_every=interval)
