@@ -17,7 +17,7 @@ from components.errors import guard
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, register, t
 from components.sidebar import lang_key
-from components.text import md_escape
+from components.text import md_escape, scrub_paths
 from data_access import alerts
 from data_access.engine import DatabaseUnavailable
 
@@ -186,7 +186,7 @@ def acknowledge_form(sensor_ids: tuple[str, ...]) -> None:
         st.error(t("ack.refused", detail=md_escape(exc)))
         return
     except DatabaseUnavailable as exc:
-        st.error(t("ack.db_down", detail=md_escape(str(exc)[:300])))
+        st.error(t("ack.db_down", detail=md_escape(scrub_paths(exc)[:300])))
         return
     if not found:
         st.session_state["ack_flash"] = ("error", t("ack.missing", id=alert_id))

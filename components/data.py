@@ -14,7 +14,7 @@ import streamlit as st
 
 from components import clock
 from components.i18n import t
-from components.text import md_escape
+from components.text import md_escape, scrub_paths
 from data_access.engine import DatabaseUnavailable, make_engine
 from db import settings
 
@@ -68,7 +68,7 @@ def db_down_banner(exc: Exception) -> None:
     the refresh is off) and reruns the whole page once the database answers: a page opened during an outage
     recovers by itself, and so does a page whose live panel lost the database (the banner is then a fragment
     nested in that panel's; the full rerun brings back every part the st.stop() below skipped)."""
-    text = t("db.unavailable", detail=md_escape(str(exc)[:300]))
+    text = t("db.unavailable", detail=md_escape(scrub_paths(exc)[:300]))
     interval = st.session_state.get("refresh_s") or RECOVERY_POLL_S
 
     @st.fragment(run_every=interval)

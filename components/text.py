@@ -50,3 +50,11 @@ def plotly_text(text: object, max_chars: int = DEFAULT_MAX) -> str:
     """A string for Plotly trace names, axis labels and subplot titles: Plotly renders a subset of HTML there
     (<b>, <br>, <a href=...>), so the tag characters are escaped (apostrophes and quotes are left: no attribute)."""
     return html.escape(clip(text, max_chars), quote=False)
+
+
+_PATH = re.compile(r"(?<![\w:/])/(?:[^\s\"'/]+/)+[^\s\"']*")
+
+
+def scrub_paths(text: object) -> str:
+    """An error detail for a browser: server paths (a Unix socket, a data directory) replaced by "…" (DESIGN §9)."""
+    return _PATH.sub("…", "" if text is None else str(text))

@@ -161,6 +161,9 @@ def test_range_and_ids_at_their_limits(run_page, page, fuzz_db):
         {"range": "30d", "sensor": [f"mq-ghost-{k:04d}" for k in range(1000)], "commune": ["x"] * 500},
         {"range": "15m", "lang": "en", "sensor": FDF_AQ, "metric": "pm10", "sensor_id": FDF_AQ[0] + "\x00"},
         {"range": "1h", "mframe": "2000-01-01T00:00", "gap": "-0", "vars": ["pm10"] * 300, "lw": "5 min"},
+        {"range": PAYLOADS[0], "lang": PAYLOADS[2], "refresh": "1e308"},  # the range itself hostile
+        {"range": "x" * 20_000, "refresh": "-5", "gap": "NaN"},
+        {"range": "\x00", "refresh": "5" * 5000, "mlabels": "2", "cmp": "Overlay"},
     ]
     for params in cases:
         assert_clean(run_page(page, params), f"{page} {list(params)}")

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components import inputs
-from components.text import html_escape, md_escape
+from components.text import html_escape, md_escape, scrub_paths
 
 NOW = datetime(2026, 11, 22, 14, 7, 13, tzinfo=UTC)
 CHOICES = ("15m", "1h", "custom")
@@ -96,3 +96,11 @@ def test_escapes_of_the_measured_payloads():
     assert md_escape("![x](http://host/beacon.png)").startswith(r"\!\[x\]")
     assert md_escape("- item") == r"\- item" and md_escape("mq-fdf-aq-01") == "mq-fdf-aq-01"
     assert md_escape("x" * 500).endswith("…") and len(md_escape("x" * 500)) == 200
+
+
+def test_error_details_lose_server_paths():
+    socket = 'connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: No such file or directory'
+    assert scrub_paths(socket) == 'connection to server on socket "…" failed: No such file or directory'
+    assert scrub_paths("FATAL: could not open /srv/madinina/pgdata/base/1 x") == "FATAL: could not open … x"
+    kept = 'connection to server at "127.0.0.1", port 5432 failed: Connection refused (http://a/b stays a URL)'
+    assert scrub_paths(kept) == kept and scrub_paths(None) == ""
