@@ -15,6 +15,10 @@ import streamlit as st
 from components.i18n import register, t
 
 log = logging.getLogger("madinina.dashboard")
+if not log.handlers:  # Streamlit configures only its own loggers: give ours a timestamped line on stderr (server log)
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(_handler)
 
 register(
     {

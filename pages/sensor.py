@@ -197,6 +197,8 @@ names = dict(zip(catalogue["sensor_id"], catalogue["name"], strict=True))
 from_url = inputs.raw_param("sensor_id")
 if from_url and from_url not in ids:
     st.warning(t("sensor.unknown", id=md_escape(from_url, 80)), icon=":material/help:")
+if "sensor_gap_factor" not in ss:  # read here so that its notice, if any, shows at the top with the others
+    ss["sensor_gap_factor"] = inputs.param_int_choice("gap", sensor_data.GAP_FACTORS, sensor_data.DEFAULT_GAP_FACTOR)
 inputs.flush_notices()
 if "sensor_id" not in ss or ss["sensor_id"] not in ids:
     matching = filters.matching_sensors(catalogue)
@@ -398,9 +400,6 @@ else:
 # -- data quality --------------------------------------------------------------------------------------------------------
 st.markdown(f"#### {t('sensor.quality')}")
 interval = int(info["expected_interval_s"])
-if "sensor_gap_factor" not in ss:
-    ss["sensor_gap_factor"] = inputs.param_int_choice("gap", sensor_data.GAP_FACTORS, sensor_data.DEFAULT_GAP_FACTOR)
-    inputs.flush_notices()
 q1, _ = st.columns([2, 3])
 ss["sensor_gap_factor"] = q1.selectbox(
     t("sensor.gap_factor"),

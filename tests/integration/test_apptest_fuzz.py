@@ -144,6 +144,7 @@ def test_every_parameter_of_every_page(run_page, page, payload):
     for body in markdown_bodies(at):  # hostile text reaches markdown escaped, never as markup
         for markup in UNESCAPED_MARKUP:
             assert not re.search(r"(?<!\\)" + re.escape(markup), body), (page, markup, body[:300])
+        assert "://evil" not in body.replace("\\", ""), (page, "a bare URL GFM would link", body[:300])
 
 
 @pytest.mark.parametrize("page", list(PAGES))

@@ -34,6 +34,8 @@ HOSTILE_ID = "mq-x<img src=x onerror=alert(3)>"
 HOSTILE_COMMUNE = "=1+1 <b>Fort</b>[c](https://evil.example/c)"
 # Markup that would be live had a payload reached markdown unescaped (an escaped character follows a backslash).
 MARKDOWN_MARKUP = ("](https://evil", "](http://127", "![x]", "<img", "<script", "<b>", "$\\frac", ":red[rouge]")
+# Bare URLs GFM would turn into links even escaped (md_escape breaks them with a word joiner).
+AUTOLINKS = ("://evil", "://127")
 # Tags that would be live in HTML, Plotly text or a deck.gl tooltip.
 HTML_MARKUP = ("<img", "<script", "<b>Fort", "<a ")
 
@@ -137,6 +139,9 @@ def check_page(at: AppTest, where: str) -> None:
     for body in bodies:
         for markup in MARKDOWN_MARKUP:
             assert not unescaped(body, markup), f"{where}: {markup!r} live in {body[:300]!r}"
+        resolved = re.sub(r"`[^`]*`", "", body).replace("\\", "")
+        for url in AUTOLINKS:
+            assert url not in resolved, f"{where}: a bare URL {url!r} GFM would link in {body[:300]!r}"
     for element in at.get("html"):
         for markup in HTML_MARKUP:
             assert markup not in element.proto.body, f"{where}: {markup!r} in st.html"
