@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,18 +19,23 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from components.csv_export import build_csv, read_export
-from tests.support.page_seed import FDF_AQ, pin_clock, pinned_now, seed_alerts, seed_history, seed_pipeline
+from tests.support.page_seed import (
+    FDF_AQ,
+    FORMULA,
+    HOSTILE,
+    HOSTILE_COMMUNE,
+    HOSTILE_ID,
+    LINK,
+    TAG,
+    pin_clock,
+    pinned_now,
+    seed_alerts,
+    seed_history,
+    seed_hostile,
+    seed_pipeline,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-LINK = "[Session expired – click here](https://evil.example/login)"
-IMAGE = "![x](http://127.0.0.1:9/beacon.png)"
-TAG = '<img src=x onerror="alert(1)">'
-SCRIPT = "<script>alert(2)</script>"
-FORMULA = '=HYPERLINK("https://evil.example","x")'
-LATEX = r"$\frac{1}{2}$ :red[rouge] :material/warning:"
-HOSTILE = f"{LINK} {IMAGE} {TAG} {SCRIPT} {LATEX} {FORMULA}"
-HOSTILE_ID = "mq-x<img src=x onerror=alert(3)>"
-HOSTILE_COMMUNE = "=1+1 <b>Fort</b>[c](https://evil.example/c)"
 # Markup that would be live had a payload reached markdown unescaped (an escaped character follows a backslash).
 MARKDOWN_MARKUP = ("](https://evil", "](http://127", "![x]", "<img", "<script", "<b>", "$\\frac", ":red[rouge]")
 # Bare URLs GFM would turn into links even escaped (md_escape breaks them with a word joiner).
@@ -60,25 +64,7 @@ def hostile_db(pg_cluster):
     conn.autocommit = True
     seed_alerts(conn, FDF_AQ[0], now=now)
     seed_pipeline(conn, now)
-    with conn.cursor() as cur:
-        cur.execute(
-            "UPDATE sensors SET name = %s, commune = %s, insee = %s, tags = ARRAY[%s] WHERE sensor_id = %s",
-            (HOSTILE, HOSTILE_COMMUNE, TAG, HOSTILE, FDF_AQ[0]),
-        )
-        cur.execute(
-            """INSERT INTO sensors (sensor_id, name, kind, commune, insee, latitude, longitude)
-               VALUES (%s, %s, 'noise', %s, '97209', 14.6, -61.07)""",
-            (HOSTILE_ID, HOSTILE, HOSTILE_COMMUNE),
-        )
-        cur.execute(
-            "UPDATE alerts SET acknowledged_at = %s, acknowledged_by = %s, ack_comment = %s WHERE message = 'muet'",
-            (now, HOSTILE[:100], HOSTILE),
-        )
-        cur.execute(
-            "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "
-            "VALUES (%s, %s, %s, %s, %s, md5(%s))",
-            (now - timedelta(minutes=1), HOSTILE, HOSTILE + "\n\x01" + TAG, HOSTILE[:60], HOSTILE, "hostile"),
-        )
+    seed_hostile(conn, now)
     conn.close()
     return url, now
 

@@ -20,6 +20,18 @@ KPI_MS = {
     "end_to_end": [100.0, 200.0, 300.0, 400.0, 500.0],
 }
 KPI_ROWS = 100
+# Hostile text (tests of "text is text"): what a device, a user or an attacker could put in a sensor's name, id or
+# town, an acknowledgement, a quarantined message. 127.0.0.1:9 (discard) is the beacon a rendered image would fetch.
+LINK = "[Session expired – click here](https://evil.example/login)"
+IMAGE = "![x](http://127.0.0.1:9/beacon.png)"
+TAG = '<img src=x onerror="alert(1)">'
+SCRIPT = "<script>alert(2)</script>"
+FORMULA = '=HYPERLINK("https://evil.example","x")'
+LATEX = r"$\frac{1}{2}$ :red[rouge] :material/warning:"
+ANCHOR = '<a href="https://evil.example/a">a</a>'
+HOSTILE = f"{LINK} {ANCHOR} {IMAGE} {TAG} {SCRIPT} {LATEX} {FORMULA}"
+HOSTILE_ID = "mq-x<img src=x onerror=alert(3)>"
+HOSTILE_COMMUNE = '=1+1 <b>Fort</b>[c](https://evil.example/c) <a href="https://evil.example/t">t</a>'
 QUARANTINE = {  # reason: number of distinct messages, received within the last hour
     "unknown_sensor": 3,
     "out_of_range": 2,
@@ -97,3 +109,28 @@ def seed_pipeline(conn, now: datetime) -> None:
                     "VALUES (%s, 'mqtt', %s, %s, %s, md5(%s))",
                     (now - timedelta(minutes=5 + k), payload, reason, f"{reason} #{k}", f"{reason}-{k}"),
                 )
+
+
+def seed_hostile(conn, now: datetime) -> None:
+    """Hostile strings where devices and users write: FDF_AQ[0]'s name, town, INSEE code and tags; a new sensor whose
+    id, name and town are hostile; the acknowledger and comment of the 'muet' alert (seed_alerts first); a
+    quarantined message with hostile source, payload, reason and detail."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE sensors SET name = %s, commune = %s, insee = %s, tags = ARRAY[%s] WHERE sensor_id = %s",
+            (HOSTILE, HOSTILE_COMMUNE, TAG, HOSTILE, FDF_AQ[0]),
+        )
+        cur.execute(
+            """INSERT INTO sensors (sensor_id, name, kind, commune, insee, latitude, longitude)
+               VALUES (%s, %s, 'noise', %s, '97209', 14.6, -61.07)""",
+            (HOSTILE_ID, HOSTILE, HOSTILE_COMMUNE),
+        )
+        cur.execute(
+            "UPDATE alerts SET acknowledged_at = %s, acknowledged_by = %s, ack_comment = %s WHERE message = 'muet'",
+            (now, HOSTILE[:100], HOSTILE),
+        )
+        cur.execute(
+            "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "
+            "VALUES (%s, %s, %s, %s, %s, md5(%s))",
+            (now - timedelta(minutes=1), HOSTILE, HOSTILE + "\n\x01" + TAG, HOSTILE[:60], HOSTILE, "hostile"),
+        )
