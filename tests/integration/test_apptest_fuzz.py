@@ -175,3 +175,24 @@ def test_the_english_notice(run_page):
     assert_clean(at, "sensor en")
     assert any(NOTICE["en"] in w.value and "gap" in w.value for w in at.warning)
     assert at.session_state["sensor_gap_factor"] == 10
+
+
+def test_extreme_custom_range_widget_values(run_page, fuzz_db):
+    """The sidebar's date-and-time widgets pushed to years 1 and 9999 (a crafted websocket message could): the range
+    stays within the parser's bounds and nothing fails."""
+    from datetime import datetime
+
+    from components import inputs
+
+    _, now = fuzz_db
+    at = run_page("trends", {"range": "custom"})
+    for key, value in (
+        ("sb_from", datetime(1, 1, 1, 0, 0)),
+        ("sb_to", datetime(9999, 12, 31, 23, 59)),
+        ("sb_from", datetime(9999, 12, 31, 23, 0)),
+    ):
+        at.sidebar.datetime_input(key=key).set_value(value).run()
+        assert_clean(at, f"{key}={value}")
+        for state in ("f_from", "f_to"):
+            assert inputs.DATE_MIN <= at.session_state[state] <= inputs.date_max(now), (state, at.session_state[state])
+        assert at.session_state["f_from"] < at.session_state["f_to"]
