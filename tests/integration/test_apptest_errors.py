@@ -29,6 +29,9 @@ def app_env(monkeypatch, pg_cluster, db_name):
     now = pinned_now()
     seed_history(url, hours=0.5, now=now)
 
+    shipped = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
+    st.set_option("client.showErrorDetails", shipped)  # as deployed, whatever an earlier test in this process set
+
     def start(params: dict) -> AppTest:
         pin_clock(monkeypatch, now)
         monkeypatch.setenv("DATABASE_URL", url)

@@ -9,6 +9,7 @@ notice of components.inputs."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,9 @@ def run_page(fuzz_db, monkeypatch):
         return at.run()
 
     yield run
+    # The harness's "full" must not outlive this test: back to the shipped value for the tests that follow.
+    shipped = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
+    st.set_option("client.showErrorDetails", shipped)
     st.cache_data.clear()
     st.cache_resource.clear()
 
