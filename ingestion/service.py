@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +66,7 @@ class SpooledIngest:
         catalogue: CatalogueWatcher | None,
         stop: threading.Event,
         heartbeat_s: float = 5.0,
+        on_commit: Callable[[list[Entry]], None] | None = None,
     ):
         self.spool = spool
         self.processor = processor
@@ -72,6 +74,9 @@ class SpooledIngest:
         self.catalogue = catalogue
         self.stop = stop
         self.heartbeat_s = heartbeat_s
+        # Called on the drain thread after each database commit with the entries it holds (the Kafka consumer
+        # commits their offsets then, never before). It must not raise; it must not block for long.
+        self.on_commit = on_commit
         self._wakeup = threading.Event()
         self._full = False
         self._unwritable = ""
@@ -83,8 +88,8 @@ class SpooledIngest:
         self._thread: threading.Thread | None = None
 
     # -- intake (the transport's thread) --------------------------------------------------------------------
-    def offer(self, messages: list[tuple[bytes, float, str]]) -> int:
-        """Append (payload, received_at, source) in order; returns how many are durable now (acknowledge those)."""
+    def offer(self, messages: list[tuple]) -> int:
+        """Append (payload, received_at, source[, meta]) in order; returns how many are durable now (acknowledge those)."""
         if not messages:
             return 0
         try:
@@ -166,6 +171,8 @@ class SpooledIngest:
             entries = self.spool.peek(self.processor.max_batch)
         self._refresh_catalogue()
         self._commit(entries)
+        if self.on_commit is not None:
+            self.on_commit(entries)
         self.spool.delete_through(entries[-1].seq)
         self._last_commit = time.time()
         self._drain_error = ""
