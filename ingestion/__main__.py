@@ -235,9 +235,11 @@ def cmd_simulate(args) -> int:
         files = FilesSink(args.directory)
         send, close = files.write_batch, (lambda: None)
     elif args.transport == "kafka":
-        from ingestion.kafka_producer import KafkaSink  # thin; needs a broker (see deploy/README.md)
+        from ingestion.kafka_producer import KafkaSink  # needs a broker: docs/kafka.md
 
-        kafka = KafkaSink.from_env(bootstrap=args.kafka_bootstrap, topic=args.kafka_topic, partitions=args.kafka_partitions)
+        kafka = KafkaSink.from_env(
+            bootstrap=args.kafka_bootstrap, topic=args.kafka_topic, partitions=args.kafka_partitions
+        )
         send, close = kafka.send_batch, kafka.close_and_report
     else:
         from ingestion.processor import LiteProcessor

@@ -213,6 +213,7 @@ class MqttKafkaBridge:
             self._ack_delivered()
         if self._pending:
             log.warning("bridge: %d messages unconfirmed by kafka stay with the MQTT broker", len(self._pending))
+        self._connected.clear()  # a disconnection we asked for: not worth a warning
         self.client.loop_stop()
         self.client.disconnect()
 
