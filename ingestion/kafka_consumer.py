@@ -248,10 +248,21 @@ class KafkaIngestConsumer:
         self.consumer.close()
 
 
+def require_client() -> None:
+    """confluent-kafka is pinned in requirements-spark.txt (not the lite install): say so instead of a traceback."""
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        raise OSError(
+            "the Kafka commands need confluent-kafka: .venv/bin/pip install -r requirements-spark.txt"
+        ) from None
+
+
 def cmd_consume_kafka(args) -> int:
     from ingestion.__main__ import AlertsTicker, Stop, _report
     from ingestion.ops import open_ingest, writer_dsn
 
+    require_client()
     stop = Stop()
     dsn = writer_dsn(args)
     name = args.name or f"kafka-{args.group}"

@@ -220,8 +220,10 @@ class MqttKafkaBridge:
 
 def cmd_bridge(args) -> int:
     from ingestion.__main__ import Stop
+    from ingestion.kafka_consumer import require_client
     from ingestion.kafka_producer import ensure_topic
 
+    require_client()
     stop = Stop()
     if args.kafka_partitions:
         ensure_topic(args.kafka_bootstrap, args.kafka_topic, args.kafka_partitions)
