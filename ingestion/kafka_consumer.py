@@ -259,14 +259,16 @@ def require_client() -> None:
 
 
 def cmd_consume_kafka(args) -> int:
-    from ingestion.__main__ import AlertsTicker, Stop, _report
+    from ingestion.__main__ import AlertsTicker, Stop, _report, _sync
     from ingestion.ops import open_ingest, writer_dsn
 
     require_client()
     stop = Stop()
     dsn = writer_dsn(args)
     name = args.name or f"kafka-{args.group}"
-    ingest = open_ingest(args, dsn=dsn, name=name, source="kafka", stop=stop.event, max_delay_s=args.max_delay)
+    # As `consume`: the drain thread syncs the code catalogue once the database answers; the intake spools meanwhile.
+    ingest = open_ingest(args, dsn=dsn, name=name, source="kafka", stop=stop.event, max_delay_s=args.max_delay,
+                         setup=lambda: _sync(args, stop))  # fmt: skip
     alerts = AlertsTicker(dsn, args.alerts_every)
     consumer = KafkaIngestConsumer(KafkaConsumerConfig(args.kafka_bootstrap, args.kafka_topic, args.group), ingest)
     ingest.start()
