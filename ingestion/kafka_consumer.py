@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -50,17 +51,21 @@ DEFAULTS = {
 BROKER_AT_HEADER = "broker_at"
 
 
-def broker_time(message) -> float | None:
-    """When the message reached the broker path (epoch s): the bridge's `broker_at` header (the MQTT broker's
-    delivery to the bridge), else the Kafka record timestamp (the producer's send time, or the broker's append time
-    on a LogAppendTime topic)."""
-    for key, value in message.headers() or ():
+def broker_time(headers, timestamp: tuple[int, int]) -> float | None:
+    """When the message reached the broker path (epoch s), from a record's headers and (type, ms) timestamp: the
+    bridge's `broker_at` header (the MQTT broker's delivery to the bridge), else the Kafka record timestamp (the
+    producer's send time, or the broker's append time on a LogAppendTime topic). Untrusted input (anyone can set a
+    header): never raises; the processor judges plausibility."""
+    for key, value in headers or ():
         if key == BROKER_AT_HEADER and value:
             try:
-                return float(value)
-            except ValueError:
+                stamp = float(value)
+            except (ValueError, TypeError, OverflowError):
                 break
-    kind, millis = message.timestamp()
+            if math.isfinite(stamp):
+                return stamp
+            break
+    kind, millis = timestamp
     return millis / 1000.0 if kind != 0 and millis > 0 else None  # 0 = TIMESTAMP_NOT_AVAILABLE
 
 
@@ -195,7 +200,7 @@ class KafkaIngestConsumer:
         for m in self._held:
             key = (m.topic(), m.partition())
             meta = {"topic": key[0], "partition": key[1], "offset": m.offset(), "epoch": self._epoch.get(key),
-                    "broker_at": broker_time(m)}  # fmt: skip
+                    "broker_at": broker_time(m.headers(), m.timestamp())}  # fmt: skip
             rows.append((m.value() or b"", now, "kafka", json.dumps(meta)))
         accepted = self.ingest.offer(rows)
         with self._lock:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ingestion.readings import Reading, Rejection, frame_from_readings
 from ingestion.spool import Entry
-from ingestion.validation import Validator
+from ingestion.validation import SENT_AT_SKEW_S, Validator
 from ingestion.writer import Batch, BatchResult, BatchTimings, Writer
 
 
@@ -70,6 +70,12 @@ def _broker_at(meta: str | None) -> float | None:
     return None
 
 
+def _plausible(broker_at: float | None, readings: Sequence[Reading], received_at: float) -> bool:
+    if broker_at is None or not math.isfinite(broker_at):
+        return False
+    return min(r.time for r in readings) - SENT_AT_SKEW_S <= broker_at <= received_at + SENT_AT_SKEW_S
+
+
 def _mean(values: Sequence[float]) -> float | None:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return math.fsum(finite) / len(finite) if finite else None
@@ -99,8 +105,9 @@ class LiteProcessor:
     # -- building a batch (pure: validation only) ------------------------------------------------------------
     def build(self, messages: Sequence[tuple], *, source: str) -> Batch:
         """Validate (payload, received_at[, broker_at]) messages into one Batch. `broker_at` (epoch s) is when the
-        message reached the broker, stamped by the transport (the MQTT->Kafka bridge, docs/kafka.md): given, it is
-        the broker stage of the pipeline latency; otherwise the device's plausible `sent_at` stands for it."""
+        message reached the broker, stamped by the transport (the MQTT->Kafka bridge, docs/kafka.md): given and
+        plausible (the rule of `sent_at`: within [event time - skew, received_at + skew], since anyone can produce a
+        header), it is the broker stage of the pipeline latency; otherwise the device's plausible `sent_at` is."""
         readings: list[Reading] = []
         rejections: list[Rejection] = []
         broker_times: list[float] = []
@@ -110,10 +117,10 @@ class LiteProcessor:
             result = self.validator.parse(payload, received_at=received_at)
             readings.extend(result.readings)
             rejections.extend(result.rejections)
-            if broker_at is None:
-                broker_times.extend(r.sent_at for r in result.readings if r.sent_at is not None)
-            else:
+            if result.readings and _plausible(broker_at, result.readings, received_at):
                 broker_times.extend([broker_at] * len(result.readings))
+            else:
+                broker_times.extend(r.sent_at for r in result.readings if r.sent_at is not None)
         for reading in readings:
             key = (reading.sensor_id, reading.metric)
             if reading.time < self._high_water.get(key, float("-inf")):
