@@ -31,6 +31,7 @@ import psycopg2
 
 from ingestion.archive.cli import add_archive_parsers, add_run_archive_args, start_run_archivers
 from ingestion.cli_common import parse_duration
+from ingestion.kafka_consumer import add_kafka_parsers
 from ingestion.metrics import add_metrics_args, serve_metrics
 from ingestion.ops import add_ops_parsers, add_spool_args, open_ingest, writer_dsn
 
@@ -240,10 +241,12 @@ def cmd_simulate(args) -> int:
         files = FilesSink(args.directory)
         send, close = files.write_batch, (lambda: None)
     elif args.transport == "kafka":
-        from ingestion.kafka_producer import KafkaSink  # thin; needs a broker (see deploy/README.md)
+        from ingestion.kafka_producer import KafkaSink  # needs a broker: docs/kafka.md
 
-        kafka = KafkaSink.from_env(bootstrap=args.kafka_bootstrap, topic=args.kafka_topic)
-        send, close = kafka.send_batch, kafka.close
+        kafka = KafkaSink.from_env(
+            bootstrap=args.kafka_bootstrap, topic=args.kafka_topic, partitions=args.kafka_partitions
+        )
+        send, close = kafka.send_batch, kafka.close_and_report
     else:
         from ingestion.processor import LiteProcessor
         from ingestion.validation import Validator
@@ -399,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--directory", default="landing", help="files transport: landing directory")
     simulate.add_argument("--kafka-bootstrap", default=None, help="kafka transport: bootstrap servers")
     simulate.add_argument("--kafka-topic", default="sensor_data")
+    simulate.add_argument(
+        "--kafka-partitions", type=int, default=None, help="kafka transport: create the topic with this many partitions"
+    )
     simulate.add_argument("--ticks", type=int, default=None, help="stop after this many ticks")
     simulate.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     simulate.add_argument(
@@ -423,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.set_defaults(func=cmd_backfill)
 
     add_ops_parsers(sub)
+    add_kafka_parsers(sub)
     add_archive_parsers(sub)
 
     spark = sub.add_parser(

