@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
@@ -30,57 +29,12 @@ import time
 import psycopg2
 
 from ingestion.archive.cli import add_archive_parsers, add_run_archive_args, start_run_archivers
-from ingestion.cli_common import parse_duration
+from ingestion.cli_common import AlertsTicker, Stop, parse_duration, report_line, sync_catalogue_at_start
 from ingestion.kafka_consumer import add_kafka_parsers
 from ingestion.metrics import add_metrics_args, serve_metrics
 from ingestion.ops import add_ops_parsers, add_spool_args, open_ingest, writer_dsn
 
 log = logging.getLogger("ingestion")
-
-
-class Stop:
-    """Set by SIGINT/SIGTERM; loops poll it so that they can flush before exiting."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        signal.signal(signal.SIGINT, self._set)
-        signal.signal(signal.SIGTERM, self._set)
-
-    def _set(self, _signum, _frame) -> None:
-        self.event.set()
-
-    def __bool__(self) -> bool:
-        return self.event.is_set()
-
-
-def _sync(args, stop: Stop | None = None) -> None:
-    """Upsert the code catalogue into sensors/metrics. With `stop` (the long-running commands), wait out a
-    database that is not there yet instead of failing: the consumer spools meanwhile."""
-    import tenacity
-
-    from ingestion.registry import sync_catalogue
-
-    def once():
-        conn = psycopg2.connect(writer_dsn(args), connect_timeout=5)
-        try:
-            return sync_catalogue(conn)
-        finally:
-            conn.close()
-
-    if stop is None:
-        metrics, sensors = once()
-    else:
-        metrics, sensors = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(psycopg2.OperationalError),
-            wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=30),
-            stop=tenacity.stop_when_event_set(stop.event),
-            sleep=stop.event.wait,
-            before_sleep=lambda state: log.warning(
-                "database unavailable (%s); retrying the catalogue sync", str(state.outcome.exception()).strip()
-            ),
-            reraise=True,
-        )(once)
-    print(f"catalogue: {sensors} sensors, {metrics} metrics", flush=True)
 
 
 def _faults(args):
@@ -129,42 +83,9 @@ def _backfill(dsn: str, span_s: float, step_s: float, seed: int, stop: Stop | No
 
 
 def cmd_backfill(args) -> int:
-    _sync(args)
+    sync_catalogue_at_start(args)
     _backfill(writer_dsn(args), parse_duration(args.span), args.step, args.seed, Stop())
     return 0
-
-
-class AlertsTicker:
-    """Evaluates the alerts engine at most every `every` seconds, on its own connection."""
-
-    def __init__(self, dsn: str, every: float):
-        self.dsn, self.every, self._last, self._conn = dsn, every, 0.0, None
-
-    def maybe_run(self) -> None:
-        if self.every <= 0 or time.monotonic() - self._last < self.every:
-            return
-        from ingestion.alerts import evaluate
-
-        self._last = time.monotonic()
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg2.connect(self.dsn, application_name="madinina-alerts")
-            evaluate(self._conn)
-        except psycopg2.Error as exc:  # alerts must never stop ingestion; the next tick retries
-            log.warning("alerts evaluation failed: %s", str(exc).strip())
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
-
-def _report(ingest, prefix: str) -> str:
-    stats = ingest.spool.stats()
-    oldest = "" if stats.oldest_received_at is None else f", oldest {time.time() - stats.oldest_received_at:.0f}s ago"
-    return f"{prefix}: {ingest.processor.totals.line()}; spool {stats.depth:,} waiting{oldest} ({ingest.state()})"
 
 
 def cmd_run(args) -> int:
@@ -174,7 +95,13 @@ def cmd_run(args) -> int:
     dsn = writer_dsn(args)
     # A tick's messages arrive together: a short batching delay is enough (fewer waits, fresher Live page).
     ingest = open_ingest(
-        args, dsn=dsn, name="run", source="direct", stop=stop.event, max_delay_s=0.2, setup=lambda: _sync(args, stop)
+        args,
+        dsn=dsn,
+        name="run",
+        source="direct",
+        stop=stop.event,
+        max_delay_s=0.2,
+        setup=lambda: sync_catalogue_at_start(args, stop),
     )
     serve_metrics(args, ingest)
     sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
@@ -215,13 +142,13 @@ def cmd_run(args) -> int:
         if next_tick < time.time() - 5 * period:  # fell far behind (busy machine): skip ahead, no spiral
             next_tick = time.time()
         if time.monotonic() - last_report >= args.report_every:
-            print(_report(ingest, "live"), flush=True)
+            print(report_line(ingest, "live"), flush=True)
             last_report = time.monotonic()
     ingest.join(30)
     ingest.finish()
     alerts.close()
     print(f"simulator: {generated:,} messages generated, {generated - len(held):,} spooled", flush=True)
-    print(_report(ingest, "stopped cleanly"), flush=True)
+    print(report_line(ingest, "stopped cleanly"), flush=True)
     return 0
 
 
@@ -252,7 +179,7 @@ def cmd_simulate(args) -> int:
         from ingestion.validation import Validator
         from ingestion.writer import Writer
 
-        _sync(args)
+        sync_catalogue_at_start(args)
         writer = Writer(writer_dsn(args))
         processor = LiteProcessor(writer, Validator(source="direct"))
 
@@ -308,7 +235,7 @@ def cmd_consume(args) -> int:
         source="mqtt",
         stop=stop.event,
         max_delay_s=args.max_delay,
-        setup=lambda: _sync(args, stop),
+        setup=lambda: sync_catalogue_at_start(args, stop),
     )
     serve_metrics(args, ingest)
     alerts = AlertsTicker(dsn, args.alerts_every)
@@ -327,13 +254,13 @@ def cmd_consume(args) -> int:
             stop.event.wait(0.2)
         alerts.maybe_run()
         if time.monotonic() - last_report >= args.report_every:
-            print(_report(ingest, "consume"), flush=True)
+            print(report_line(ingest, "consume"), flush=True)
             last_report = time.monotonic()
     consumer.stop()
     ingest.join(30)
     ingest.finish()
     alerts.close()
-    print(_report(ingest, "stopped cleanly"), flush=True)
+    print(report_line(ingest, "stopped cleanly"), flush=True)
     return 0
 
 

@@ -264,7 +264,8 @@ def require_client() -> None:
 
 
 def cmd_consume_kafka(args) -> int:
-    from ingestion.__main__ import AlertsTicker, Stop, _report, _sync
+    from ingestion.cli_common import AlertsTicker, Stop, report_line, sync_catalogue_at_start
+    from ingestion.metrics import serve_metrics
     from ingestion.ops import open_ingest, writer_dsn
 
     require_client()
@@ -273,10 +274,11 @@ def cmd_consume_kafka(args) -> int:
     name = args.name or f"kafka-{args.group}"
     # As `consume`: the drain thread syncs the code catalogue once the database answers; the intake spools meanwhile.
     ingest = open_ingest(args, dsn=dsn, name=name, source="kafka", stop=stop.event, max_delay_s=args.max_delay,
-                         setup=lambda: _sync(args, stop))  # fmt: skip
+                         setup=lambda: sync_catalogue_at_start(args, stop))  # fmt: skip
     alerts = AlertsTicker(dsn, args.alerts_every)
     consumer = KafkaIngestConsumer(KafkaConsumerConfig(args.kafka_bootstrap, args.kafka_topic, args.group), ingest)
     ingest.start()
+    serve_metrics(args, ingest)
     consumer.start()
     print(f"consume-kafka: {args.kafka_bootstrap} topic {args.kafka_topic} group {args.group}, spool "
           f"{ingest.spool.directory}", flush=True)  # fmt: skip
@@ -285,17 +287,18 @@ def cmd_consume_kafka(args) -> int:
         consumer.poll(0.2)
         alerts.maybe_run()
         if time.monotonic() - last_report >= args.report_every:
-            print(_report(ingest, "consume-kafka"), flush=True)
+            print(report_line(ingest, "consume-kafka"), flush=True)
             last_report = time.monotonic()
     ingest.join(30)
     ingest.finish()
     consumer.close()
     alerts.close()
-    print(_report(ingest, "stopped cleanly"), flush=True)
+    print(report_line(ingest, "stopped cleanly"), flush=True)
     return 0
 
 
 def add_kafka_parsers(sub) -> None:
+    from ingestion.metrics import add_metrics_args
     from ingestion.ops import add_spool_args
     from ingestion.transports.bridge import add_bridge_parser
 
@@ -308,5 +311,6 @@ def add_kafka_parsers(sub) -> None:
     p.add_argument("--alerts-every", type=float, default=5.0)
     p.add_argument("--report-every", type=float, default=10.0)
     add_spool_args(p)
+    add_metrics_args(p)
     p.set_defaults(func=cmd_consume_kafka)
     add_bridge_parser(sub)

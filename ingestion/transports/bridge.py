@@ -219,7 +219,7 @@ class MqttKafkaBridge:
 
 
 def cmd_bridge(args) -> int:
-    from ingestion.__main__ import Stop
+    from ingestion.cli_common import Stop
     from ingestion.kafka_consumer import require_client
     from ingestion.kafka_producer import ensure_topic
 
