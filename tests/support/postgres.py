@@ -1,5 +1,9 @@
 """A real PostgreSQL for tests: the project's own embedded server in a throw-away directory, a migrated
-template database, and one fresh database per test cloned from it (fast and fully isolated)."""
+template database, and one fresh database per test cloned from it (fast and fully isolated).
+
+Two branches (DESIGN §2): TestCluster(root, port) is plain PostgreSQL even where TimescaleDB is installed;
+TestCluster(root, port, timescaledb=True) preloads the real extension (built by scripts/setup.sh), and its
+template database is on the TimescaleDB branch (checked: extension version TIMESCALEDB_VERSION)."""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from pathlib import Path
 
 import psycopg2
 
-from db.embedded import EmbeddedError, EmbeddedPostgres, _bindir
+from db.embedded import EmbeddedError, EmbeddedPostgres, _bindir, timescaledb_installed
 from db.migrate import migrate
 
 TEMPLATE = "madinina_template"
+TIMESCALEDB_VERSION = "2.28.3"
 
 
 def binaries_available() -> bool:
@@ -23,13 +28,20 @@ def binaries_available() -> bool:
         return False
 
 
+def timescaledb_available() -> bool:
+    return binaries_available() and timescaledb_installed()
+
+
 class TestCluster:
-    def __init__(self, root: Path, port: int):
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, root: Path, port: int, *, timescaledb: bool = False):
         if root.exists():
             shutil.rmtree(root)
         root.mkdir(parents=True)
-        self.server = EmbeddedPostgres(data_dir=root / "pgdata", port=port)
+        self.server = EmbeddedPostgres(data_dir=root / "pgdata", port=port, timescaledb=timescaledb)
         self.port = port
+        self.timescaledb = timescaledb
 
     def start(self) -> None:
         self.server.start()
@@ -45,7 +57,13 @@ class TestCluster:
 
         conn = psycopg2.connect(self.url(TEMPLATE))
         sync_catalogue(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+            row = cur.fetchone()
         conn.close()
+        expected = (TIMESCALEDB_VERSION,) if self.timescaledb else None
+        if row != expected:  # the branch a test runs on is the branch it says, or no test runs
+            raise RuntimeError(f"test cluster (timescaledb={self.timescaledb}): timescaledb extension is {row}")
 
     def stop(self) -> None:
         self.server.stop()
