@@ -147,7 +147,14 @@ class EmbeddedPostgres:
                 handle.write(f"\n# Madinina Monitor: settings chosen at each start (db/embedded.py)\n{_INCLUDE}\n")
         lines = ["# Written by db/embedded.py at each start: do not edit (it is rewritten)."]
         if self.uses_timescaledb:
-            lines += ["shared_preload_libraries = 'timescaledb'", "timescaledb.telemetry_level = off"]
+            # Its job scheduler (compression/retention policies) takes one background worker per database and
+            # one per running job, from max_worker_processes (8 by default, also shared with parallel queries).
+            lines += [
+                "shared_preload_libraries = 'timescaledb'",
+                "timescaledb.telemetry_level = off",
+                "timescaledb.max_background_workers = 8",
+                "max_worker_processes = 16",
+            ]
         (self.data_dir / MANAGED_CONF).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def is_running(self) -> bool:

@@ -202,3 +202,14 @@ def timescaledb_enabled(dsn: str) -> bool:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
         return bool(cur.fetchone()[0])
+
+
+def branch(dsn: str) -> str:
+    """Which branch of DESIGN §2 the database is on, for people: e.g. 'TimescaleDB 2.28.3 on PostgreSQL 15.18'."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT current_setting('server_version'), "
+            "(SELECT extversion FROM pg_extension WHERE extname = 'timescaledb')"
+        )
+        server, timescaledb = cur.fetchone()
+    return f"TimescaleDB {timescaledb} on PostgreSQL {server}" if timescaledb else f"plain PostgreSQL {server}"

@@ -8,6 +8,7 @@ template database is on the TimescaleDB branch (checked: extension version TIMES
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -64,6 +65,27 @@ class TestCluster:
         expected = (TIMESCALEDB_VERSION,) if self.timescaledb else None
         if row != expected:  # the branch a test runs on is the branch it says, or no test runs
             raise RuntimeError(f"test cluster (timescaledb={self.timescaledb}): timescaledb extension is {row}")
+        self._close_template()
+
+    def _close_template(self, timeout_s: float = 60.0) -> None:
+        """No session may stay in the template, or CREATE DATABASE ... TEMPLATE fails: on TimescaleDB its job
+        scheduler (a background worker per database with policies) would. TimescaleDB's launcher skips databases
+        that refuse connections; the copies accept them again (ALLOW_CONNECTIONS is not inherited)."""
+        conn = psycopg2.connect(self.url("postgres"))
+        conn.autocommit = True
+        deadline = time.monotonic() + timeout_s
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER DATABASE {TEMPLATE} WITH ALLOW_CONNECTIONS false")
+            while True:
+                cur.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (TEMPLATE,)
+                )
+                if cur.fetchone()[0] == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"sessions keep connecting to {TEMPLATE}")
+                time.sleep(0.1)  # polling the condition above, bounded by the deadline
+        conn.close()
 
     def stop(self) -> None:
         self.server.stop()
