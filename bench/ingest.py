@@ -2,8 +2,10 @@
 DESIGN §2 side by side (plain PostgreSQL and TimescaleDB, two embedded servers: bench/branches.py).
 
   writer      ingestion.writer.Writer: staging COPY + idempotent raw insert + sensor_latest + 3 window kinds
-  writer, no windows  the same without the window upserts (what the writer-maintained windows cost; the
-              alternative on TimescaleDB is a continuous aggregate, measured by bench/queries.py)
+  writer, no windows  Writer.write(aggregates=False), the Spark sink's path: raw + sensor_latest only, always
+              through ON CONFLICT (the conflict-free fast path is only taken with windows), so it is not "the
+              writer minus its windows"; the windows' alternative on TimescaleDB, a continuous aggregate, is
+              measured by bench/queries.py
   executemany per-row INSERT ... ON CONFLICT DO NOTHING through psycopg2 executemany (the naive baseline)
   bare COPY   COPY of the same rows into an unindexed plain table (the ceiling)
 

@@ -42,13 +42,18 @@ class EmbeddedError(RuntimeError):
 def timescaledb_installed(bindir: Path | None = None) -> bool:
     """Is the TimescaleDB extension installed for these PostgreSQL binaries (library + control file)?"""
     bindir = bindir or _bindir()
-    major = bindir.parent.name
-    return (bindir.parent / "lib" / "timescaledb.so").exists() and Path(
-        f"/usr/share/postgresql/{major}/extension/timescaledb.control"
+    # Debian's layout, which PostgreSQL finds relative to its binaries: <prefix>/lib/postgresql/15/{bin,lib} and
+    # <prefix>/share/postgresql/15/extension.
+    share = bindir.parent.parent.parent.parent / "share" / "postgresql" / bindir.parent.name
+    return (bindir.parent / "lib" / "timescaledb.so").exists() and (
+        share / "extension" / "timescaledb.control"
     ).exists()
 
 
 def _bindir() -> Path:
+    override = os.environ.get("MADININA_PG_BINDIR")  # another PostgreSQL installation's bin/ (its own lib/ + share/)
+    if override:
+        return Path(override)
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
     if candidates:
         return candidates[-1].parent
@@ -160,7 +165,10 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         if not (self.data_dir / "PG_VERSION").exists():
             return False
-        return self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+        proc = self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False)
+        if proc.returncode == 4:  # "no accessible data directory": not knowing must not read as "stopped"
+            raise EmbeddedError(f"pg_ctl status: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.returncode == 0
 
     def start(self, timeout_s: int = 60) -> str:
         """Create (first time) and start the cluster, create the database; return the superuser DSN."""

@@ -2,6 +2,8 @@
 policies (from the environment), the writer on compressed chunks, and a plain data directory switching to
 TimescaleDB on its next start."""
 
+import shutil
+import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -141,9 +143,10 @@ def test_the_writer_on_compressed_chunks_stays_idempotent_and_takes_late_reading
     assert agg == (len(late),)
 
 
-def test_a_plain_data_directory_switches_to_timescaledb_on_its_next_start(tmp_path):
+def test_a_plain_data_directory_switches_to_timescaledb_on_its_next_start(output_dir):
     require(timescaledb_available(), "TimescaleDB (scripts/setup.sh builds it from ../shared/vendor)")
-    data_dir, port = tmp_path / "pgdata", free_port()
+    # Under test-output/ (the postgres user must reach it; pytest's tmp_path is private to root).
+    data_dir, port = output_dir / f"switch-{uuid.uuid4().hex[:8]}" / "pgdata", free_port()
     plain = EmbeddedPostgres(data_dir=data_dir, port=port, timescaledb=False)
     frame = pd.concat(list(Simulator(seed=6).history(OLD_END - 2 * DAY, OLD_END, step_s=1800)))
     try:
@@ -167,3 +170,4 @@ def test_a_plain_data_directory_switches_to_timescaledb_on_its_next_start(tmp_pa
         assert [r[:4] for r in _rows(dsn)] == _sent(frame)
     finally:
         upgraded.stop()
+    shutil.rmtree(data_dir.parent)
