@@ -12,7 +12,8 @@ and the disk size of the raw table. On TimescaleDB it measures the same again wi
 (the compression policy's end state), and a continuous aggregate of the raw rows (1-hour buckets) against the
 writer-maintained 1-hour windows: refresh cost and the 30-day series read from each.
 
-Usage: .venv/bin/python -m bench.queries [--raw-rows 20000000] [--agg-days 90] [--repeat 20] [--rebuild]
+Usage: .venv/bin/python -m bench.queries [--raw-rows 20000000] [--agg-days 90] [--minute-days N] [--repeat 20]
+                                         [--rebuild]
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ SELECT w, w + make_interval(secs => %(size)s), s.sensor_id, s.metric, v, v - 1, 
 """
 
 
-def build(admin: str, raw_rows: int, agg_days: int, rebuild: bool) -> str:
+def build(admin: str, raw_rows: int, agg_days: int, minute_days: int, rebuild: bool) -> str:
     url = url_for(admin, DB)
     conn = psycopg2.connect(admin)
     conn.autocommit = True
@@ -85,8 +86,8 @@ def build(admin: str, raw_rows: int, agg_days: int, rebuild: bool) -> str:
             f"{time.perf_counter() - started:.0f}s",
             flush=True,
         )
-        for size in (60, 3600):
-            cur.execute(_AGG, {"size": size, "metrics": metrics, "start": end - timedelta(days=agg_days), "end": end})
+        for size, days in ((60, minute_days), (3600, agg_days)):
+            cur.execute(_AGG, {"size": size, "metrics": metrics, "start": end - timedelta(days=days), "end": end})
             conn.commit()
         cur.execute(
             "INSERT INTO sensor_latest (sensor_id, metric, time, value, status) "
@@ -242,14 +243,20 @@ def measure(url: str, repeat: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raw-rows", type=int, default=20_000_000)
-    parser.add_argument("--agg-days", type=int, default=90)
+    parser.add_argument("--agg-days", type=int, default=90, help="days of 1-hour windows")
+    parser.add_argument(
+        "--minute-days",
+        type=int,
+        default=None,
+        help="days of 1-minute windows (default --agg-days; 97%% of the agg rows)",
+    )
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
     columns: dict[str, dict[str, float]] = {}
     with branch_servers() as servers:
         for branch, admin in servers.items():
-            url = build(admin, args.raw_rows, args.agg_days, args.rebuild)
+            url = build(admin, args.raw_rows, args.agg_days, args.minute_days or args.agg_days, args.rebuild)
             variants = [(branch, False)]
             if timescaledb_enabled(url):
                 set_compression(url, False)  # a database kept from an earlier run may be compressed
