@@ -1,11 +1,16 @@
-"""Writer throughput against two baselines measured in the same run, on the same rows.
+"""Writer throughput against two baselines measured in the same run, on the same rows, on both branches of
+DESIGN §2 side by side (plain PostgreSQL and TimescaleDB, two embedded servers: bench/branches.py).
 
   writer      ingestion.writer.Writer: staging COPY + idempotent raw insert + sensor_latest + 3 window kinds
+  writer, no windows  Writer.write(aggregates=False), the Spark sink's path: raw + sensor_latest only, always
+              through ON CONFLICT (the conflict-free fast path is only taken with windows), so it is not "the
+              writer minus its windows"; the windows' alternative on TimescaleDB, a continuous aggregate, is
+              measured by bench/queries.py
   executemany per-row INSERT ... ON CONFLICT DO NOTHING through psycopg2 executemany (the naive baseline)
-  bare COPY   COPY of the same rows into an unindexed, unlogged-free plain table (the ceiling)
+  bare COPY   COPY of the same rows into an unindexed plain table (the ceiling)
 
 Usage: .venv/bin/python -m bench.ingest [--rows 1000000] [--baseline-rows 20000]
-Uses its own throw-away databases on the embedded server (or DATABASE_URL's server).
+Uses its own throw-away databases on each server (or only DATABASE_URL's server).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import uuid
 import pandas as pd
 import psycopg2
 
-from db import settings
+from bench.branches import branch_servers, url_for
 from db.migrate import migrate
 from ingestion.registry import sync_catalogue
 from ingestion.simulator import Simulator
@@ -64,11 +69,11 @@ def drop_db(admin_url: str, name: str) -> None:
     conn.close()
 
 
-def bench_writer(url: str, rows: pd.DataFrame, batch: int) -> float:
+def bench_writer(url: str, rows: pd.DataFrame, batch: int, aggregates: bool = True) -> float:
     with Writer(url, processor="bench") as writer:
         started = time.perf_counter()
         for i in range(0, len(rows), batch):
-            writer.write(rows.iloc[i : i + batch])
+            writer.write(rows.iloc[i : i + batch], aggregates=aggregates)
         return time.perf_counter() - started
 
 
@@ -110,29 +115,39 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000)
     args = parser.parse_args()
 
-    if settings.is_embedded():
-        from db.embedded import from_environment
-
-        from_environment().start()
-    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
     rows = make_rows(args.rows)
     print(f"rows: {len(rows):,} ({rows['sensor_id'].nunique()} sensors, {rows['metric'].nunique()} metrics)")
-
-    results = {}
-    for name, fn, subset in (
+    paths = (
         ("writer", lambda url: bench_writer(url, rows, args.batch), len(rows)),
+        ("writer, no windows", lambda url: bench_writer(url, rows, args.batch, aggregates=False), len(rows)),
         ("executemany", lambda url: bench_executemany(url, rows.iloc[: args.baseline_rows]), args.baseline_rows),
         ("bare COPY", lambda url: bench_bare_copy(url, rows), len(rows)),
+    )
+    results: dict[str, dict[str, float]] = {}
+    with branch_servers() as servers:
+        for branch, admin in servers.items():
+            results[branch] = {}
+            for name, fn, subset in paths:
+                db = fresh_db(admin)
+                try:
+                    elapsed = fn(url_for(admin, db))
+                finally:
+                    drop_db(admin, db)
+                results[branch][name] = subset / elapsed
+                print(f"{branch:12s} {name:20s} {subset:>10,} rows in {elapsed:7.2f}s", flush=True)
+    branches = list(results)
+    print()
+    print(f"{'readings/s':22s}" + "".join(f"{b:>14s}" for b in branches))
+    for name, _, _ in paths:
+        print(f"{name:22s}" + "".join(f"{results[b][name]:>14,.0f}" for b in branches))
+    for label, num, den in (
+        ("writer / executemany", "writer", "executemany"),
+        ("writer / bare COPY", "writer", "bare COPY"),
+        ("writer / no windows", "writer", "writer, no windows"),
     ):
-        db = fresh_db(admin)
-        try:
-            elapsed = fn(admin.rsplit("/", 1)[0] + "/" + db)
-        finally:
-            drop_db(admin, db)
-        results[name] = subset / elapsed
-        print(f"{name:12s} {subset:>10,} rows in {elapsed:7.2f}s = {results[name]:>10,.0f} readings/s")
-    print(f"writer / executemany = {results['writer'] / results['executemany']:.1f}x")
-    print(f"writer / bare COPY   = {results['writer'] / results['bare COPY']:.2f}x")
+        print(f"{label:22s}" + "".join(f"{results[b][num] / results[b][den]:>13.2f}x" for b in branches))
+    if len(branches) == 2:
+        print(f"writer timescaledb / plain = {results[branches[1]]['writer'] / results[branches[0]]['writer']:.2f}x")
 
 
 if __name__ == "__main__":

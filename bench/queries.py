@@ -1,14 +1,19 @@
-"""Dashboard query latency on a large database, against a pandas baseline measured in the same run.
+"""Dashboard query latency on a large database, against a pandas baseline measured in the same run, on both
+branches of DESIGN §2 side by side (plain PostgreSQL and TimescaleDB: bench/branches.py).
 
-Builds (once, cached by name) a database with N raw readings spread over the last days and 90 days of
-1-minute + 1-hour aggregates for every sensor and metric, generated in SQL (the writer's throughput is measured
-by bench/ingest.py). Then times, over --repeat runs each:
+Builds (once per server, cached by name) a database with N raw readings spread over the last days and
+--agg-days of 1-minute + 1-hour aggregates for every sensor and metric, generated in SQL (the writer's
+throughput is measured by bench/ingest.py). Then times, over --repeat runs each:
   live       everything the Live page reads: sensor_status, latest_readings, metric_overview, throughput,
              a 15-minute raw series of 4 sensors
   trends30d  a 30-day series of 6 sensors from the aggregates (the Trends page)
   baseline   the same 30-day series read from RAW rows and resampled with pandas (what a naive page does)
+and the disk size of the raw table. On TimescaleDB it measures the same again with every raw chunk compressed
+(the compression policy's end state), and a continuous aggregate of the raw rows (1-hour buckets) against the
+writer-maintained 1-hour windows: refresh cost and the 30-day series read from each.
 
-Usage: .venv/bin/python -m bench.queries [--raw-rows 20000000] [--repeat 20] [--rebuild]
+Usage: .venv/bin/python -m bench.queries [--raw-rows 20000000] [--agg-days 90] [--minute-days N] [--repeat 20]
+                                         [--rebuild]
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import psycopg2
 
+from bench.branches import branch_servers, url_for
 from data_access import queries
 from data_access.engine import make_engine
-from db import settings
-from db.migrate import migrate
+from db.migrate import migrate, timescaledb_enabled
 from ingestion.catalogue import SENSORS
 from ingestion.registry import sync_catalogue
 
@@ -50,8 +55,8 @@ SELECT w, w + make_interval(secs => %(size)s), s.sensor_id, s.metric, v, v - 1, 
 """
 
 
-def build(admin: str, raw_rows: int, rebuild: bool) -> str:
-    url = admin.rsplit("/", 1)[0] + "/" + DB
+def build(admin: str, raw_rows: int, agg_days: int, minute_days: int, rebuild: bool) -> str:
+    url = url_for(admin, DB)
     conn = psycopg2.connect(admin)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -81,8 +86,8 @@ def build(admin: str, raw_rows: int, rebuild: bool) -> str:
             f"{time.perf_counter() - started:.0f}s",
             flush=True,
         )
-        for size in (60, 3600):
-            cur.execute(_AGG, {"size": size, "metrics": metrics, "start": end - timedelta(days=90), "end": end})
+        for size, days in ((60, minute_days), (3600, agg_days)):
+            cur.execute(_AGG, {"size": size, "metrics": metrics, "start": end - timedelta(days=days), "end": end})
             conn.commit()
         cur.execute(
             "INSERT INTO sensor_latest (sensor_id, metric, time, value, status) "
@@ -112,18 +117,88 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1] if len(samples) >= 2 else samples[0]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--raw-rows", type=int, default=20_000_000)
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--rebuild", action="store_true")
-    args = parser.parse_args()
-    if settings.is_embedded():
-        from db.embedded import from_environment
+def raw_size(url: str) -> int:
+    """Bytes of the raw table with its indexes (and, on TimescaleDB, every chunk, compressed or not)."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        if timescaledb_enabled(url):
+            cur.execute("SELECT hypertable_size('sensor_data')")
+        else:
+            cur.execute("SELECT pg_total_relation_size('sensor_data')")
+        return cur.fetchone()[0]
 
-        from_environment().start()
-    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
-    url = build(admin, args.raw_rows, args.rebuild)
+
+def set_compression(url: str, compressed: bool) -> float:
+    """Compress (or decompress) every raw chunk; seconds taken."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        call = (
+            "compress_chunk(c, if_not_compressed => true)"
+            if compressed
+            else "decompress_chunk(c, if_compressed => true)"
+        )
+        cur.execute(f"SELECT count({call}) FROM show_chunks('sensor_data') c")
+        if compressed:
+            cur.execute("VACUUM ANALYZE sensor_data")
+    conn.close()
+    return time.perf_counter() - started
+
+
+_CAGG_SERIES = """
+SELECT bucket AS time, sensor_id, avg_value AS value FROM bench_cagg_1h
+ WHERE metric = %(metric)s AND sensor_id = ANY(%(sensors)s) AND bucket >= %(start)s AND bucket < %(end)s
+ ORDER BY sensor_id, bucket
+"""
+
+
+def continuous_aggregate(url: str, engine, sensors: tuple[str, ...], start, end, repeat: int) -> dict[str, float]:
+    """Build a 1-hour continuous aggregate of the raw rows; time its refresh and a series read from it, against the
+    same series from the writer-maintained 1-hour windows (queries.timeseries, agg source)."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DROP MATERIALIZED VIEW IF EXISTS bench_cagg_1h")
+        cur.execute(
+            "CREATE MATERIALIZED VIEW bench_cagg_1h WITH (timescaledb.continuous) AS "
+            "SELECT time_bucket('1 hour', time) AS bucket, sensor_id, metric, avg(value) AS avg_value, "
+            "min(value) AS min_value, max(value) AS max_value, count(*) AS n, stddev(value) AS sd "
+            "FROM sensor_data GROUP BY 1, 2, 3 WITH NO DATA"
+        )
+        cur.execute("SELECT count(*) FROM sensor_data")
+        raw = cur.fetchone()[0]
+        started = time.perf_counter()
+        cur.execute("CALL refresh_continuous_aggregate('bench_cagg_1h', NULL, NULL)")
+        refresh = time.perf_counter() - started
+
+        def series():
+            cur.execute(_CAGG_SERIES, {"metric": "temperature", "sensors": list(sensors), "start": start, "end": end})
+            return cur.fetchall()
+
+        from_cagg = timed(series, repeat)
+    from_windows = timed(
+        lambda: queries.timeseries(
+            engine,
+            sensor_ids=sensors,
+            metric="temperature",
+            start=start,
+            end=end,
+            resolution=queries.Resolution("agg", 3600, 3600),
+        ),
+        repeat,
+    )
+    with conn.cursor() as cur:
+        cur.execute("DROP MATERIALIZED VIEW bench_cagg_1h")
+    conn.close()
+    return {
+        "refresh_s": refresh,
+        "refresh_rows_s": raw / refresh,
+        "cagg_p95": p95(from_cagg),
+        "windows_p95": p95(from_windows),
+    }
+
+
+def measure(url: str, repeat: int) -> dict[str, list[float]]:
     engine = make_engine(url)
     sensors = tuple(s.sensor_id for s in SENSORS if s.kind == "weather")[:6]
     now = datetime.now(UTC)
@@ -155,17 +230,73 @@ def main() -> None:
             )
         return raw.set_index("time").groupby("sensor_id")["value"].resample("1h").mean()
 
-    results = {}
-    for name, fn, repeat in (
-        ("live", live, args.repeat),
-        ("trends30d", trends, args.repeat),
-        ("baseline", baseline, max(3, args.repeat // 5)),
-    ):
-        samples = timed(fn, repeat)
-        results[name] = samples
-        print(f"{name:10s} p50 {statistics.median(samples):8.1f} ms   p95 {p95(samples):8.1f} ms   (n={repeat})")
-    ratio = statistics.median(results["baseline"]) / statistics.median(results["trends30d"])
-    print(f"trends30d vs pandas-on-raw baseline: {ratio:.1f}x faster")
+    try:
+        return {
+            "live": timed(live, repeat),
+            "trends30d": timed(trends, repeat),
+            "baseline": timed(baseline, max(3, repeat // 5)),
+        }
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--raw-rows", type=int, default=20_000_000)
+    parser.add_argument("--agg-days", type=int, default=90, help="days of 1-hour windows")
+    parser.add_argument(
+        "--minute-days",
+        type=int,
+        default=None,
+        help="days of 1-minute windows (default --agg-days; 97%% of the agg rows)",
+    )
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    columns: dict[str, dict[str, float]] = {}
+    with branch_servers() as servers:
+        for branch, admin in servers.items():
+            url = build(admin, args.raw_rows, args.agg_days, args.minute_days or args.agg_days, args.rebuild)
+            variants = [(branch, False)]
+            if timescaledb_enabled(url):
+                set_compression(url, False)  # a database kept from an earlier run may be compressed
+                variants.append((f"{branch}+compressed", True))
+            for label, compressed in variants:
+                column = columns[label] = {}
+                if compressed:
+                    column["compress_s"] = set_compression(url, True)
+                column["raw_mib"] = raw_size(url) / 2**20
+                samples = measure(url, args.repeat)
+                for name, values in samples.items():
+                    column[f"{name} p50"] = statistics.median(values)
+                    column[f"{name} p95"] = p95(values)
+                column["trends30d vs baseline"] = column["baseline p50"] / column["trends30d p50"]
+                print(f"{label}: " + ", ".join(f"{k} {v:,.1f}" for k, v in column.items()), flush=True)
+            if timescaledb_enabled(url):
+                set_compression(url, False)
+                now = datetime.now(UTC)
+                sensors = tuple(s.sensor_id for s in SENSORS if s.kind == "weather")[:6]
+                engine = make_engine(url)
+                try:
+                    cagg = continuous_aggregate(url, engine, sensors, now - timedelta(days=30), now, args.repeat)
+                finally:
+                    engine.dispose()
+                print(
+                    f"{branch} continuous aggregate (1 h): refresh of every raw row {cagg['refresh_s']:.1f}s "
+                    f"= {cagg['refresh_rows_s']:,.0f} rows/s; 30-day series p95 {cagg['cagg_p95']:.1f} ms from the "
+                    f"continuous aggregate vs {cagg['windows_p95']:.1f} ms from the writer's 1-hour windows",
+                    flush=True,
+                )
+    labels = list(columns)
+    print()
+    print(f"{'':24s}" + "".join(f"{label:>24s}" for label in labels))
+    for key in dict.fromkeys(k for column in columns.values() for k in column):
+        print(f"{key:24s}" + "".join(f"{columns[label].get(key, float('nan')):>24,.1f}" for label in labels))
+    plain, compressed = columns.get("plain"), columns.get("timescaledb+compressed")
+    if plain and compressed:
+        print(f"raw size plain / TimescaleDB compressed = {plain['raw_mib'] / compressed['raw_mib']:.1f}x")
+    if "timescaledb" in columns and compressed:
+        print(f"compression ratio = {columns['timescaledb']['raw_mib'] / compressed['raw_mib']:.1f}x")
 
 
 if __name__ == "__main__":

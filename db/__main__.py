@@ -42,6 +42,7 @@ def up() -> str:
     applied = migrate.migrate(dsn)
     _set_role_passwords(dsn)
     print(f"migrations applied now: {', '.join(applied) if applied else 'none (up to date)'}", flush=True)
+    print(f"database: {migrate.branch(dsn)}", flush=True)
     return dsn
 
 

@@ -4,6 +4,13 @@ It uses the PostgreSQL binaries of the machine (Debian's postgresql-15, installe
 nothing is installed by hand and no server is configured. The cluster is created once and reused: stopping
 and starting keeps the data. Authentication is `trust` on 127.0.0.1 only, because the cluster is private to
 this checkout; privileges (writer / read-only roles) are still enforced by role.
+
+TimescaleDB: when the extension is installed for these binaries (scripts/setup.sh builds it from the vendored
+archive), the server starts with `shared_preload_libraries = 'timescaledb'` and telemetry off, and the migration
+runner creates the extension: the TimescaleDB branch of DESIGN §2. Otherwise it is plain PostgreSQL. The choice is
+made at every start and written to `madinina.conf` in the data directory (included by postgresql.conf), so a data
+directory created on plain PostgreSQL switches to TimescaleDB on its first start after the extension is installed
+(`python -m db migrate`, run by `db up`, then converts its tables in place; see db/migrate.py).
 """
 
 from __future__ import annotations
@@ -24,11 +31,29 @@ DATABASE = "madinina"
 SUPERUSER = "postgres"
 
 
+MANAGED_CONF = "madinina.conf"
+_INCLUDE = f"include_if_exists = '{MANAGED_CONF}'"
+
+
 class EmbeddedError(RuntimeError):
     pass
 
 
+def timescaledb_installed(bindir: Path | None = None) -> bool:
+    """Is the TimescaleDB extension installed for these PostgreSQL binaries (library + control file)?"""
+    bindir = bindir or _bindir()
+    # Debian's layout, which PostgreSQL finds relative to its binaries: <prefix>/lib/postgresql/15/{bin,lib} and
+    # <prefix>/share/postgresql/15/extension.
+    share = bindir.parent.parent.parent.parent / "share" / "postgresql" / bindir.parent.name
+    return (bindir.parent / "lib" / "timescaledb.so").exists() and (
+        share / "extension" / "timescaledb.control"
+    ).exists()
+
+
 def _bindir() -> Path:
+    override = os.environ.get("MADININA_PG_BINDIR")  # another PostgreSQL installation's bin/ (its own lib/ + share/)
+    if override:
+        return Path(override)
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
     if candidates:
         return candidates[-1].parent
@@ -56,6 +81,17 @@ def _run_as() -> list[str]:
 class EmbeddedPostgres:
     data_dir: Path = DEFAULT_DATA_DIR
     port: int = DEFAULT_PORT
+    # None = TimescaleDB when installed (the default); False = plain PostgreSQL even when installed (the tests'
+    # plain branch); True = TimescaleDB or an error.
+    timescaledb: bool | None = None
+
+    @property
+    def uses_timescaledb(self) -> bool:
+        if self.timescaledb is None:
+            return timescaledb_installed()
+        if self.timescaledb and not timescaledb_installed():
+            raise EmbeddedError("TimescaleDB is not installed for these PostgreSQL binaries: run scripts/setup.sh")
+        return self.timescaledb
 
     @property
     def dsn(self) -> str:
@@ -107,10 +143,32 @@ class EmbeddedPostgres:
                 "max_wal_size = '2GB'\n"
             )
 
+    def _configure(self) -> None:
+        """Write the per-start settings (the branch) to madinina.conf, and include it from postgresql.conf once
+        (a data directory made before this file existed gets the include line on its next start)."""
+        conf = self.data_dir / "postgresql.conf"
+        if _INCLUDE not in conf.read_text(encoding="utf-8"):
+            with open(conf, "a", encoding="utf-8") as handle:
+                handle.write(f"\n# Madinina Monitor: settings chosen at each start (db/embedded.py)\n{_INCLUDE}\n")
+        lines = ["# Written by db/embedded.py at each start: do not edit (it is rewritten)."]
+        if self.uses_timescaledb:
+            # Its job scheduler (compression/retention policies) takes one background worker per database and
+            # one per running job, from max_worker_processes (8 by default, also shared with parallel queries).
+            lines += [
+                "shared_preload_libraries = 'timescaledb'",
+                "timescaledb.telemetry_level = off",
+                "timescaledb.max_background_workers = 8",
+                "max_worker_processes = 16",
+            ]
+        (self.data_dir / MANAGED_CONF).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
     def is_running(self) -> bool:
         if not (self.data_dir / "PG_VERSION").exists():
             return False
-        return self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+        proc = self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False)
+        if proc.returncode == 4:  # "no accessible data directory": not knowing must not read as "stopped"
+            raise EmbeddedError(f"pg_ctl status: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.returncode == 0
 
     def start(self, timeout_s: int = 60) -> str:
         """Create (first time) and start the cluster, create the database; return the superuser DSN."""
@@ -120,6 +178,7 @@ class EmbeddedPostgres:
                 raise EmbeddedError(
                     f"port {self.port} is already taken by another program; set MADININA_PG_PORT to a free port"
                 )
+            self._configure()
             self.log_file.touch()
             if os.geteuid() == 0:
                 shutil.chown(self.log_file, "postgres", "postgres")

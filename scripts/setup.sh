@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for Madinina Monitor. Idempotent: a second run only checks.
 #   scripts/setup.sh run   what the dashboard + lite ingestion need (PostgreSQL binaries, Python deps)
-#   scripts/setup.sh dev   plus what the tests need (Mosquitto, Chromium, Java for Spark, Node for the
-#                          TimescaleDB stand-in, docker-compose to validate deploy/, VictoriaMetrics and
-#                          Prometheus for the archive and metrics tests, test/lint Python deps)
+#   scripts/setup.sh dev   plus what the tests need (Mosquitto, Chromium, Java for Spark, docker-compose to
+#                          validate deploy/, VictoriaMetrics and Prometheus for the archive and metrics tests,
+#                          test/lint Python deps)
+# Both modes build TimescaleDB once from ../shared/vendor/timescaledb-2.28.3.tar.gz when that archive is there
+# (scripts/timescaledb.sh; TIMESCALEDB_ARCHIVE overrides the path); without it the database is plain PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-run}"
@@ -13,13 +15,25 @@ log() { printf '\033[1;36m[setup]\033[0m %s\n' "$*"; }
 # --- system packages (Debian) -------------------------------------------------------------------------
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
+# TimescaleDB's build needs pg_config + server headers and cmake, installed here BEFORE any server starts.
+if bash scripts/timescaledb.sh --needs-build; then
+  if pg_version="$(dpkg-query -W -f='${Version}' postgresql-15 2>/dev/null)" && [ -n "$pg_version" ]; then
+    # Pinned to the installed server's version: the newest postgresql-server-dev-15 would pull the newest
+    # postgresql-15 with it and upgrade the server binaries under running clusters (which then fail to load
+    # plpgsql.so: "undefined symbol").
+    dpkg-query -W -f='${Status}' postgresql-server-dev-15 2>/dev/null | grep -q 'install ok installed' ||
+      need+=("postgresql-server-dev-15=$pg_version")
+  else
+    need+=(postgresql-server-dev-15)  # installed together with the server, so both are the same version
+  fi
+  command -v cmake >/dev/null || need+=(cmake)
+  command -v make >/dev/null && command -v cc >/dev/null || need+=(build-essential)
+fi
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 if [ "$MODE" = dev ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   command -v chromium >/dev/null || need+=(chromium)
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
-  command -v node >/dev/null || need+=(nodejs)
-  command -v npm >/dev/null || need+=(npm)
   command -v docker-compose >/dev/null || need+=(docker-compose)  # validates deploy/compose.yaml offline
   # The archive and metrics tests: an InfluxDB-protocol store and a real Prometheus (with promtool).
   command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
@@ -52,8 +66,6 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# --- TimescaleDB stand-in (tests only) -----------------------------------------------------------------
-if [ "$MODE" = dev ] && [ -x tools/timescale-standin/install.sh ]; then
-  tools/timescale-standin/install.sh
-fi
+# --- TimescaleDB (built once per machine from the vendored archive; a second run only checks) -----------
+bash scripts/timescaledb.sh
 log "ready ($MODE)"

@@ -26,13 +26,65 @@ def output_dir() -> Path:
     return OUTPUT
 
 
-@pytest.fixture(scope="session")
-def pg_cluster(output_dir):
-    require(pg.binaries_available(), "PostgreSQL server binaries")
-    cluster = pg.TestCluster(output_dir / f"pg-{os.getpid()}", free_port())
+# Test modules that run on both branches of DESIGN §2, with the same assertions: their `pg_cluster` (and so
+# db_name / db_url / conn) is parametrised [plain] and [timescaledb]. A "module.py::test_name" entry picks one
+# test of a module owned elsewhere (the Spark sink). Every other test runs on plain PostgreSQL only.
+BOTH_BRANCHES = {
+    "test_migrations.py",
+    "test_writer.py",
+    "test_windows.py",
+    "test_quarantine.py",
+    "test_spooled_ingest.py",
+    "test_data_access.py",
+    "test_trends_queries.py",
+    "test_sensor_queries.py",
+    "test_map_queries.py",
+    "test_pipeline_queries.py",
+    "test_alerts_queries.py",
+    "test_alerts_engine.py",
+    "test_psql.py",
+    "test_spark_job.py::test_same_input_same_tables_as_the_lite_processor",
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "pg_cluster" not in metafunc.fixturenames:
+        return
+    module = Path(metafunc.definition.fspath).name
+    if module in BOTH_BRANCHES or f"{module}::{metafunc.definition.originalname}" in BOTH_BRANCHES:
+        metafunc.parametrize("pg_cluster", ["plain", "timescaledb"], indirect=True, scope="session")
+
+
+def _cluster(output_dir: Path, name: str, timescaledb: bool):
+    cluster = pg.TestCluster(output_dir / f"{name}-{os.getpid()}", free_port(), timescaledb=timescaledb)
     cluster.start()
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def plain_cluster(output_dir):
+    """Plain PostgreSQL 15, even where TimescaleDB is installed."""
+    require(pg.binaries_available(), "PostgreSQL server binaries")
+    cluster = _cluster(output_dir, "pg", timescaledb=False)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def timescale_cluster(output_dir):
+    """PostgreSQL 15 with the real TimescaleDB 2.28.3 preloaded; its databases are on the TimescaleDB branch."""
+    require(pg.binaries_available(), "PostgreSQL server binaries")
+    require(pg.timescaledb_available(), "TimescaleDB (scripts/setup.sh builds it from ../shared/vendor)")
+    cluster = _cluster(output_dir, "tsdb", timescaledb=True)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(request):
+    """The cluster of this test's branch: plain unless the module is in BOTH_BRANCHES (then both, in turn)."""
+    branch = getattr(request, "param", "plain")
+    return request.getfixturevalue("timescale_cluster" if branch == "timescaledb" else "plain_cluster")
 
 
 @pytest.fixture
