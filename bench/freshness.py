@@ -101,7 +101,9 @@ def run_path(name: str, url: str, duration: float, poll: float, workdir: Path) -
     py = [sys.executable, "-m", "ingestion"]
     with ExitStack() as stack:
         if name == "direct":
-            procs = [subprocess.Popen([*py, "run", "--alerts-every", "5"], env=env, stdout=subprocess.DEVNULL)]
+            spool = ["--spool-dir", str(workdir / "spool-direct")]
+            shutil.rmtree(workdir / "spool-direct", ignore_errors=True)
+            procs = [subprocess.Popen([*py, "run", "--alerts-every", "5", *spool], env=env, stdout=subprocess.DEVNULL)]
         elif name == "spark":
             landing, checkpoint = workdir / "landing", workdir / "spark-checkpoint"
             for old in (landing, checkpoint):
@@ -122,7 +124,11 @@ def run_path(name: str, url: str, duration: float, poll: float, workdir: Path) -
             port = stack.enter_context(mosquitto(workdir))
             mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(port)]
             procs = [
-                subprocess.Popen([*py, "consume", *mqtt], env=env, stdout=subprocess.DEVNULL),
+                subprocess.Popen(
+                    [*py, "consume", *mqtt, "--spool-dir", str(workdir / f"spool-mqtt-{port}")],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                ),
                 subprocess.Popen([*py, "simulate", "--transport", "mqtt", *mqtt], env=env, stdout=subprocess.DEVNULL),
             ]
         try:

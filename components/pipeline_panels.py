@@ -16,6 +16,20 @@ from data_access.pipeline import SAMPLE_CHARS, escape_payload
 
 register(
     {
+        "ingest.col.consumer": {"fr": "Consommateur", "en": "Consumer"},
+        "ingest.col.state": {"fr": "État", "en": "State"},
+        "ingest.col.spool": {"fr": "En attente (spool)", "en": "Waiting (spool)"},
+        "ingest.col.oldest": {"fr": "Plus ancien non écrit", "en": "Oldest unsent"},
+        "ingest.col.commit": {"fr": "Dernière écriture", "en": "Last write"},
+        "ingest.col.heartbeat": {"fr": "Signe de vie", "en": "Heartbeat"},
+        "ingest.col.error": {"fr": "Dernière erreur", "en": "Last error"},
+        "ingest.state.running": {"fr": "en marche", "en": "running"},
+        "ingest.state.database_down": {"fr": "base indisponible", "en": "database down"},
+        "ingest.state.spool_full": {"fr": "spool plein", "en": "spool full"},
+        "ingest.state.spool_unwritable": {"fr": "spool inutilisable", "en": "spool unwritable"},
+        "ingest.state.error": {"fr": "erreur", "en": "error"},
+        "ingest.state.stopped": {"fr": "arrêté", "en": "stopped"},
+        "ingest.state.silent": {"fr": "sans nouvelles", "en": "no heartbeat"},
         "stage.source_to_broker": {"fr": "Source → broker", "en": "Source → broker"},
         "stage.broker_to_processor": {"fr": "Broker → traitement", "en": "Broker → processor"},
         "stage.processor_to_db": {"fr": "Traitement → base", "en": "Processor → database"},
@@ -70,6 +84,36 @@ def reason_label(reason: str) -> str:
 
 def ms(value) -> str:
     return "—" if value is None or pd.isna(value) else fmt_number(float(value), lang(), 1)
+
+
+HEARTBEAT_SILENT_S = 30  # heartbeats come every 5 s: six missed ones and the consumer is reported silent
+
+
+def ingest_state(row) -> str:
+    state = row["state"] if row["state"] == "stopped" or row["heartbeat_age_s"] <= HEARTBEAT_SILENT_S else "silent"
+    label = t(f"ingest.state.{state}")
+    return state if label.startswith("ingest.state.") else label
+
+
+def ingest_status_table(status: pd.DataFrame) -> pd.DataFrame:
+    """The consumers' heartbeats for display: every value is plain text (consumer names and errors included)."""
+    return pd.DataFrame(
+        {
+            t("ingest.col.consumer"): [
+                f"{c} ({h}, pid {p})" for c, h, p in zip(status["consumer"], status["host"], status["pid"], strict=True)
+            ],  # fmt: skip
+            t("ingest.col.state"): [ingest_state(row) for _, row in status.iterrows()],
+            t("ingest.col.spool"): [fmt_number(int(n), lang(), 0) for n in status["spool_depth"]],
+            t("ingest.col.oldest"): [
+                "—" if pd.isna(v) else fmt_time(v, lang(), with_date=True) for v in status["oldest_unsent_at"]
+            ],
+            t("ingest.col.commit"): [
+                "—" if pd.isna(v) else fmt_time(v, lang(), with_date=True) for v in status["last_commit_at"]
+            ],
+            t("ingest.col.heartbeat"): [fmt_duration(float(v)) for v in status["heartbeat_age_s"]],
+            t("ingest.col.error"): list(status["last_error"]),
+        }
+    )
 
 
 def latency_table(stats: pd.DataFrame) -> pd.DataFrame:

@@ -81,6 +81,16 @@ def freshness(engine: Engine, *, sensor_ids=None, now: datetime | None = None) -
     )
 
 
+def ingest_status(engine: Engine) -> pd.DataFrame:
+    """One row per consumer (ingest_status heartbeats): consumer, host, pid, state, spool_depth, spool_bytes,
+    spool_max_bytes, oldest_unsent_at, last_commit_at, last_error, updated_at, heartbeat_age_s."""
+    frame = _utc(read(engine, "pipeline_ingest_status"), "oldest_unsent_at", "last_commit_at", "updated_at")
+    for column in ("spool_depth", "spool_bytes", "spool_max_bytes"):
+        frame[column] = frame[column].astype("int64")
+    frame["heartbeat_age_s"] = frame["heartbeat_age_s"].astype("float64")
+    return frame
+
+
 def quarantine_counts(engine: Engine, *, start: datetime, end: datetime) -> pd.DataFrame:
     """Messages quarantined in [start, end) by reason: reason, messages, first_at, last_at, sources."""
     frame = _utc(read(engine, "pipeline_quarantine_counts", start=start, end=end), "first_at", "last_at")

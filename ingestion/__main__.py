@@ -6,10 +6,15 @@
              kafka (needs a broker), direct (in-process, straight to the database)
   consume    lite consumer: read a transport (mqtt), validate, write, evaluate alerts
   backfill   write N days of simulated history quickly (no JSON, straight to the writer), with progress
+  status     spool depth, oldest unsent reading, consumer heartbeats (works while the database is down)
+  reconcile  totals of the durable ledger: received, stored, duplicates, quarantined by reason
+  sensors    the sensor catalogue in the database: list | add | deactivate | activate
   spark      the scale-out processor (Spark Structured Streaming): `python -m ingestion spark run --help`;
              the same as `python -m ingestion.spark ...` and `spark-submit ingestion/spark/job.py ...`
 
-Every command stops cleanly on Ctrl-C / SIGTERM: buffered readings are flushed, nothing accepted is lost.
+`run` and `consume` put every message in a durable local spool before anything else (before the MQTT
+acknowledgement), drain it in order into the database, and wait out a database outage of any length. Every
+command stops cleanly on Ctrl-C / SIGTERM: what is not yet in the database stays in the spool for the next start.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import time
 
 import psycopg2
 
-from db import settings
 from ingestion.cli_common import parse_duration
+from ingestion.ops import add_ops_parsers, add_spool_args, open_ingest, writer_dsn
 
 log = logging.getLogger("ingestion")
 
@@ -44,18 +49,33 @@ class Stop:
         return self.event.is_set()
 
 
-def _writer_dsn(args) -> str:
-    return args.database_url or settings.database_url("writer")
+def _sync(args, stop: Stop | None = None) -> None:
+    """Upsert the code catalogue into sensors/metrics. With `stop` (the long-running commands), wait out a
+    database that is not there yet instead of failing: the consumer spools meanwhile."""
+    import tenacity
 
-
-def _sync(args) -> None:
     from ingestion.registry import sync_catalogue
 
-    conn = psycopg2.connect(_writer_dsn(args))
-    try:
-        metrics, sensors = sync_catalogue(conn)
-    finally:
-        conn.close()
+    def once():
+        conn = psycopg2.connect(writer_dsn(args), connect_timeout=5)
+        try:
+            return sync_catalogue(conn)
+        finally:
+            conn.close()
+
+    if stop is None:
+        metrics, sensors = once()
+    else:
+        metrics, sensors = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(psycopg2.OperationalError),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=30),
+            stop=tenacity.stop_when_event_set(stop.event),
+            sleep=stop.event.wait,
+            before_sleep=lambda state: log.warning(
+                "database unavailable (%s); retrying the catalogue sync", str(state.outcome.exception()).strip()
+            ),
+            reraise=True,
+        )(once)
     print(f"catalogue: {sensors} sensors, {metrics} metrics", flush=True)
 
 
@@ -82,11 +102,15 @@ def _backfill(dsn: str, span_s: float, step_s: float, seed: int, stop: Stop | No
     sim = Simulator(seed=seed)
     started = time.monotonic()
     stored = dup = 0
-    with Writer(dsn, processor="backfill") as writer:
+    from ingestion.writer import Batch
+
+    # Under `run` (stop given) a database outage is waited out, like the live path; alone it fails after retries.
+    retries = None if stop is not None and label != "backfill" else 5
+    with Writer(dsn, processor="backfill", retries=retries, stop=stop.event if stop else None) as writer:
         for chunk in sim.history(start, end, step_s=step_s):
             if stop:
                 break
-            result = writer.write(chunk)
+            result = writer.commit(Batch(chunk, [], len(chunk), "backfill"))
             stored, dup = stored + result.stored, dup + result.duplicates
             done = min(1.0, (chunk["time"].max().timestamp() - start) / span_s)
             rate = (stored + dup) / max(time.monotonic() - started, 1e-9)
@@ -102,7 +126,7 @@ def _backfill(dsn: str, span_s: float, step_s: float, seed: int, stop: Stop | No
 
 def cmd_backfill(args) -> int:
     _sync(args)
-    _backfill(_writer_dsn(args), parse_duration(args.span), args.step, args.seed, Stop())
+    _backfill(writer_dsn(args), parse_duration(args.span), args.step, args.seed, Stop())
     return 0
 
 
@@ -133,57 +157,64 @@ class AlertsTicker:
             self._conn.close()
 
 
-def _report(processor, prefix: str) -> str:
-    c = processor.counters
-    return (
-        f"{prefix}: received {c.received:,} = stored {c.stored:,} + duplicates {c.duplicates:,} + "
-        f"quarantined {c.quarantined:,} (late {c.late:,})"
-    )
+def _report(ingest, prefix: str) -> str:
+    stats = ingest.spool.stats()
+    oldest = "" if stats.oldest_received_at is None else f", oldest {time.time() - stats.oldest_received_at:.0f}s ago"
+    return f"{prefix}: {ingest.processor.totals.line()}; spool {stats.depth:,} waiting{oldest} ({ingest.state()})"
 
 
 def cmd_run(args) -> int:
-    from ingestion.processor import LiteProcessor
     from ingestion.simulator import Simulator
-    from ingestion.validation import Validator
-    from ingestion.writer import Writer
 
-    _sync(args)
     stop = Stop()
-    dsn = _writer_dsn(args)
-    if args.backfill:
+    dsn = writer_dsn(args)
+    # A tick's messages arrive together: a short batching delay is enough (fewer waits, fresher Live page).
+    ingest = open_ingest(args, dsn=dsn, name="run", source="direct", stop=stop.event, max_delay_s=0.2)
+    sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
+    alerts = AlertsTicker(dsn, args.alerts_every)
+    _sync(args, stop)
+    if args.backfill and not stop:
         # History fills in the background so that live numbers show up at once.
         threading.Thread(
             target=_backfill,
-            args=(dsn, parse_duration(args.backfill), args.backfill_step, args.seed, stop),
+            args=(dsn, parse_duration(args.backfill), args.backfill_step, args.seed, stop, "backfill (background)"),
             name="backfill",
             daemon=True,
         ).start()
-    sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
-    alerts = AlertsTicker(dsn, args.alerts_every)
-    with Writer(dsn, processor="lite") as writer:
-        processor = LiteProcessor(writer, Validator(source="direct"))
-        period = 1.0 / args.rate
-        next_tick = time.time()
-        last_report = time.monotonic()
-        print(f"live: simulator -> lite processor -> database, a tick every {period:g}s (Ctrl-C to stop)", flush=True)
-        while not stop:
-            now = time.time()
-            if now < next_tick:
-                stop.event.wait(min(next_tick - now, 0.2))
-                continue
-            for message in sim.tick(next_tick):
-                processor.submit(message)
-            processor.flush()
-            alerts.maybe_run()
-            next_tick += period
-            if next_tick < time.time() - 5 * period:  # fell far behind (busy machine): skip ahead, no spiral
-                next_tick = time.time()
-            if time.monotonic() - last_report >= args.report_every:
-                print(_report(processor, "live"), flush=True)
-                last_report = time.monotonic()
-        processor.flush()
-        alerts.close()
-        print(_report(processor, "stopped cleanly"), flush=True)
+    ingest.start()
+    period = 1.0 / args.rate
+    next_tick = time.time()
+    last_report = time.monotonic()
+    held: list[tuple[bytes, float, str]] = []  # generated while the spool was full: offered again, never dropped
+    generated = 0
+    print(
+        f"live: simulator -> spool -> lite processor -> database, a tick every {period:g}s (Ctrl-C to stop)", flush=True
+    )
+    while not stop:
+        now = time.time()
+        if held:  # backpressure: the simulator waits for the spool instead of generating more
+            del held[: ingest.offer(held)]
+            stop.event.wait(0.2 if held else 0)
+            next_tick = max(next_tick, time.time())
+            continue
+        if now < next_tick:
+            stop.event.wait(min(next_tick - now, 0.2))
+            continue
+        held = [(message, time.time(), "direct") for message in sim.tick(next_tick)]
+        generated += len(held)
+        del held[: ingest.offer(held)]
+        alerts.maybe_run()
+        next_tick += period
+        if next_tick < time.time() - 5 * period:  # fell far behind (busy machine): skip ahead, no spiral
+            next_tick = time.time()
+        if time.monotonic() - last_report >= args.report_every:
+            print(_report(ingest, "live"), flush=True)
+            last_report = time.monotonic()
+    ingest.join(30)
+    ingest.finish()
+    alerts.close()
+    print(f"simulator: {generated:,} messages generated, {generated - len(held):,} spooled", flush=True)
+    print(_report(ingest, "stopped cleanly"), flush=True)
     return 0
 
 
@@ -213,7 +244,7 @@ def cmd_simulate(args) -> int:
         from ingestion.writer import Writer
 
         _sync(args)
-        writer = Writer(_writer_dsn(args))
+        writer = Writer(writer_dsn(args))
         processor = LiteProcessor(writer, Validator(source="direct"))
 
         def send(batch):
@@ -255,32 +286,34 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_consume(args) -> int:
-    from ingestion.processor import LiteProcessor
     from ingestion.transports.mqtt import MqttConfig, MqttConsumer
-    from ingestion.validation import Validator
-    from ingestion.writer import Writer
 
-    _sync(args)
     stop = Stop()
-    dsn = _writer_dsn(args)
+    dsn = writer_dsn(args)
+    ingest = open_ingest(args, dsn=dsn, name=args.client_id, source="mqtt", stop=stop.event, max_delay_s=args.max_delay)
     alerts = AlertsTicker(dsn, args.alerts_every)
-    with Writer(dsn, processor="lite") as writer:
-        processor = LiteProcessor(writer, Validator(source="mqtt"), max_delay_s=args.max_delay)
-        consumer = MqttConsumer(
-            MqttConfig(host=args.mqtt_host, port=args.mqtt_port, client_id=args.client_id), processor
-        )
-        consumer.start()
-        print(f"consume: mqtt {args.mqtt_host}:{args.mqtt_port} as {args.client_id} (persistent session)", flush=True)
-        last_report = time.monotonic()
-        while not stop:
-            consumer.poll(0.2)
-            alerts.maybe_run()
-            if time.monotonic() - last_report >= args.report_every:
-                print(_report(processor, "consume"), flush=True)
-                last_report = time.monotonic()
-        consumer.stop()
-        alerts.close()
-        print(_report(processor, "stopped cleanly"), flush=True)
+    consumer = MqttConsumer(MqttConfig(host=args.mqtt_host, port=args.mqtt_port, client_id=args.client_id), ingest)
+    ingest.start()  # the drain waits for the database on its own; the broker is drained into the spool meanwhile
+    consumer.start()
+    print(
+        f"consume: mqtt {args.mqtt_host}:{args.mqtt_port} as {args.client_id} (persistent session), "
+        f"spool {ingest.spool.directory}",
+        flush=True,
+    )
+    last_report = time.monotonic()
+    while not stop:
+        consumer.poll(0.2)
+        if consumer.held:  # spool full or unwritable: the broker keeps the rest; do not spin
+            stop.event.wait(0.2)
+        alerts.maybe_run()
+        if time.monotonic() - last_report >= args.report_every:
+            print(_report(ingest, "consume"), flush=True)
+            last_report = time.monotonic()
+    consumer.stop()
+    ingest.join(30)
+    ingest.finish()
+    alerts.close()
+    print(_report(ingest, "stopped cleanly"), flush=True)
     return 0
 
 
@@ -336,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backfill-step", type=float, default=60.0, help="seconds between backfilled readings")
     run.add_argument("--alerts-every", type=float, default=5.0, help="seconds between alert evaluations (0=off)")
     run.add_argument("--report-every", type=float, default=10.0, help="seconds between progress lines")
+    add_spool_args(run)
     run.set_defaults(func=cmd_run)
 
     simulate = sub.add_parser("simulate", help="publish simulated messages to a transport")
@@ -360,12 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     consume.add_argument("--max-delay", type=float, default=0.5, help="seconds a reading may wait in a batch")
     consume.add_argument("--alerts-every", type=float, default=5.0)
     consume.add_argument("--report-every", type=float, default=10.0)
+    add_spool_args(consume)
     consume.set_defaults(func=cmd_consume)
 
     backfill = sub.add_parser("backfill", help="write simulated history quickly")
     backfill.add_argument("span", help="how much history, e.g. 7d, 12h")
     backfill.add_argument("--step", type=float, default=60.0, help="seconds between readings (default 60)")
     backfill.set_defaults(func=cmd_backfill)
+
+    add_ops_parsers(sub)
 
     spark = sub.add_parser(
         "spark", add_help=False, help="Spark Structured Streaming job (needs Java 17): spark run|check-checkpoint ..."

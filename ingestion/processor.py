@@ -1,19 +1,64 @@
-"""The lite processor: validate messages, buffer readings, flush them through the writer.
+"""The lite processor: messages -> validation -> one batch -> Writer.commit (one transaction with its ledger row).
 
-It keeps the reconciliation counters of DESIGN.md §3 (received = stored + duplicates + quarantined after
-every flush). Transports call `submit()` for each message and `flush()` when their batch is complete; a
-transport that must acknowledge messages (MQTT QoS 1) acknowledges only after `flush()` returned, so a crash
-between receipt and commit means redelivery, which the idempotent writer absorbs.
+Two ways in. The consumers hand it spool entries (`commit_entries`): the spool already made the messages durable
+and ordered, and the entries' sequence range makes the commit replay-safe. In-process callers without a broker
+(`simulate --transport direct`, tests, benches) `submit()` messages and `flush()` them.
+
+The totals it keeps are what the database answered for each committed batch (stored, duplicates, quarantined),
+next to what the transport handed over (received, in messages): a report, not a proof. The proof is the durable
+ledger (`python -m ingestion reconcile`), checked by the tests against what the sender sent.
 """
 
 from __future__ import annotations
 
-import statistics
+import math
 import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from ingestion.readings import Counters, Reading, Rejection, frame_from_readings
+from ingestion.readings import Reading, Rejection, frame_from_readings
+from ingestion.spool import Entry
 from ingestion.validation import Validator
-from ingestion.writer import BatchTimings, Writer
+from ingestion.writer import Batch, BatchResult, BatchTimings, Writer
+
+
+@dataclass
+class Totals:
+    """Running totals of what was committed: received in messages, the rest in readings / rejections."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantine_duplicates: int = 0
+    late: int = 0  # readings older than one already seen for their (sensor, metric): stored and merged anyway
+    batches: int = 0
+    by_reason: Counter = field(default_factory=Counter)
+
+    def add(self, batch: Batch, result: BatchResult) -> None:
+        if result.replayed:  # committed before a crash: its counts are in the ledger already
+            return
+        self.batches += 1
+        self.received += batch.received
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.quarantined += result.quarantined
+        self.quarantine_duplicates += result.quarantine_duplicates
+        self.by_reason.update(result.by_reason)
+
+    def line(self) -> str:
+        reasons = ", ".join(f"{k} {v:,}" for k, v in self.by_reason.most_common(4))
+        return (
+            f"received {self.received:,} messages -> stored {self.stored:,} readings, {self.duplicates:,} already "
+            f"stored, quarantined {self.quarantined:,} (+{self.quarantine_duplicates:,} repeats)"
+            + (f" [{reasons}]" if reasons else "")
+        )
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return math.fsum(finite) / len(finite) if finite else None
 
 
 class LiteProcessor:
@@ -31,60 +76,63 @@ class LiteProcessor:
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self.clock = clock
-        self.counters = Counters()
-        self._readings: list[Reading] = []
-        self._rejections: list[Rejection] = []
-        self._received_at: list[float] = []
-        self._first_at: float | None = None
+        self.totals = Totals()
+        self._buffer: list[tuple[bytes | str, float]] = []
         # Newest event time seen per (sensor, metric): an older reading arriving after it is counted as late.
         # It is still stored and merged into its windows (the writer upserts them), so late is information.
         self._high_water: dict[tuple[str, str], float] = {}
 
-    @property
-    def pending(self) -> int:
-        return len(self._readings) + len(self._rejections)
-
-    def submit(self, payload: bytes | str, *, received_at: float | None = None) -> None:
-        received_at = self.clock() if received_at is None else received_at
-        result = self.validator.parse(payload, received_at=received_at)
-        for reading in result.readings:
+    # -- building a batch (pure: validation only) ------------------------------------------------------------
+    def build(self, messages: Sequence[tuple[bytes | str, float]], *, source: str) -> Batch:
+        """Validate (payload, received_at) messages into one Batch."""
+        readings: list[Reading] = []
+        rejections: list[Rejection] = []
+        for payload, received_at in messages:
+            result = self.validator.parse(payload, received_at=received_at)
+            readings.extend(result.readings)
+            rejections.extend(result.rejections)
+        for reading in readings:
             key = (reading.sensor_id, reading.metric)
             if reading.time < self._high_water.get(key, float("-inf")):
-                self.counters.late += 1
+                self.totals.late += 1
             else:
                 self._high_water[key] = reading.time
-        self._readings.extend(result.readings)
-        self._rejections.extend(result.rejections)
-        self._received_at.append(received_at)
-        self.counters.received += len(result.readings) + len(result.rejections)
-        if self._first_at is None:
-            self._first_at = received_at
+        timings = None
+        if readings:
+            timings = BatchTimings(
+                source=_mean([r.time for r in readings]),
+                broker=_mean([r.sent_at for r in readings if r.sent_at is not None]),
+                received=_mean([received_at for _, received_at in messages]),
+            )
+        return Batch(frame_from_readings(readings), rejections, len(messages), source, timings)
+
+    # -- the consumers' way: entries of a durable spool ------------------------------------------------------------
+    def commit_entries(self, entries: Sequence[Entry], *, spool_id: str) -> BatchResult:
+        batch = self.build([(e.payload, e.received_at) for e in entries], source=entries[0].source)
+        batch.spool_id, batch.first_seq, batch.last_seq = spool_id, entries[0].seq, entries[-1].seq
+        result = self.writer.commit(batch)
+        self.totals.add(batch, result)
+        return result
+
+    # -- the in-process way: submit, then flush ------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def submit(self, payload: bytes | str, *, received_at: float | None = None) -> None:
+        self._buffer.append((payload, self.clock() if received_at is None else received_at))
 
     def due(self) -> bool:
-        if not self.pending:
+        if not self._buffer:
             return False
-        return self.pending >= self.max_batch or self.clock() - (self._first_at or 0) >= self.max_delay_s
+        return len(self._buffer) >= self.max_batch or self.clock() - self._buffer[0][1] >= self.max_delay_s
 
-    def flush(self) -> None:
-        """Write what is buffered. On failure the buffer is kept (nothing accepted is lost) and it raises."""
-        readings, rejections = self._readings, self._rejections
-        if rejections:
-            stored = self.writer.quarantine(rejections)
-            self.counters.quarantined += stored
-            self.counters.duplicates += len(rejections) - stored
-            for rej in rejections:
-                self.counters.by_reason[rej.reason] = self.counters.by_reason.get(rej.reason, 0) + 1
-            self._rejections = []
-        if readings:
-            sent = [r.sent_at for r in readings if r.sent_at is not None]
-            timings = BatchTimings(
-                source=statistics.fmean(r.time for r in readings),
-                broker=statistics.fmean(sent) if sent else None,
-                received=statistics.fmean(self._received_at) if self._received_at else None,
-            )
-            result = self.writer.write(frame_from_readings(readings), timings=timings)
-            self.counters.stored += result.stored
-            self.counters.duplicates += result.duplicates
-            self._readings = []
-        self._received_at = []
-        self._first_at = None
+    def flush(self) -> BatchResult | None:
+        """Commit what is buffered. On failure the buffer is kept (nothing accepted is lost) and it raises."""
+        if not self._buffer:
+            return None
+        batch = self.build(self._buffer, source=self.validator.source)
+        result = self.writer.commit(batch)
+        self.totals.add(batch, result)
+        self._buffer = []
+        return result

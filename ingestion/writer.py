@@ -5,15 +5,21 @@ data-modifying CTEs insert the raw rows (ON CONFLICT DO NOTHING), and from the r
 sensor_latest and upsert every window of sensor_data_agg. Because aggregates are fed only by rows that were
 really inserted, replaying a batch (MQTT redelivery, Spark retry of a batch_id) changes nothing: the write is
 idempotent end to end, and a late reading simply merges into its (possibly old) windows.
+
+`commit()` is how the processors write: one transaction holds a batch's rejections (quarantine), its readings,
+its pipeline KPIs and its ingest_ledger row (what the transport handed over and what became of it), so the
+durable counts can never disagree with the data, whatever crashes when. The SQL is in ingestion/writer_sql.py.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,178 +28,27 @@ import psycopg2
 import psycopg2.extras
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import tenacity
 
 from ingestion.catalogue import METRICS, Metric
 from ingestion.readings import Rejection
+from ingestion.writer_sql import (  # noqa: F401 - _QUARANTINE is also read by tests
+    _CONFLICT_FREE,
+    _COPY,
+    _KPI,
+    _LEDGER,
+    _LEDGER_SEEN,
+    _MERGE,
+    _MERGE_FAST,
+    _MERGE_RAW,
+    _QUARANTINE,
+    _ROLL_UP,
+    _STAGING_DDL,
+    WINDOWS,
+)
 
 log = logging.getLogger(__name__)
 
-# (window size, slide) in seconds: 1-minute tumbling, 5-minute sliding every minute, 1-hour tumbling.
-WINDOWS: tuple[tuple[int, int], ...] = ((60, 60), (300, 60), (3600, 3600))
-
-
-def _windows_values(windows: tuple[tuple[int, int], ...] = WINDOWS) -> str:
-    rows = [f"({size}, {slide}, {k})" for size, slide in windows for k in range(size // slide)]
-    return ", ".join(rows)
-
-
-_STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS staging_readings (
-    t_us bigint NOT NULL, sensor_id text NOT NULL, metric text NOT NULL, value double precision NOT NULL,
-    status text NOT NULL
-) ON COMMIT DELETE ROWS
-"""
-
-_COPY = "COPY staging_readings (t_us, sensor_id, metric, value, status) FROM STDIN WITH (FORMAT csv)"
-
-# One round trip. Every CTE sees only the rows `ins` returns, i.e. readings that were new. Windows are built
-# from per-minute partials (count, sum, sum of squares, min, max, status counts all merge exactly), so the
-# grouping work is one pass over the batch whatever the number of window kinds.
-_MERGE = f"""
-WITH ins AS (
-    INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
-    SELECT timestamptz 'epoch' + s.t_us * interval '1 microsecond', s.sensor_id, s.metric, s.value, s.status,
-           now()
-      FROM staging_readings s
-    {{conflict}}
-    RETURNING time, sensor_id, metric, value, status
-), mins AS (
-    SELECT sensor_id, metric, date_bin(interval '1 minute', time, timestamptz 'epoch') AS minute,
-           count(*) AS n, sum(value) AS s, sum(value * value) AS ss, min(value) AS lo, max(value) AS hi,
-           count(*) FILTER (WHERE status = 'warning') AS nw, count(*) FILTER (WHERE status = 'critical') AS nc,
-           count(*) FILTER (WHERE status = 'fault') AS nf, max(time) AS last_time
-      FROM ins
-     GROUP BY 1, 2, 3
-), last AS (
-    SELECT sensor_id, metric, max(last_time) AS time FROM mins GROUP BY 1, 2
-), latest AS (
-    INSERT INTO sensor_latest AS l (sensor_id, metric, time, value, status, ingested_at)
-    SELECT i.sensor_id, i.metric, i.time, i.value, i.status, now()
-      FROM ins i
-      JOIN last USING (sensor_id, metric, time)
-    ON CONFLICT (sensor_id, metric) DO UPDATE
-       SET time = excluded.time, value = excluded.value, status = excluded.status,
-           ingested_at = excluded.ingested_at
-     WHERE excluded.time >= l.time
-    RETURNING 1
-), win (size_s, slide_s, k) AS (
-    VALUES {_windows_values()}
-), agg AS (
-    INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
-                                      n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
-    SELECT b.window_start, b.window_start + make_interval(secs => b.size_s), b.sensor_id, b.metric,
-           sum(b.s) / sum(b.n), min(b.lo), max(b.hi), sum(b.n),
-           CASE WHEN sum(b.n) > 1
-                THEN sqrt(greatest(0, (sum(b.ss) - sum(b.s) ^ 2 / sum(b.n)) / (sum(b.n) - 1))) END,
-           sum(b.nw), sum(b.nc), sum(b.nf), sum(b.s), sum(b.ss), now()
-      FROM (SELECT date_bin(make_interval(secs => w.slide_s), m.minute, timestamptz 'epoch')
-                   - make_interval(secs => w.slide_s * w.k) AS window_start,
-                   w.size_s, m.sensor_id, m.metric, m.n, m.s, m.ss, m.lo, m.hi, m.nw, m.nc, m.nf
-              FROM mins m CROSS JOIN win w) b
-     GROUP BY b.window_start, b.size_s, b.sensor_id, b.metric
-    ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
-       SET count = a.count + excluded.count,
-           sum_value = a.sum_value + excluded.sum_value,
-           sum_sq = a.sum_sq + excluded.sum_sq,
-           avg = (a.sum_value + excluded.sum_value) / (a.count + excluded.count),
-           min = least(a.min, excluded.min),
-           max = greatest(a.max, excluded.max),
-           stddev = CASE WHEN a.count + excluded.count > 1 THEN sqrt(greatest(0,
-                        ((a.sum_sq + excluded.sum_sq)
-                         - (a.sum_value + excluded.sum_value) ^ 2 / (a.count + excluded.count))
-                        / (a.count + excluded.count - 1))) END,
-           n_warning = a.n_warning + excluded.n_warning,
-           n_critical = a.n_critical + excluded.n_critical,
-           n_fault = a.n_fault + excluded.n_fault,
-           updated_at = excluded.updated_at
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
-       (SELECT count(*) FROM latest), (SELECT count(*) FROM agg)
-"""
-
-# The windows larger than a minute, recomputed in full from the 1-minute rows for every window that contains a
-# 1-minute window just upserted (staging_windows): the same per-minute merge as _MERGE, but from complete
-# minutes, so running it twice gives the same rows. Used by Writer.upsert_windows (the Spark job).
-_ROLL_UP = f"""
-WITH touched AS (
-    SELECT DISTINCT sensor_id, metric, timestamptz 'epoch' + start_us * interval '1 microsecond' AS minute
-      FROM staging_windows
-), win (size_s, slide_s, k) AS (
-    VALUES {_windows_values(WINDOWS[1:])}
-), targets AS (
-    SELECT DISTINCT t.sensor_id, t.metric, w.size_s,
-           date_bin(make_interval(secs => w.slide_s), t.minute, timestamptz 'epoch')
-           - make_interval(secs => w.slide_s * w.k) AS window_start
-      FROM touched t CROSS JOIN win w
-)
-INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
-                                  n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
-SELECT g.window_start, g.window_start + make_interval(secs => g.size_s), g.sensor_id, g.metric,
-       sum(m.sum_value) / sum(m.count), min(m.min), max(m.max), sum(m.count),
-       CASE WHEN sum(m.count) > 1
-            THEN sqrt(greatest(0, (sum(m.sum_sq) - sum(m.sum_value) ^ 2 / sum(m.count)) / (sum(m.count) - 1))) END,
-       sum(m.n_warning), sum(m.n_critical), sum(m.n_fault), sum(m.sum_value), sum(m.sum_sq), now()
-  FROM targets g
-  JOIN sensor_data_agg m
-    ON m.sensor_id = g.sensor_id AND m.metric = g.metric
-   AND m.window_end - m.window_start = interval '{WINDOWS[0][0]} seconds'
-   AND m.window_start >= g.window_start AND m.window_start < g.window_start + make_interval(secs => g.size_s)
- GROUP BY g.window_start, g.size_s, g.sensor_id, g.metric
-ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
-   SET avg = excluded.avg, min = excluded.min, max = excluded.max, count = excluded.count,
-       stddev = excluded.stddev, n_warning = excluded.n_warning, n_critical = excluded.n_critical,
-       n_fault = excluded.n_fault, sum_value = excluded.sum_value, sum_sq = excluded.sum_sq,
-       updated_at = excluded.updated_at
-"""
-
-# The conflict-free fast path: when every (sensor, metric) of the batch starts after its latest stored reading
-# (live data, fresh backfill), no raw row can conflict and a plain INSERT skips speculative insertion (~35 %
-# faster measured). sensor_latest always holds the newest time written per key, since every write goes through
-# here; a race with another writer surfaces as a unique violation and the batch is retried on the safe path.
-_CONFLICT_FREE = """
-SELECT NOT EXISTS (
-    SELECT 1
-      FROM (SELECT sensor_id, metric, min(t_us) AS t_us FROM staging_readings GROUP BY 1, 2) b
-      JOIN sensor_latest l USING (sensor_id, metric)
-     WHERE timestamptz 'epoch' + b.t_us * interval '1 microsecond' <= l.time)
-"""
-_MERGE_FAST = _MERGE.replace("{conflict}", "")
-_MERGE = _MERGE.replace("{conflict}", "ON CONFLICT DO NOTHING")
-
-# For a processor that computes its windows itself (the Spark job): raw rows and sensor_latest only.
-_MERGE_RAW = """
-WITH ins AS (
-    INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
-    SELECT timestamptz 'epoch' + s.t_us * interval '1 microsecond', s.sensor_id, s.metric, s.value, s.status,
-           now()
-      FROM staging_readings s
-    ON CONFLICT DO NOTHING
-    RETURNING time, sensor_id, metric, value, status
-), latest AS (
-    INSERT INTO sensor_latest AS l (sensor_id, metric, time, value, status, ingested_at)
-    SELECT DISTINCT ON (sensor_id, metric) sensor_id, metric, time, value, status, now()
-      FROM ins
-     ORDER BY sensor_id, metric, time DESC
-    ON CONFLICT (sensor_id, metric) DO UPDATE
-       SET time = excluded.time, value = excluded.value, status = excluded.status,
-           ingested_at = excluded.ingested_at
-     WHERE excluded.time >= l.time
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
-       (SELECT count(*) FROM latest), 0
-"""
-
-_QUARANTINE = """
-INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint)
-SELECT v.received_at, v.source, v.payload, v.reason, v.detail,
-       md5(v.reason || E'\\x1f' || v.detail || E'\\x1f' || v.payload)
-  FROM (VALUES %s) AS v (received_at, source, payload, reason, detail)
-ON CONFLICT (fingerprint) DO NOTHING
-RETURNING 1
-"""
-_KPI = "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) VALUES %s"
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
@@ -213,6 +68,36 @@ class WriteResult:
     stored: int
     duplicates: int
     batch_id: str
+
+
+@dataclass
+class Batch:
+    """What one transaction commits: the readings and rejections parsed from `received` transport units
+    (messages), and where they came from (a spool's id and sequence range make the commit replay-safe)."""
+
+    frame: pd.DataFrame
+    rejections: list[Rejection]
+    received: int
+    source: str
+    timings: BatchTimings | None = None
+    spool_id: str | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    stored: int
+    duplicates: int
+    quarantined: int
+    quarantine_duplicates: int
+    by_reason: dict[str, int] = field(default_factory=dict)
+    replayed: bool = False  # the ledger already had this spool range: nothing was written again
+
+
+# Errors after which the same batch may succeed on a new connection (server gone, restarting, network).
+TRANSIENT_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 def compute_status(frame: pd.DataFrame, metrics: dict[str, Metric] = METRICS) -> np.ndarray:
@@ -257,21 +142,62 @@ def csv_payload(frame: pd.DataFrame) -> bytes:
     return sink.getvalue()
 
 
-class Writer:
-    """Owns one connection (writer role). Batches are retried after a reconnect: writes are idempotent."""
+class _Staged:
+    """A batch frame made ready for the staging COPY: de-duplicated inside the batch, encoded once (a retried
+    batch does not encode again)."""
 
-    def __init__(self, dsn: str, *, processor: str = "lite", retries: int = 5):
+    def __init__(self, frame: pd.DataFrame):
+        unique = frame.drop_duplicates(["sensor_id", "metric", "time"])
+        self.payload = csv_payload(unique)
+
+
+def _quarantine_rows(rejections: list[Rejection]) -> list[tuple]:
+    now = time.time()
+    return [
+        (
+            datetime.fromtimestamp(r.received_at or now, UTC),
+            r.source[:64],
+            r.bounded_payload().replace("\x00", "\\u0000"),
+            r.reason,
+            r.detail[:1000].replace("\x00", "\\u0000"),
+        )
+        for r in rejections
+    ]
+
+
+class Writer:
+    """Owns one connection (writer role). A batch whose connection fails is retried on a new connection with
+    exponential backoff (0.2 s doubling to max_backoff_s) and jitter (tenacity): `retries` times, or forever with
+    retries=None (the consumers: an outage of any length never stops them; `stop` ends the waiting). Writes are
+    idempotent, so a retry after an unknown outcome is safe. Logs one line when the database goes away and one
+    when it is back."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        processor: str = "lite",
+        retries: int | None = 5,
+        stop: threading.Event | None = None,
+        max_backoff_s: float = 10.0,
+    ):
         self.dsn = dsn
         self.processor = processor
         self.retries = retries
+        self.stop = stop
+        self.max_backoff_s = max_backoff_s
         self._conn = None
         self._seq = 0
         self._run_id = uuid.uuid4().hex[:8]
+        self.down_since: float | None = None  # monotonic instant of the first failure of the current outage
+        self.last_error = ""
 
     # -- connection -------------------------------------------------------------------------------------------
     def _connection(self):
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(self.dsn, application_name=f"madinina-writer-{self.processor}")
+            self._conn = psycopg2.connect(
+                self.dsn, application_name=f"madinina-writer-{self.processor}", connect_timeout=5
+            )
             with self._conn.cursor() as cur:
                 cur.execute("SET TIME ZONE 'UTC'")
                 # Big set-based statements: JIT compilation costs more than it saves here, and the batch's
@@ -293,27 +219,52 @@ class Writer:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _went_down(self, state: tenacity.RetryCallState) -> None:
+        error = str(state.outcome.exception()).strip().splitlines()[0] if state.outcome else "?"
+        self.last_error = error
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning("%s: database unavailable (%s); retrying with backoff", self.processor, error)
+
+    def _came_back(self) -> None:
+        if self.down_since is not None:
+            log.warning("%s: database back after %.1fs", self.processor, time.monotonic() - self.down_since)
+            self.down_since = None
+            self.last_error = ""
+
     def _with_retry(self, work):
-        delay = 0.2
-        for attempt in range(self.retries + 1):
-            try:
+        stop = tenacity.stop_never if self.retries is None else tenacity.stop_after_attempt(self.retries + 1)
+        if self.stop is not None:
+            stop = stop | tenacity.stop_when_event_set(self.stop)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=self.max_backoff_s, jitter=0.5),
+            stop=stop,
+            sleep=self.stop.wait if self.stop is not None else time.sleep,
+            before_sleep=self._went_down,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
                 conn = self._connection()
                 try:
                     result = work(conn)
                     conn.commit()
-                    return result
+                except TRANSIENT_ERRORS:
+                    self.close()
+                    raise
+                except psycopg2.Error as exc:
+                    if conn.closed:  # the server went away mid-statement, whatever libpq called it: retry
+                        self.close()
+                        raise psycopg2.OperationalError(str(exc).strip() or type(exc).__name__) from exc
+                    conn.rollback()
+                    raise
                 except BaseException:
                     if not conn.closed:
                         conn.rollback()
                     raise
-            except psycopg2.OperationalError as exc:
-                self.close()
-                if attempt == self.retries:
-                    raise
-                log.warning("database unavailable (%s); retrying in %.1fs", str(exc).strip(), delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
+        self._came_back()
+        return result
 
     # -- writes -----------------------------------------------------------------------------------------------
     def next_batch_id(self) -> str:
@@ -332,32 +283,89 @@ class Writer:
         batch_id = batch_id or self.next_batch_id()
         if frame.empty:
             return WriteResult(0, 0, batch_id)
-        unique = frame.drop_duplicates(["sensor_id", "metric", "time"])
-        payload = csv_payload(unique)
+        staged = _Staged(frame)
 
         def work(conn, *, fast_allowed: bool):
             with conn.cursor() as cur:
-                cur.copy_expert(_COPY, io.BytesIO(payload))
-                if not aggregates:
-                    statement = _MERGE_RAW
-                else:
-                    fast = False
-                    if fast_allowed:
-                        cur.execute(_CONFLICT_FREE)
-                        fast = cur.fetchone()[0]
-                    statement = _MERGE_FAST if fast else _MERGE
-                cur.execute(statement)
-                inserted, staged, _, _ = cur.fetchone()
-                if timings is not None:
-                    self._record_kpi(cur, timings, inserted, batch_id)
-                return inserted, staged
+                return self._insert_readings(cur, staged, fast_allowed, aggregates, timings, batch_id)
 
+        stored = self._with_fast_path(work)
+        return WriteResult(stored, len(frame) - stored, batch_id)
+
+    def commit(self, batch: Batch) -> BatchResult:
+        """Commit one batch in ONE transaction: its rejections into quarantine, its readings (raw, latest, windows),
+        its pipeline KPIs and its ingest_ledger row — so the durable counts always match the data. A batch from a
+        spool whose (spool_id, last_seq) the ledger already holds was committed before a crash: nothing is
+        written again (replayed=True)."""
+        batch_id = self.next_batch_id()
+        staged = _Staged(batch.frame) if not batch.frame.empty else None
+        rejections = _quarantine_rows(batch.rejections)
+        by_reason: dict[str, int] = {}
+        for rej in batch.rejections:
+            by_reason[rej.reason] = by_reason.get(rej.reason, 0) + 1
+
+        def work(conn, *, fast_allowed: bool):
+            with conn.cursor() as cur:
+                if batch.spool_id is not None:
+                    cur.execute(_LEDGER_SEEN, (batch.spool_id, batch.last_seq))
+                    seen = cur.fetchone()
+                    if seen is not None:
+                        return None
+                quarantined = self._insert_rejections(cur, rejections)
+                stored = 0
+                if staged is not None:
+                    stored = self._insert_readings(cur, staged, fast_allowed, True, batch.timings, batch_id)
+                counts = {
+                    "batch_id": batch_id,
+                    "processor": self.processor,
+                    "source": batch.source[:64],
+                    "spool_id": batch.spool_id,
+                    "first_seq": batch.first_seq,
+                    "last_seq": batch.last_seq,
+                    "received": batch.received,
+                    "stored": stored,
+                    "duplicates": len(batch.frame) - stored,
+                    "quarantined": quarantined,
+                    "quarantine_duplicates": len(rejections) - quarantined,
+                    "by_reason": json.dumps(by_reason, sort_keys=True),
+                }
+                cur.execute(_LEDGER, counts)
+                return counts
+
+        counts = self._with_fast_path(work)
+        if counts is None:
+            return BatchResult(batch_id, 0, 0, 0, 0, by_reason, replayed=True)
+        return BatchResult(
+            batch_id,
+            counts["stored"],
+            counts["duplicates"],
+            counts["quarantined"],
+            counts["quarantine_duplicates"],
+            by_reason,
+        )
+
+    def _with_fast_path(self, work):
         try:
-            inserted, staged = self._with_retry(lambda conn: work(conn, fast_allowed=True))
-        except psycopg2.errors.UniqueViolation:  # another writer won a race on the fast path
-            inserted, staged = self._with_retry(lambda conn: work(conn, fast_allowed=False))
-        duplicates = int(staged) - int(inserted) + (len(frame) - len(unique))
-        return WriteResult(int(inserted), duplicates, batch_id)
+            return self._with_retry(lambda conn: work(conn, fast_allowed=True))
+        except psycopg2.errors.UniqueViolation:  # another writer won a race on the conflict-free fast path
+            return self._with_retry(lambda conn: work(conn, fast_allowed=False))
+
+    def _insert_readings(self, cur, staged: _Staged, fast_allowed: bool, aggregates: bool, timings, batch_id) -> int:
+        """COPY the batch into staging, then the one merge statement; returns the readings really inserted."""
+        cur.copy_expert(_COPY, io.BytesIO(staged.payload))
+        if not aggregates:
+            statement = _MERGE_RAW
+        else:
+            fast = False
+            if fast_allowed:
+                cur.execute(_CONFLICT_FREE)
+                fast = cur.fetchone()[0]
+            statement = _MERGE_FAST if fast else _MERGE
+        cur.execute(statement)
+        inserted = int(cur.fetchone()[0])
+        if timings is not None:
+            self._record_kpi(cur, timings, inserted, batch_id)
+        return inserted
 
     def _record_kpi(self, cur, timings: BatchTimings, rows: int, batch_id: str) -> None:
         now = time.time()
@@ -374,27 +382,24 @@ class Writer:
             (datetime.fromtimestamp(now, UTC), stage, max(0.0, seconds * 1000.0), rows, batch_id, self.processor)
             for stage, seconds in stages
         ]
-        psycopg2.extras.execute_values(cur, _KPI, values)
+        if values:
+            psycopg2.extras.execute_values(cur, _KPI, values)
+
+    @staticmethod
+    def _insert_rejections(cur, rows: list[tuple]) -> int:
+        if not rows:
+            return 0
+        return len(psycopg2.extras.execute_values(cur, _QUARANTINE, rows, page_size=1000, fetch=True))
 
     def quarantine(self, rejections: list[Rejection]) -> int:
         """Store rejections; returns how many were new (a rejection already stored is not stored again)."""
         if not rejections:
             return 0
-        now = time.time()
-        values = [
-            (
-                datetime.fromtimestamp(r.received_at or now, UTC),
-                r.source[:64],
-                r.bounded_payload().replace("\x00", "\\u0000"),
-                r.reason,
-                r.detail[:1000].replace("\x00", "\\u0000"),
-            )
-            for r in rejections
-        ]
+        rows = _quarantine_rows(rejections)
 
         def work(conn):
             with conn.cursor() as cur:
-                return len(psycopg2.extras.execute_values(cur, _QUARANTINE, values, page_size=1000, fetch=True))
+                return self._insert_rejections(cur, rows)
 
         return self._with_retry(work)
 

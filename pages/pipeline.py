@@ -1,9 +1,11 @@
 """Pipeline — how the ingestion is doing over the sidebar's range: latency of each stage (p50 / p95 / p99 from
 get_pipeline_latency_stats), readings stored over time (pipeline_kpi), freshness of every sensor, messages
-quarantined by reason with samples (escaped and truncated: payloads are untrusted)."""
+quarantined by reason with samples (escaped and truncated: payloads are untrusted), and the consumers' state with
+what waits in their durable spools (ingest_status heartbeats)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from components import pipeline_panels as pp
@@ -19,6 +21,21 @@ register(
         "pipeline.range": {
             "fr": "Du {start} au {end} (heure de Martinique)",
             "en": "From {start} to {end} (Martinique time)",
+        },
+        "pipeline.ingest": {"fr": "Ingestion", "en": "Ingestion"},
+        "pipeline.ingest.waiting": {"fr": "En attente dans les spools", "en": "Waiting in the spools"},
+        "pipeline.ingest.oldest": {"fr": "Plus ancien non écrit", "en": "Oldest unsent"},
+        "pipeline.ingest.none": {
+            "fr": "Aucun consommateur n'a encore donné signe de vie (table ingest_status vide).",
+            "en": "No consumer has reported yet (ingest_status is empty).",
+        },
+        "pipeline.ingest.caption": {
+            "fr": "Chaque consommateur écrit d'abord les messages dans un spool local durable, puis en base ; "
+            "s'il est à l'arrêt ou la base indisponible, le spool garde tout. `python -m ingestion status` donne "
+            "le même état sur la machine du consommateur, même base arrêtée.",
+            "en": "Each consumer first writes messages to a durable local spool, then to the database; while it "
+            "is stopped or the database is down, the spool keeps everything. `python -m ingestion status` shows "
+            "the same on the consumer's machine, even with the database down.",
         },
         "pipeline.latency": {"fr": "Latence par étape", "en": "Latency per stage"},
         "pipeline.latency.source": {
@@ -198,3 +215,16 @@ else:
     )
     st.dataframe(pp.samples_table(samples), hide_index=True, width="stretch")
     st.caption(t("pipeline.quarantine.samples", n=SAMPLES_PER_REASON, chars=pipeline.SAMPLE_CHARS))
+
+# -- ingestion: consumers and their spools ----------------------------------------------------------------------------
+st.subheader(t("pipeline.ingest"))
+status = load(pipeline.ingest_status)
+if status.empty:
+    st.info(t("pipeline.ingest.none"), icon=":material/sensors_off:")
+else:
+    k = st.columns(3)
+    k[0].metric(t("pipeline.ingest.waiting"), fmt_number(int(status["spool_depth"].sum()), lang(), 0), border=True)
+    oldest = status["oldest_unsent_at"].min()
+    k[1].metric(t("pipeline.ingest.oldest"), "—" if pd.isna(oldest) else stamp(oldest), border=True)
+    st.dataframe(pp.ingest_status_table(status), hide_index=True, width="stretch")
+st.caption(t("pipeline.ingest.caption"))

@@ -1,6 +1,7 @@
 """MQTT transport (paho-mqtt, Mosquitto): QoS 1 publishing, and a consumer with a persistent session that
-acknowledges a message only after the batch holding it is committed — so a crash means redelivery (absorbed by
-the idempotent writer), never loss."""
+acknowledges a message only once it is durable in the consumer's local spool (ingestion/service.py) — so a
+crash means redelivery (absorbed by the idempotent writer), a database outage means spooling, and a full or
+unwritable spool means the broker keeps the messages: never a loss."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from ingestion.processor import LiteProcessor
+from ingestion.service import SpooledIngest
 from ingestion.transports.topics import SUBSCRIPTION, topic_for
 
 log = logging.getLogger(__name__)
@@ -61,22 +62,28 @@ class MqttPublisher:
 
 
 class MqttConsumer:
-    """Subscribes with a persistent session (clean_session=False, fixed client id) and manual acks."""
+    """Subscribes with a persistent session (clean_session=False, fixed client id) and manual acks: a message is
+    acknowledged (PUBACK, in the order received, as MQTT requires) only after the spool stored it durably."""
 
-    def __init__(self, config: MqttConfig, processor: LiteProcessor):
+    def __init__(self, config: MqttConfig, ingest: SpooledIngest):
         self.config = config
-        self.processor = processor
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self._unacked: list[mqtt.MQTTMessage] = []
+        self.ingest = ingest
+        # (message, connection generation at receipt): a message id is only meaningful on the connection that
+        # delivered it; after a reconnect the broker redelivers what we did not acknowledge, with new ids.
+        self._inbox: queue.Queue[tuple[mqtt.MQTTMessage, int]] = queue.Queue()
+        self._held: list[tuple[mqtt.MQTTMessage, float, int]] = []  # received, not yet durable: not acknowledged
+        self._generation = 0
+        self._ack_lock = threading.Lock()
         self._connected = threading.Event()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=config.client_id, clean_session=False, manual_ack=True
         )
         self.client.max_inflight_messages_set(1000)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
-        self.client.on_message = lambda _c, _u, msg: self._inbox.put(msg)
+        self.client.on_message = lambda _c, _u, msg: self._inbox.put((msg, self._generation))
         self.client.on_subscribe = lambda *_a: self._connected.set()
-        self.client.on_disconnect = lambda *_a: self._connected.clear()
+        self.client.on_disconnect = self._on_disconnect
 
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties):
         if reason_code.is_failure:
@@ -86,38 +93,57 @@ class MqttConsumer:
         # session are kept by the broker even while we are away.
         client.subscribe(self.config.topic, qos=self.config.qos)
 
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties):
+        if self._connected.is_set():
+            log.warning("MQTT broker connection lost (%s); reconnecting (the session keeps our messages)", reason_code)
+        self._connected.clear()
+        # Acknowledgements cannot travel on a dead connection, and an old id must never acknowledge a new
+        # message: what this connection delivered is not acknowledged, the broker redelivers it (duplicates of what
+        # the spool may already hold, absorbed by the idempotent writer).
+        with self._ack_lock:
+            self._generation += 1
+
     def start(self, timeout: float = 15.0) -> None:
         self.client.connect(self.config.host, self.config.port, self.config.keepalive)
         self.client.loop_start()
         if not self._connected.wait(timeout):
             raise ConnectionError(f"no MQTT connection to {self.config.host}:{self.config.port} in {timeout}s")
 
-    def poll(self, max_wait: float = 0.2) -> int:
-        """Move received messages into the processor; flush + acknowledge when a batch is due. Returns the
-        number of messages taken."""
-        taken: list[mqtt.MQTTMessage] = []
+    def poll(self, max_wait: float = 0.2, *, max_take: int = 5000) -> int:
+        """Move received messages into the spool and acknowledge those it stored. Returns the number taken from
+        the network (some may wait, unacknowledged, while the spool is full)."""
+        taken = 0
         try:
-            taken.append(self._inbox.get(timeout=max_wait))
-            while len(taken) < self.processor.max_batch:
-                taken.append(self._inbox.get_nowait())
+            msg, generation = self._inbox.get(timeout=max_wait)
+            now = time.time()
+            self._held.append((msg, now, generation))
+            taken = 1
+            while taken < max_take:
+                msg, generation = self._inbox.get_nowait()
+                self._held.append((msg, now, generation))
+                taken += 1
         except queue.Empty:
             pass
-        now = time.time()
-        for msg in taken:
-            self.processor.submit(msg.payload, received_at=now)
-        self._unacked.extend(taken)
-        if self.processor.due() or (not taken and self._unacked):
-            self.commit()
-        return len(taken)
+        self.offer_held()
+        return taken
 
-    def commit(self) -> None:
-        """Flush the processor, then acknowledge every message it held."""
-        self.processor.flush()
-        for msg in self._unacked:
-            self.client.ack(msg.mid, msg.qos)
-        self._unacked.clear()
+    def offer_held(self) -> int:
+        if not self._held:
+            return 0
+        held = self._held
+        accepted = self.ingest.offer([(msg.payload, received_at, "mqtt") for msg, received_at, _ in held])
+        with self._ack_lock:
+            for msg, _, generation in held[:accepted]:
+                if generation == self._generation:
+                    self.client.ack(msg.mid, msg.qos)
+        del held[:accepted]
+        return accepted
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
 
     def stop(self) -> None:
-        self.commit()
+        self.offer_held()
         self.client.loop_stop()
         self.client.disconnect()

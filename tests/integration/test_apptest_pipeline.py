@@ -67,7 +67,13 @@ def test_latency_throughput_freshness_and_quarantine(seeded, app_env):
     at = app_env(seeded, {"range": "1h", "commune": "Fort-de-France"})
     assert not at.exception, at.exception
     assert at.title[0].value == "Pipeline"
-    assert [s.value for s in at.subheader] == ["Latence par étape", "Débit", "Fraîcheur par capteur", "Quarantaine"]
+    assert [s.value for s in at.subheader] == [
+        "Latence par étape",
+        "Débit",
+        "Fraîcheur par capteur",
+        "Quarantaine",
+        "Ingestion",
+    ]
     # Latency per stage: the percentiles of the seeded samples, through get_pipeline_latency_stats('3600 seconds').
     latency = at.dataframe[0].value.set_index("Étape")
     assert list(latency.index) == list(STAGES_FR.values())
@@ -114,7 +120,8 @@ def test_samples_of_one_reason(seeded, app_env):
 def test_english_labels(seeded, app_env):
     at = app_env(seeded, {"range": "1h", "lang": "en"})
     assert not at.exception, at.exception
-    assert [s.value for s in at.subheader] == ["Latency per stage", "Throughput", "Freshness per sensor", "Quarantine"]
+    subheaders = ["Latency per stage", "Throughput", "Freshness per sensor", "Quarantine", "Ingestion"]
+    assert [s.value for s in at.subheader] == subheaders
     latency = at.dataframe[0].value
     assert list(latency["Stage"]) == ["Source → broker", "Broker → processor", "Processor → database", "End to end"]
     assert cards(at)["Readings stored"] == "500" and cards(at)["Messages quarantined"] == "5"

@@ -1,0 +1,179 @@
+"""The SQL of the writer (ingestion/writer.py), kept apart so that each statement reads as the SQL it is. Every
+statement works on the session-temporary staging tables the writer fills with COPY; see the writer's docstring
+for the transaction they make up together."""
+
+from __future__ import annotations
+
+# (window size, slide) in seconds: 1-minute tumbling, 5-minute sliding every minute, 1-hour tumbling.
+WINDOWS: tuple[tuple[int, int], ...] = ((60, 60), (300, 60), (3600, 3600))
+
+
+def _windows_values(windows: tuple[tuple[int, int], ...] = WINDOWS) -> str:
+    rows = [f"({size}, {slide}, {k})" for size, slide in windows for k in range(size // slide)]
+    return ", ".join(rows)
+
+
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS staging_readings (
+    t_us bigint NOT NULL, sensor_id text NOT NULL, metric text NOT NULL, value double precision NOT NULL,
+    status text NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+
+_COPY = "COPY staging_readings (t_us, sensor_id, metric, value, status) FROM STDIN WITH (FORMAT csv)"
+
+# One round trip. Every CTE sees only the rows `ins` returns, i.e. readings that were new. Windows are built
+# from per-minute partials (count, sum, sum of squares, min, max, status counts all merge exactly), so the
+# grouping work is one pass over the batch whatever the number of window kinds.
+_MERGE = f"""
+WITH ins AS (
+    INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
+    SELECT timestamptz 'epoch' + s.t_us * interval '1 microsecond', s.sensor_id, s.metric, s.value, s.status,
+           now()
+      FROM staging_readings s
+    {{conflict}}
+    RETURNING time, sensor_id, metric, value, status
+), mins AS (
+    SELECT sensor_id, metric, date_bin(interval '1 minute', time, timestamptz 'epoch') AS minute,
+           count(*) AS n, sum(value) AS s, sum(value * value) AS ss, min(value) AS lo, max(value) AS hi,
+           count(*) FILTER (WHERE status = 'warning') AS nw, count(*) FILTER (WHERE status = 'critical') AS nc,
+           count(*) FILTER (WHERE status = 'fault') AS nf, max(time) AS last_time
+      FROM ins
+     GROUP BY 1, 2, 3
+), last AS (
+    SELECT sensor_id, metric, max(last_time) AS time FROM mins GROUP BY 1, 2
+), latest AS (
+    INSERT INTO sensor_latest AS l (sensor_id, metric, time, value, status, ingested_at)
+    SELECT i.sensor_id, i.metric, i.time, i.value, i.status, now()
+      FROM ins i
+      JOIN last USING (sensor_id, metric, time)
+    ON CONFLICT (sensor_id, metric) DO UPDATE
+       SET time = excluded.time, value = excluded.value, status = excluded.status,
+           ingested_at = excluded.ingested_at
+     WHERE excluded.time >= l.time
+    RETURNING 1
+), win (size_s, slide_s, k) AS (
+    VALUES {_windows_values()}
+), agg AS (
+    INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
+                                      n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
+    SELECT b.window_start, b.window_start + make_interval(secs => b.size_s), b.sensor_id, b.metric,
+           sum(b.s) / sum(b.n), min(b.lo), max(b.hi), sum(b.n),
+           CASE WHEN sum(b.n) > 1
+                THEN sqrt(greatest(0, (sum(b.ss) - sum(b.s) ^ 2 / sum(b.n)) / (sum(b.n) - 1))) END,
+           sum(b.nw), sum(b.nc), sum(b.nf), sum(b.s), sum(b.ss), now()
+      FROM (SELECT date_bin(make_interval(secs => w.slide_s), m.minute, timestamptz 'epoch')
+                   - make_interval(secs => w.slide_s * w.k) AS window_start,
+                   w.size_s, m.sensor_id, m.metric, m.n, m.s, m.ss, m.lo, m.hi, m.nw, m.nc, m.nf
+              FROM mins m CROSS JOIN win w) b
+     GROUP BY b.window_start, b.size_s, b.sensor_id, b.metric
+    ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
+       SET count = a.count + excluded.count,
+           sum_value = a.sum_value + excluded.sum_value,
+           sum_sq = a.sum_sq + excluded.sum_sq,
+           avg = (a.sum_value + excluded.sum_value) / (a.count + excluded.count),
+           min = least(a.min, excluded.min),
+           max = greatest(a.max, excluded.max),
+           stddev = CASE WHEN a.count + excluded.count > 1 THEN sqrt(greatest(0,
+                        ((a.sum_sq + excluded.sum_sq)
+                         - (a.sum_value + excluded.sum_value) ^ 2 / (a.count + excluded.count))
+                        / (a.count + excluded.count - 1))) END,
+           n_warning = a.n_warning + excluded.n_warning,
+           n_critical = a.n_critical + excluded.n_critical,
+           n_fault = a.n_fault + excluded.n_fault,
+           updated_at = excluded.updated_at
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
+       (SELECT count(*) FROM latest), (SELECT count(*) FROM agg)
+"""
+
+# The windows larger than a minute, recomputed in full from the 1-minute rows for every window that contains a
+# 1-minute window just upserted (staging_windows): the same per-minute merge as _MERGE, but from complete
+# minutes, so running it twice gives the same rows. Used by Writer.upsert_windows (the Spark job).
+_ROLL_UP = f"""
+WITH touched AS (
+    SELECT DISTINCT sensor_id, metric, timestamptz 'epoch' + start_us * interval '1 microsecond' AS minute
+      FROM staging_windows
+), win (size_s, slide_s, k) AS (
+    VALUES {_windows_values(WINDOWS[1:])}
+), targets AS (
+    SELECT DISTINCT t.sensor_id, t.metric, w.size_s,
+           date_bin(make_interval(secs => w.slide_s), t.minute, timestamptz 'epoch')
+           - make_interval(secs => w.slide_s * w.k) AS window_start
+      FROM touched t CROSS JOIN win w
+)
+INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
+                                  n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
+SELECT g.window_start, g.window_start + make_interval(secs => g.size_s), g.sensor_id, g.metric,
+       sum(m.sum_value) / sum(m.count), min(m.min), max(m.max), sum(m.count),
+       CASE WHEN sum(m.count) > 1
+            THEN sqrt(greatest(0, (sum(m.sum_sq) - sum(m.sum_value) ^ 2 / sum(m.count)) / (sum(m.count) - 1))) END,
+       sum(m.n_warning), sum(m.n_critical), sum(m.n_fault), sum(m.sum_value), sum(m.sum_sq), now()
+  FROM targets g
+  JOIN sensor_data_agg m
+    ON m.sensor_id = g.sensor_id AND m.metric = g.metric
+   AND m.window_end - m.window_start = interval '{WINDOWS[0][0]} seconds'
+   AND m.window_start >= g.window_start AND m.window_start < g.window_start + make_interval(secs => g.size_s)
+ GROUP BY g.window_start, g.size_s, g.sensor_id, g.metric
+ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
+   SET avg = excluded.avg, min = excluded.min, max = excluded.max, count = excluded.count,
+       stddev = excluded.stddev, n_warning = excluded.n_warning, n_critical = excluded.n_critical,
+       n_fault = excluded.n_fault, sum_value = excluded.sum_value, sum_sq = excluded.sum_sq,
+       updated_at = excluded.updated_at
+"""
+
+# The conflict-free fast path: when every (sensor, metric) of the batch starts after its latest stored reading
+# (live data, fresh backfill), no raw row can conflict and a plain INSERT skips speculative insertion (~35 %
+# faster measured). sensor_latest always holds the newest time written per key, since every write goes through
+# here; a race with another writer surfaces as a unique violation and the batch is retried on the safe path.
+_CONFLICT_FREE = """
+SELECT NOT EXISTS (
+    SELECT 1
+      FROM (SELECT sensor_id, metric, min(t_us) AS t_us FROM staging_readings GROUP BY 1, 2) b
+      JOIN sensor_latest l USING (sensor_id, metric)
+     WHERE timestamptz 'epoch' + b.t_us * interval '1 microsecond' <= l.time)
+"""
+_MERGE_FAST = _MERGE.replace("{conflict}", "")
+_MERGE = _MERGE.replace("{conflict}", "ON CONFLICT DO NOTHING")
+
+# For a processor that computes its windows itself (the Spark job): raw rows and sensor_latest only.
+_MERGE_RAW = """
+WITH ins AS (
+    INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
+    SELECT timestamptz 'epoch' + s.t_us * interval '1 microsecond', s.sensor_id, s.metric, s.value, s.status,
+           now()
+      FROM staging_readings s
+    ON CONFLICT DO NOTHING
+    RETURNING time, sensor_id, metric, value, status
+), latest AS (
+    INSERT INTO sensor_latest AS l (sensor_id, metric, time, value, status, ingested_at)
+    SELECT DISTINCT ON (sensor_id, metric) sensor_id, metric, time, value, status, now()
+      FROM ins
+     ORDER BY sensor_id, metric, time DESC
+    ON CONFLICT (sensor_id, metric) DO UPDATE
+       SET time = excluded.time, value = excluded.value, status = excluded.status,
+           ingested_at = excluded.ingested_at
+     WHERE excluded.time >= l.time
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
+       (SELECT count(*) FROM latest), 0
+"""
+
+_QUARANTINE = """
+INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint)
+SELECT v.received_at, v.source, v.payload, v.reason, v.detail,
+       md5(v.reason || E'\\x1f' || v.detail || E'\\x1f' || v.payload)
+  FROM (VALUES %s) AS v (received_at, source, payload, reason, detail)
+ON CONFLICT (fingerprint) DO NOTHING
+RETURNING 1
+"""
+_LEDGER = """
+INSERT INTO ingest_ledger (batch_id, processor, source, spool_id, first_seq, last_seq, received, stored, duplicates,
+                           quarantined, quarantine_duplicates, by_reason)
+VALUES (%(batch_id)s, %(processor)s, %(source)s, %(spool_id)s, %(first_seq)s, %(last_seq)s, %(received)s, %(stored)s,
+        %(duplicates)s, %(quarantined)s, %(quarantine_duplicates)s, %(by_reason)s)
+"""
+_LEDGER_SEEN = "SELECT batch_id FROM ingest_ledger WHERE spool_id = %s AND last_seq = %s"
+_KPI = "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) VALUES %s"
