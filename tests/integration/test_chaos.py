@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import chaos_scenarios as cs
 from tests.support.chaos import ROOT, ChaosPostgres
-from tests.support.chaos_traffic import Row
+from tests.support.chaos_traffic import Row, stored_quarantine
 from tests.support.mosquitto import mosquitto_path
 from tests.support.postgres import binaries_available
 from tests.support.services import free_port, require
@@ -91,7 +91,8 @@ def test_3_consumer_sigkill_mid_batch(run_scenario, output_dir):
     cs.s3_consumer_sigkill(run)
     row = run.finish()
     check(row, output_dir, f"3 consumer SIGKILL mid-batch, restart after {cs.CI.consumer_down:.0f} s")
-    assert row.details["ledger"]["received"] >= row.messages
+    # The kill really was mid-batch: the broker redelivered messages, and each was stored once.
+    assert row.details["ledger"]["received"] > row.messages, row.details["ledger"]
 
 
 def test_4_broker_restart_mid_stream(run_scenario, output_dir):
@@ -104,12 +105,14 @@ def test_4_broker_restart_mid_stream(run_scenario, output_dir):
 
 def test_5_burst_of_malformed_and_valid(run_scenario, output_dir):
     run = run_scenario(5)
-    seconds = cs.s5_burst(run)
+    seconds, reasons = cs.s5_burst(run)
     print(f"burst: 20,000 messages acknowledged by the broker in {seconds:.3f} s")
     row = run.finish()
     check(row, output_dir, f"5 burst 10k malformed + 10k valid in {seconds:.2f} s")
     assert seconds < 1.0, f"the burst took {seconds:.2f} s"
-    assert row.quarantined >= 10_000
+    # The paced stream is clean: the quarantine is the burst's malformed half, each with its built-in reason.
+    assert Counter(reason for _, reason in stored_quarantine(run.url)) == reasons
+    assert row.details["ledger"]["by_reason"] == dict(reasons)
 
 
 def test_6_poison_corpus_in_valid_traffic(run_scenario, output_dir):
@@ -119,7 +122,7 @@ def test_6_poison_corpus_in_valid_traffic(run_scenario, output_dir):
     row = run.finish()
     check(row, output_dir, f"6 poison corpus ({len(corpus)} messages) in valid traffic")
     # Each poison message in quarantine with the reason the corpus states (not the validator's own opinion).
-    stored = Counter(reason for _, reason in cs.chaos_traffic.stored_quarantine(run.url))
+    stored = Counter(reason for _, reason in stored_quarantine(run.url))
     expected = Counter(reason for _, _, reason in corpus)
     assert stored == expected, (stored, expected)
 
@@ -142,5 +145,11 @@ def test_7_tiny_spool_during_an_outage(run_scenario, output_dir):
 def test_8_spool_unwritable(run_scenario, output_dir):
     run = run_scenario(8)
     cs.s8_spool_unwritable(run)
-    check(run.finish(), output_dir, f"8 spool unwritable (RLIMIT_FSIZE) for {cs.CI.unwritable:.0f} s")
+    row = run.finish()
+    check(row, output_dir, f"8 spool unwritable (RLIMIT_FSIZE) for {cs.CI.unwritable:.0f} s")
     assert run.consumer.starts == 1
+    if row.details["ledger"]["received"] != row.messages:
+        # Data are right (stored once); the ledger is not: it counts the replayed batch as received again,
+        # while the broker delivered it once. Reported to the lead (the ledger should key on spool sequences).
+        pytest.xfail(f"ledger received {row.details['ledger']['received']} for {row.messages} sent: a spool batch "
+                     "committed but not deleted (unwritable spool) is counted again when re-drained")  # fmt: skip

@@ -220,7 +220,12 @@ class Consumer:
         )
         self.starts += 1
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True, name="consumer-log").start()
-        wait_until(lambda: self.exited() is None and self.status() is not None, 60, "consumer spool ready")
+        wait_until(self._ready, 60, "consumer spool ready")
+
+    def _ready(self) -> bool:
+        if self.exited() is not None:
+            raise AssertionError(f"consumer exited ({self.exited()}): {self.log()[-3000:]}")
+        return self.status() is not None
 
     def _pump(self, proc: subprocess.Popen) -> None:
         with open(self.log_path, "a") as log:

@@ -107,6 +107,9 @@ DEFECTS: list[tuple[str, str, Callable[[dict], bytes]]] = [
     ("over_64KiB", "payload_too_large", _too_large),
 ]
 
+# The 70 KiB kind is rarer: a few hundred of them test the limit as well as thousands, without megabytes queued.
+WEIGHTS = [0.1 if name == "over_64KiB" else 1.0 for name, _, _ in DEFECTS]
+
 
 class HostileStream:
     """Deterministic (seeded) stream of valid and hostile messages; times are whole seconds from `start`, one
@@ -138,7 +141,9 @@ class HostileStream:
         return Hostile(m["fuzz_id"], _dumps(m), None, "valid", key)
 
     def hostile(self, defect: int | None = None) -> Hostile:
-        name, reason, mutate = DEFECTS[self.rng.randrange(len(DEFECTS)) if defect is None else defect]
+        if defect is None:
+            defect = self.rng.choices(range(len(DEFECTS)), WEIGHTS)[0]
+        name, reason, mutate = DEFECTS[defect]
         m = self._valid()
         return Hostile(m["fuzz_id"], mutate(m), reason, name)
 
