@@ -73,6 +73,11 @@ register(
         "reason.non_finite_value": {"fr": "valeur NaN/infinie", "en": "NaN/infinite value"},
         "reason.unknown_unit": {"fr": "unité inconnue", "en": "unknown unit"},
         "reason.out_of_range": {"fr": "hors de la plage physique", "en": "outside the physical range"},
+        "reason.invalid_encoding": {"fr": "encodage invalide (pas UTF-8)", "en": "invalid encoding (not UTF-8)"},
+        "reason.duplicate_key": {"fr": "clé JSON en double", "en": "duplicate JSON key"},
+        "reason.invalid_field": {"fr": "champ de type invalide", "en": "field of the wrong type"},
+        "reason.internal_error": {"fr": "erreur interne de validation", "en": "internal validation error"},
+        "reason.write_failed": {"fr": "refusé par la base", "en": "refused by the database"},
     }
 )
 

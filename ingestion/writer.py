@@ -153,16 +153,7 @@ class _Staged:
 
 def _quarantine_rows(rejections: list[Rejection]) -> list[tuple]:
     now = time.time()
-    return [
-        (
-            datetime.fromtimestamp(r.received_at or now, UTC),
-            r.source[:64],
-            r.bounded_payload().replace("\x00", "\\u0000"),
-            r.reason,
-            r.detail[:1000].replace("\x00", "\\u0000"),
-        )
-        for r in rejections
-    ]
+    return [r.db_row(now) for r in rejections]  # valid PostgreSQL text, bounded: always insertable
 
 
 class Writer:

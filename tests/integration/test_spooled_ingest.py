@@ -184,8 +184,9 @@ def test_a_sensor_added_by_an_operator_is_accepted_without_a_restart(url, tmp_pa
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM sensor_data WHERE sensor_id = 'op-lamentin-wx-99'")
         assert cur.fetchone()[0] == 2  # the message sent while registered: its two readings
-        cur.execute("SELECT count(*) FROM quarantine")
-        assert cur.fetchone()[0] == 2  # before registration, after deactivation
+        cur.execute("SELECT reason, detail FROM quarantine ORDER BY received_at")
+        (r1, d1), (r2, d2) = cur.fetchall()  # before registration, after deactivation
+    assert r1 == r2 == "unknown_sensor" and "not in the catalogue" in d1 and "deactivated" in d2
     totals = json.loads(cli(url, "reconcile", "--since", "1h", "--json").stdout)
     assert (totals["received"], totals["stored"], totals["quarantined"]) == (3, 2, 2)
     assert cli(url, "sensors", "add", "op-lamentin-wx-99", "--kind", "weather", "--commune", "X", "--insee", "1",
