@@ -84,6 +84,21 @@ def _too_large(m: dict) -> bytes:
     return _dumps(m)
 
 
+def _after_id(insert: bytes) -> Callable[[dict], bytes]:
+    """Raw bytes inserted right after the fuzz_id field (so the id stays readable in the stored payload)."""
+
+    def apply(m: dict) -> bytes:
+        raw = _dumps(m)
+        cut = raw.index(b",") + 1
+        return raw[:cut] + insert + raw[cut:]
+
+    return apply
+
+
+def _duplicate_value(m: dict) -> bytes:
+    return _dumps(m)[:-1] + b',"value":1}'
+
+
 # (defect name, reason, mutation of the valid message dict -> payload bytes). Exactly one defect each.
 DEFECTS: list[tuple[str, str, Callable[[dict], bytes]]] = [
     ("truncated_json", "invalid_json", _truncated),
@@ -105,6 +120,14 @@ DEFECTS: list[tuple[str, str, Callable[[dict], bytes]]] = [
     ("below_range", "out_of_range", _below_range),
     ("unknown_unit", "unknown_unit", _set("unit", "furlongs per fortnight")),
     ("over_64KiB", "payload_too_large", _too_large),
+    ("invalid_utf8", "invalid_encoding", _after_id(b'"note":"caf\xe9",')),
+    ("lone_surrogate", "invalid_encoding", _after_id(b'"note":"\\ud800",')),
+    ("raw_nul_bytes", "invalid_json", _after_id(b"\x00\x00")),
+    ("duplicate_value_key", "duplicate_key", _duplicate_value),
+    ("sensor_id_list", "invalid_field", lambda m: _set("sensor_id", [m["sensor_id"]])(m)),
+    ("metric_object", "invalid_field", lambda m: _set("metric", {"name": m["metric"]})(m)),
+    ("null_value", "missing_field", _set("value", None)),
+    ("timestamp_1999", "invalid_timestamp", _set("timestamp", "1999-12-31T23:59:59Z")),
 ]
 
 # The 70 KiB kind is rarer: a few hundred of them test the limit as well as thousands, without megabytes queued.
