@@ -1,10 +1,16 @@
-"""`python -m db up|stop|status|url|migrate` — manage the embedded default and the schema."""
+"""`python -m db up|stop|status|url|migrate|watch` — manage the embedded default and the schema.
+
+`watch` is the embedded server's watchdog (scripts/run.sh runs it): every few seconds it checks that the
+server runs and starts it again if it died, saying so once per outage."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+import time
 
 import psycopg2
 
@@ -39,9 +45,44 @@ def up() -> str:
     return dsn
 
 
+def watch(every: float = 2.0) -> int:
+    """Restart the embedded server whenever it is found stopped, until SIGTERM / SIGINT. One line when it is
+    found down, one when it is back; failed attempts in between (e.g. old backends still holding the shared
+    memory right after a SIGKILL of the postmaster) are retried quietly on the next check."""
+    if not settings.is_embedded():
+        print("watch: DATABASE_URL is set, no embedded server to watch", flush=True)
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_a: stop.set())
+    server = embedded.from_environment()
+    print(
+        f"watch: embedded PostgreSQL {server.data_dir} on 127.0.0.1:{server.port}, checked every {every:g}s", flush=True
+    )
+    down_since: float | None = None
+    reported = False
+    while not stop.is_set():
+        if not server.is_running() and not stop.is_set():
+            if down_since is None:
+                down_since, reported = time.monotonic(), False
+                print("watch: embedded PostgreSQL is not running; starting it again", flush=True)
+            try:
+                server.start()
+            except (embedded.EmbeddedError, psycopg2.Error) as exc:
+                if not reported and time.monotonic() - down_since > 60:
+                    print(f"watch: still down after 60s, keeps trying; last error: {exc}", file=sys.stderr, flush=True)
+                    reported = True
+        elif down_since is not None:
+            print(f"watch: embedded PostgreSQL is back after {time.monotonic() - down_since:.1f}s", flush=True)
+            down_since = None
+        stop.wait(every)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
-    parser.add_argument("command", choices=["up", "stop", "status", "url", "migrate"])
+    parser.add_argument("command", choices=["up", "stop", "status", "url", "migrate", "watch"])
+    parser.add_argument("--every", type=float, default=2.0, help="watch: seconds between checks (default 2)")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -55,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             server = embedded.from_environment()
             print("running" if server.is_running() else "stopped", server.data_dir)
+        elif args.command == "watch":
+            return watch(args.every)
         elif args.command == "url":
             print(settings.redacted(settings.owner_url()))
     except (embedded.EmbeddedError, migrate.MigrationError, psycopg2.Error) as exc:

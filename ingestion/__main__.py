@@ -169,11 +169,12 @@ def cmd_run(args) -> int:
     stop = Stop()
     dsn = writer_dsn(args)
     # A tick's messages arrive together: a short batching delay is enough (fewer waits, fresher Live page).
-    ingest = open_ingest(args, dsn=dsn, name="run", source="direct", stop=stop.event, max_delay_s=0.2)
+    ingest = open_ingest(
+        args, dsn=dsn, name="run", source="direct", stop=stop.event, max_delay_s=0.2, setup=lambda: _sync(args, stop)
+    )
     sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
     alerts = AlertsTicker(dsn, args.alerts_every)
-    _sync(args, stop)
-    if args.backfill and not stop:
+    if args.backfill:
         # History fills in the background so that live numbers show up at once.
         threading.Thread(
             target=_backfill,
@@ -290,7 +291,17 @@ def cmd_consume(args) -> int:
 
     stop = Stop()
     dsn = writer_dsn(args)
-    ingest = open_ingest(args, dsn=dsn, name=args.client_id, source="mqtt", stop=stop.event, max_delay_s=args.max_delay)
+    # The code catalogue is synced by the drain thread once the database answers: the broker is drained into
+    # the spool meanwhile, whatever the database does.
+    ingest = open_ingest(
+        args,
+        dsn=dsn,
+        name=args.client_id,
+        source="mqtt",
+        stop=stop.event,
+        max_delay_s=args.max_delay,
+        setup=lambda: _sync(args, stop),
+    )
     alerts = AlertsTicker(dsn, args.alerts_every)
     consumer = MqttConsumer(MqttConfig(host=args.mqtt_host, port=args.mqtt_port, client_id=args.client_id), ingest)
     ingest.start()  # the drain waits for the database on its own; the broker is drained into the spool meanwhile

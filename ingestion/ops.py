@@ -38,7 +38,7 @@ def add_spool_args(parser) -> None:
     )
 
 
-def open_ingest(args, *, dsn: str, name: str, source: str, stop: threading.Event, max_delay_s: float = 0.5):
+def open_ingest(args, *, dsn: str, name: str, source: str, stop: threading.Event, max_delay_s: float = 0.5, setup=None):
     """The spool -> processor -> database chain of a consumer; the caller starts it and feeds `offer()`."""
     from ingestion.processor import LiteProcessor
     from ingestion.registry import CatalogueWatcher
@@ -50,7 +50,7 @@ def open_ingest(args, *, dsn: str, name: str, source: str, stop: threading.Event
     spool = Spool(spool_dir(args, name), max_bytes=args.spool_max_bytes)
     writer = Writer(dsn, processor="lite", retries=None, stop=stop)
     processor = LiteProcessor(writer, Validator(source=source), max_delay_s=max_delay_s)
-    return SpooledIngest(spool, processor, name=name, catalogue=CatalogueWatcher(dsn), stop=stop)
+    return SpooledIngest(spool, processor, name=name, catalogue=CatalogueWatcher(dsn), stop=stop, setup=setup)
 
 
 # -- status -----------------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class SpooledIngest:
         catalogue: CatalogueWatcher | None,
         stop: threading.Event,
         heartbeat_s: float = 5.0,
+        setup=None,
     ):
         self.spool = spool
         self.processor = processor
@@ -81,6 +82,7 @@ class SpooledIngest:
         self._status_conn = None
         self._drain_error = ""
         self._thread: threading.Thread | None = None
+        self._setup = setup  # run by the drain thread before its first batch (e.g. the catalogue sync at start)
 
     # -- intake (the transport's thread) --------------------------------------------------------------------
     def offer(self, messages: list[tuple[bytes, float, str]]) -> int:
@@ -141,6 +143,11 @@ class SpooledIngest:
         self._close_status()
 
     def _drain_loop(self) -> None:
+        if self._setup is not None:
+            try:
+                self._setup()  # waits for the database itself; the intake keeps spooling meanwhile
+            except TRANSIENT_ERRORS:
+                return  # stopping
         while not self.stop.is_set():
             try:
                 if not self.drain_once():

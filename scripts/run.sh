@@ -1,27 +1,114 @@
 #!/usr/bin/env bash
 # The main job: set up, start the embedded PostgreSQL (unless DATABASE_URL is set), migrate, backfill recent
 # history, run the simulator + lite ingestion live, and serve the dashboard on http://localhost:8501.
-# Ctrl-C stops everything cleanly; the data stays in .data/ for the next start.
+#   bash scripts/run.sh            in-process ingestion (`python -m ingestion run`): simulator -> processor -> DB
+#   MQTT=1 bash scripts/run.sh     through a real Mosquitto started from deploy/mosquitto/mosquitto.conf:
+#                                  `ingestion simulate --transport mqtt` -> broker -> `ingestion consume` -> DB
+# Every long-running program runs under `python -m ingestion.supervisor`: a crash of one is logged and that
+# program alone is restarted (backoff 1 s -> 30 s); the others, the broker and the database keep running. The
+# embedded PostgreSQL has a watchdog (`python -m db watch`) that starts it again if it dies.
+# Ctrl-C / SIGTERM stops everything cleanly, in order: programs, then the broker, then the database; the data
+# stays in .data/ for the next start.
+# Settings: PORT (dashboard, 8501), BACKFILL (history, 7d; 0 = none), MQTT (0|1), MQTT_PORT (18830),
+# MQTT_DATA (the broker's rendered configuration and database, .data/mosquitto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh run
 
 PORT="${PORT:-8501}"
 BACKFILL="${BACKFILL:-7d}"
-.venv/bin/python -m db up
+MQTT="${MQTT:-0}"
+MQTT_PORT="${MQTT_PORT:-18830}"
+MQTT_DATA="${MQTT_DATA:-$PWD/.data/mosquitto}"
+PY=.venv/bin/python
+embedded() { [ -z "${DATABASE_URL:-}" ]; }
 
-pids=()
+# supervise NAME COMMAND...: run COMMAND under the supervisor, in the background; sets $started to its pid.
+# A background job of a script starts with SIGINT ignored and the supervisor keeps it so (its children run in
+# sessions of their own): a Ctrl-C reaches this script only, which then stops everything in order.
+supervise() {
+  local name="$1"
+  shift
+  "$PY" -m ingestion.supervisor --name "$name" -- "$@" &
+  started=$!
+}
+
+apps=() broker=() watchdog=()
+stop_all() {  # SIGTERM to these supervisors (each forwards it to its program), then wait for them
+  local pid
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -z "${DATABASE_URL:-}" ]; then .venv/bin/python -m db stop || true; fi
+  echo "Madinina Monitor: stopping"
+  stop_all "${apps[@]}"      # ingestion and dashboard first: they flush and acknowledge
+  stop_all "${broker[@]}"    # then the broker (saves its queues on the way out)
+  stop_all "${watchdog[@]}"  # then the database watchdog, so that it does not restart what we stop next
+  if embedded; then "$PY" -m db stop || true; fi  # the database last
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM
 
-.venv/bin/python -m ingestion run --backfill "$BACKFILL" &
-pids+=($!)
-.venv/bin/streamlit run app.py --server.port "$PORT" --server.headless true &
-pids+=($!)
+"$PY" -m db up
+if embedded; then
+  supervise db-watch "$PY" -m db watch
+  watchdog+=("$started")
+fi
+
+if [ "$MQTT" = 1 ]; then
+  mosquitto_bin="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+  [ -x "$mosquitto_bin" ] || { echo "MQTT=1 needs Mosquitto: apt-get install mosquitto (or scripts/setup.sh dev)" >&2; exit 1; }
+  # The shipped configuration, with exactly its two substitutable lines set: the port and the persistence dir.
+  mqtt_dir="$(realpath -m "$MQTT_DATA")"
+  mkdir -p "$mqtt_dir/data"
+  sed -e "s|^listener 1883 127\.0\.0\.1\$|listener $MQTT_PORT 127.0.0.1|" \
+      -e "s|^persistence_location .*|persistence_location $mqtt_dir/data|" \
+      deploy/mosquitto/mosquitto.conf > "$mqtt_dir/mosquitto.conf"
+  grep -qx "listener $MQTT_PORT 127.0.0.1" "$mqtt_dir/mosquitto.conf" || { echo "listener line not found" >&2; exit 1; }
+  if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
+    # As root Mosquitto drops to the `mosquitto` user, which must write its database and reach it.
+    chown mosquitto: "$mqtt_dir/data"
+    d="$mqtt_dir"; while [ "$d" != / ]; do chmod o+x "$d"; d="$(dirname "$d")"; done
+  fi
+  supervise mosquitto "$mosquitto_bin" -c "$mqtt_dir/mosquitto.conf"
+  broker+=("$started")
+  for _ in $(seq 150); do  # wait (15 s at most) until the broker listens
+    (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+  # The consumer's persistent session must exist before the simulator publishes its first message (on the
+  # very first start only; afterwards the broker keeps it in its database).
+  "$PY" - "$MQTT_PORT" <<'EOF' || echo "warning: could not create the consumer's MQTT session in advance" >&2
+import sys, threading
+import paho.mqtt.client as m
+from ingestion.transports.topics import SUBSCRIPTION
+done = threading.Event()
+c = m.Client(m.CallbackAPIVersion.VERSION2, client_id="madinina-run", clean_session=False)
+c.on_connect = lambda client, *_: client.subscribe(SUBSCRIPTION, qos=1)
+c.on_subscribe = lambda *_: done.set()
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_start()
+ok = done.wait(15)
+c.disconnect()
+c.loop_stop()
+sys.exit(0 if ok else 1)
+EOF
+  supervise consume "$PY" -m ingestion consume --mqtt-port "$MQTT_PORT" --client-id madinina-run
+  apps+=("$started")
+  supervise simulate "$PY" -m ingestion simulate --transport mqtt --mqtt-port "$MQTT_PORT"
+  apps+=("$started")
+else
+  supervise ingestion "$PY" -m ingestion run
+  apps+=("$started")
+fi
+if [ "$BACKFILL" != 0 ]; then
+  # A one-shot (exit 0 = done, not restarted), apart from the live path so that a restart of the live
+  # ingestion never redoes it.
+  supervise backfill "$PY" -m ingestion backfill "$BACKFILL"
+  apps+=("$started")
+fi
+supervise dashboard .venv/bin/streamlit run app.py --server.port "$PORT" --server.headless true
+apps+=("$started")
 echo "Madinina Monitor: http://localhost:$PORT  (Ctrl-C to stop)"
-wait -n "${pids[@]}"
+wait

@@ -1,7 +1,12 @@
-"""A real Mosquitto broker (Debian's package, installed by scripts/setup.sh dev) on a free local port."""
+"""A real Mosquitto broker (Debian's package, installed by scripts/setup.sh dev) on a free local port, started
+from the project's shipped configuration (deploy/mosquitto/mosquitto.conf) — the tests exercise exactly the
+limits that the run command and deploy/ use. Only the listener port and the persistence directory differ."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -11,6 +16,11 @@ from pathlib import Path
 
 from tests.support.services import free_port
 
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+_LISTENER = re.compile(r"^listener 1883 127\.0\.0\.1$", re.M)
+_PERSISTENCE = re.compile(r"^persistence_location \S+$", re.M)
+
 
 def mosquitto_path() -> str | None:
     return shutil.which("mosquitto") or next(
@@ -18,37 +28,103 @@ def mosquitto_path() -> str | None:
     )
 
 
+def render(port: int, persistence_dir: Path, text: str | None = None) -> str:
+    """The shipped file with its two substitutable lines replaced; fails if either is not there exactly once
+    (so the file cannot drift away from what the tests run)."""
+    text = SHIPPED_CONF.read_text(encoding="utf-8") if text is None else text
+    for pattern, line in (
+        (_LISTENER, f"listener {port} 127.0.0.1"),
+        (_PERSISTENCE, f"persistence_location {persistence_dir}"),
+    ):
+        text, n = pattern.subn(line, text)
+        if n != 1:
+            raise ValueError(f"{SHIPPED_CONF.name}: expected exactly one line matching {pattern.pattern!r}, found {n}")
+    return text
+
+
+def _writable_by_broker(directory: Path) -> None:
+    # As root, Mosquitto drops to the `mosquitto` user (the shipped file keeps the default `user`), which must
+    # write its database there and reach it through the parent folders.
+    if os.geteuid() != 0:
+        return
+    try:
+        entry = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return  # no such user: Mosquitto falls back to `nobody`... which cannot write; the start error says so
+    os.chown(directory, entry.pw_uid, entry.pw_gid)
+    for parent in directory.parents:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+class Broker:
+    """One broker process on a fixed port and persistence directory; can be stopped and started again (a
+    restart keeps the same port and database, as a real one would)."""
+
+    def __init__(self, workdir: Path, port: int | None = None, *, conf_text: str | None = None):
+        self.port = port or free_port()
+        self.conf_text = conf_text  # a variant of the shipped file (control tests only); default: the file
+        self.workdir = workdir
+        self.data_dir = workdir / f"mosquitto-{self.port}-data"
+        self.conf = workdir / f"mosquitto-{self.port}.conf"
+        self.log_path = workdir / f"mosquitto-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+        # A new broker starts empty: a database left by an earlier run on the same port would bring back its
+        # sessions and queues. (A restart of this broker, start() again, keeps them, as a real one would.)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
+
+    def start(self, timeout: float = 15.0) -> int:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _writable_by_broker(self.data_dir)
+        self.conf.write_text(render(self.port, self.data_dir, self.conf_text), encoding="utf-8")
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [mosquitto_path(), "-c", str(self.conf)], stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.log_path.read_text()[-2000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self.port
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not listen in {timeout} s")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Graceful stop (SIGTERM: Mosquitto saves its database on the way out); returns the exit code."""
+        if self.proc is None:
+            return 0
+        self.proc.terminate()
+        code = self.proc.wait(timeout)
+        self.proc = None
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no final save (what a crash or `docker kill` does)."""
+        self.proc.kill()
+        self.proc.wait(30)
+        self.proc = None
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
 @contextmanager
 def mosquitto(workdir: Path):
-    """Start a broker; yields its port. Offline persistent sessions keep an unbounded queue (tests need every
-    message a killed consumer missed)."""
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    conf = workdir / f"mosquitto-{port}.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "persistence false\n"
-        "max_queued_messages 0\n"
-        "max_inflight_messages 0\n"
-        "log_dest stdout\n"
-        "user root\n"
-    )
-    log = open(workdir / f"mosquitto-{port}.log", "w")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen([mosquitto_path(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    """Start a broker from the shipped configuration; yields its port."""
+    broker = Broker(workdir)
+    broker.start()
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {(workdir / f'mosquitto-{port}.log').read_text()[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("mosquitto did not listen in 15 s")
-            time.sleep(0.1)
-        yield port
+        yield broker.port
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        broker.stop()
