@@ -3,9 +3,8 @@ comparison of what was sent with what the database holds (issue 8, DESIGN.md §3
 
 Pieces:
 - `ChaosPostgres`: a dedicated throw-away cluster (it gets SIGKILLed and stopped, so it is never the shared one).
-- `Broker`: Mosquitto with the project's shipped configuration (deploy/mosquitto/mosquitto.conf, test-only
-  lines for port, persistence directory and log replaced), which can be stopped and started again on the same
-  port with the same persistence directory.
+- `Broker`: tests/support/mosquitto.py's broker (the shipped deploy/mosquitto/mosquitto.conf, only port and
+  persistence directory replaced), stopped and started again on the same port with the same persistence.
 - `Consumer`: the real `python -m ingestion consume` process (spool on disk), killable, with its log captured
   through a pipe (so a file-size limit put on it for the disk-full scenario cannot break its logging).
 The traffic (the sender, its independent count, and the comparison with the rows) is in chaos_traffic.py.
@@ -16,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,20 +25,10 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.support.mosquitto import mosquitto_path
+from tests.support import mosquitto
 from tests.support.postgres import TestCluster
-from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
-# Lines of the shipped file that name places or ports of a deployment; the test broker sets its own.
-_DEPLOYMENT_KEYS = {"listener", "port", "persistence_location", "persistence_file", "log_dest", "log_type",
-                    "pid_file", "user", "bind_address", "include_dir", "password_file", "acl_file"}  # fmt: skip
-# Used only while the shipped file does not exist yet: the settings DESIGN.md §3 asks it to ship.
-_FALLBACK_CONF = (
-    "persistence true\nautosave_interval 30\nmax_queued_messages 1000000\nmax_queued_bytes 0\n"
-    "max_inflight_messages 100\nallow_anonymous true\n"
-)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.2):
@@ -118,49 +106,18 @@ def count_rows(url: str, table: str) -> int:
 # --- Mosquitto ----------------------------------------------------------------------------------------------
 
 
-def broker_config(port: int, persistence_dir: Path) -> str:
-    """The shipped configuration with this test's listener and persistence directory."""
-    if SHIPPED_MOSQUITTO_CONF.exists():
-        kept = [
-            line
-            for line in SHIPPED_MOSQUITTO_CONF.read_text().splitlines()
-            if line.split(maxsplit=1)[:1] and line.split(maxsplit=1)[0] not in _DEPLOYMENT_KEYS
-        ]
-        base = "\n".join(kept) + "\n"
-    else:
-        base = _FALLBACK_CONF
-    return (
-        base + f"listener {port} 127.0.0.1\npersistence_location {persistence_dir}/\n"
-        "log_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n"
-        # As root Mosquitto would otherwise drop to the `mosquitto` user, who cannot write this directory.
-        "user root\n"
-    )
+class Broker(mosquitto.Broker):
+    """The tests' broker (the shipped configuration; stop/start keep its port and persistence database), plus a
+    count of its starts and the consumer's session created before anything is sent."""
 
-
-class Broker:
     def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.port = free_port()
-        self.persistence = workdir / "mosquitto-data"
-        self.persistence.mkdir(parents=True, exist_ok=True)
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(broker_config(self.port, self.persistence))
-        self.log_path = workdir / "mosquitto.log"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(workdir)
         self.starts = 0
 
-    def start(self) -> None:
-        with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen([mosquitto_path(), "-c", str(self.conf)], stdout=log, stderr=log)
+    def start(self) -> int:
+        port = super().start()
         self.starts += 1
-
-        def listening() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log_path.read_text()[-2000:]}")
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", self.port)) == 0
-
-        wait_until(listening, 15, "mosquitto listening")
+        return port
 
     def provision_session(self, client_id: str) -> None:
         """Create the consumer's persistent session (QoS 1 subscription) before anything is sent, as an operator
@@ -181,13 +138,6 @@ class Broker:
         finally:
             client.disconnect()
             client.loop_stop()
-
-    def stop(self) -> None:
-        """Graceful: SIGTERM makes Mosquitto write its persistence file (queued messages, sessions)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-        self.proc = None
 
 
 # --- the consumer process -----------------------------------------------------------------------------------

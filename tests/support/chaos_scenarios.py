@@ -205,7 +205,12 @@ def s3_consumer_sigkill(run: Run) -> None:
 def s4_broker_restart(run: Run) -> None:
     run.exact_received = False
     run.begin()
+    # A backlog queued in the broker when it stops: only its persistence brings those messages back.
+    burst = [m.payload for m in HostileStream(SEED, int(time.time()) - 3 * 86400).mixed(5000, 0.0)]
+    chaos_traffic.publish_burst(run.broker.port, burst)
+    run.extra_sent.extend(burst)
     run.broker.stop()
+    run.notes.append(f"{chaos.count_rows(run.url, 'sensor_data'):,} readings stored when the broker stopped")
     run.hold(run.durations.broker_down)
     run.broker.start()
     run.fault_over(sender_was_blocked=True)
