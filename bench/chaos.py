@@ -46,13 +46,16 @@ def run_one(cluster: ChaosPostgres, workdir: Path, n: int, d: cs.Durations) -> R
         if n == 5:
             extra["burst"], _ = cs.s5_burst(run)
         elif n == 6:
-            from tests.data.poison_corpus import CORPUS
-
-            extra["corpus"] = len(CORPUS)
-            cs.s6_poison_corpus(run, CORPUS)
+            poison = cs.poison_messages()
+            extra["corpus"] = len(poison)
+            cs.s6_poison_corpus(run, poison)
         else:
             cs.SCENARIOS[n][1](run)
         row = run.finish()
+        if n == 6:
+            row.details["ledger_checks"] += [
+                f"poison {k}: {v}" for k, v in cs.poison_mismatches(run.url, poison).items()
+            ]
     finally:
         run.close()
         if not cluster.server.is_running():

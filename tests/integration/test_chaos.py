@@ -116,35 +116,15 @@ def test_5_burst_of_malformed_and_valid(run_scenario, output_dir):
 
 
 def test_6_poison_corpus_in_valid_traffic(run_scenario, output_dir):
-    from ingestion.readings import payload_text
-
-    pc = _corpus()
-    hostile = pc.CORPUS + [(name, payload, None) for name, payload, _ in pc.ACCEPTED_HOSTILE]
-    run = run_scenario(6)
-    cs.s6_poison_corpus(run, hostile)
-    row = run.finish()
-    check(row, output_dir, f"6 poison corpus ({len(hostile)} messages) in valid traffic")
-    # Each poison message in quarantine with the reason the corpus states (not the validator's own opinion), as
-    # many rows as it has rejections; a message whose hostile parts are to be ignored has none.
-    reasons_of = {}
-    for payload, reason in stored_quarantine(run.url):
-        reasons_of.setdefault(payload, []).append(reason)
-    wrong = {}
-    for name, payload, reason in hostile:
-        got = reasons_of.pop(payload_text(payload), [])
-        want = 0 if reason is None else pc.REJECTIONS.get(name, 1)
-        if len(got) != want or (reason is not None and reason not in got):
-            wrong[name] = (reason, got)
-    assert not wrong, f"(expected reason, stored reasons): {wrong}"
-    assert not reasons_of, f"quarantine rows of no poison message: {reasons_of}"
-
-
-def _corpus():
     try:
-        from tests.data import poison_corpus
+        poison = cs.poison_messages()
     except ImportError:
         require(False, "tests/data/poison_corpus.py (the validator's corpus)")
-    return poison_corpus
+    run = run_scenario(6)
+    cs.s6_poison_corpus(run, poison)
+    row = run.finish()
+    check(row, output_dir, f"6 poison corpus ({len(poison)} messages) in valid traffic")
+    assert cs.poison_mismatches(run.url, poison) == {}
 
 
 def test_7_tiny_spool_during_an_outage(run_scenario, output_dir):

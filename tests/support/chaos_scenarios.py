@@ -234,13 +234,40 @@ def s5_burst(run: Run, n_each: int = 10_000) -> tuple[float, Counter]:
     return seconds, Counter(m.reason for m in malformed)
 
 
-def s6_poison_corpus(run: Run, corpus) -> None:
+def poison_messages() -> list[tuple[str, bytes, str | None]]:
+    """The poison corpus (tests/data/poison_corpus.py): (name, payload, reason), reason None for the messages
+    whose hostile parts must be ignored (their reading is stored)."""
+    from tests.data import poison_corpus as pc
+
+    return pc.CORPUS + [(name, payload, None) for name, payload, _ in pc.ACCEPTED_HOSTILE]
+
+
+def s6_poison_corpus(run: Run, poison: list[tuple[str, bytes, str | None]]) -> None:
     run.begin()
-    for start in range(0, len(corpus), 5):  # a few poison messages per tick, among the valid traffic
-        run.sender.inject([payload for _, payload, _ in corpus[start : start + 5]])
+    for start in range(0, len(poison), 5):  # a few poison messages per tick, among the valid traffic
+        run.sender.inject([payload for _, payload, _ in poison[start : start + 5]])
         run.hold(0.2)
     wait_until(lambda: run.sender.injections_pending() == 0, 60, "poison messages published")
     run.fault_over()
+
+
+def poison_mismatches(url: str, poison: list[tuple[str, bytes, str | None]]) -> dict:
+    """Each poison message in quarantine with the reason the corpus states (not the validator's own opinion), as
+    many rows as the corpus says it has rejections; an ignored-hostile one with none. Returns what disagrees."""
+    from ingestion.readings import payload_text
+    from tests.data.poison_corpus import REJECTIONS
+
+    reasons_of: dict[str, list[str]] = {}
+    for payload, reason in chaos_traffic.stored_quarantine(url):
+        reasons_of.setdefault(payload, []).append(reason)
+    wrong = {}
+    for name, payload, reason in poison:
+        got = reasons_of.pop(payload_text(payload), [])
+        want = 0 if reason is None else REJECTIONS.get(name, 1)
+        if len(got) != want or (reason is not None and reason not in got):
+            wrong[name] = (reason, got)
+    wrong.update({f"no poison message: {payload[:80]!r}": (None, r) for payload, r in reasons_of.items()})
+    return wrong
 
 
 def s7_tiny_spool(run: Run) -> None:
