@@ -28,7 +28,7 @@ from tests.support.services import free_port  # noqa: E402
 
 LABELS = {
     1: "1 PostgreSQL SIGKILL, {d.outage_kill:.0f} s down",
-    2: "2 PostgreSQL stopped, {d.outage_stop:.0f} s",
+    2: "2 PostgreSQL stopped, {d.outage_stop:.0f} s, single + faults",
     3: "3 consumer SIGKILL mid-batch, restart after {d.consumer_down:.0f} s",
     4: "4 broker restart (graceful, persistence), {d.broker_down:.0f} s down",
     5: "5 burst 10k malformed + 10k valid in {burst:.2f} s",
@@ -39,8 +39,7 @@ LABELS = {
 
 
 def run_one(cluster: ChaosPostgres, workdir: Path, n: int, d: cs.Durations) -> Row:
-    options = {"spool_max_bytes": 200_000} if n == 7 else {}
-    run = cs.Run(cluster, workdir / f"s{n}", f"s{n}", d, **options)
+    run = cs.Run(cluster, workdir / f"s{n}", f"s{n}", d, **cs.options(n))
     extra = {"burst": 0.0, "corpus": 0}
     try:
         if n == 5:

@@ -48,8 +48,8 @@ def run_scenario(chaos_cluster, output_dir):
     """A scenario's services (logs in test-output/chaos/s<N>/); always torn down, the cluster restarted."""
     runs = []
 
-    def make(n: int, **options) -> cs.Run:
-        run = cs.Run(chaos_cluster, output_dir / "chaos" / f"s{n}", f"s{n}", cs.CI, **options)
+    def make(n: int) -> cs.Run:
+        run = cs.Run(chaos_cluster, output_dir / "chaos" / f"s{n}", f"s{n}", cs.CI, **cs.options(n))
         runs.append(run)
         return run
 
@@ -82,8 +82,11 @@ def test_1_postgres_sigkill_mid_stream(run_scenario, output_dir):
 def test_2_postgres_stopped(run_scenario, output_dir):
     run = run_scenario(2)
     cs.s2_postgres_stopped(run)
-    check(run.finish(), output_dir, f"2 PostgreSQL stopped, {cs.CI.outage_stop:.0f} s (CI; bench 5 min)")
+    row = run.finish()
+    check(row, output_dir, f"2 PostgreSQL stopped, {cs.CI.outage_stop:.0f} s (CI; bench 5 min), single + faults")
     assert run.consumer.starts == 1
+    # The simulator's faults were really there: repeats absorbed, malformed ones quarantined.
+    assert row.duplicates > 0 and row.quarantined > 0, row.details["ledger"]
 
 
 def test_3_consumer_sigkill_mid_batch(run_scenario, output_dir):
@@ -128,7 +131,7 @@ def test_6_poison_corpus_in_valid_traffic(run_scenario, output_dir):
 
 
 def test_7_tiny_spool_during_an_outage(run_scenario, output_dir):
-    run = run_scenario(7, spool_max_bytes=200_000)
+    run = run_scenario(7)
     cs.s7_tiny_spool(run)
     check(run.finish(), output_dir, f"7 spool of 200 kB full during a {cs.CI.outage_tiny_spool:.0f} s outage")
     assert run.consumer.starts == 1

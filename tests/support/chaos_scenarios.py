@@ -308,6 +308,19 @@ def s8_spool_unwritable(run: Run) -> None:
     run.consumer.wait_log("spool writable again", 60, after=end)
 
 
+def options(n: int) -> dict:
+    """Per-scenario settings shared by the test and the bench: most stream the multi-metric format cleanly;
+    scenario 2 streams single readings with the simulator's own faults (2 % sent twice, 1 % late, 1 %
+    malformed), scenario 7 has its tiny spool."""
+    from ingestion.simulator import FaultConfig
+
+    if n == 2:
+        return {"fmt": "single", "faults": FaultConfig(duplicate_rate=0.02, late_rate=0.01, malformed_rate=0.01)}
+    if n == 7:
+        return {"spool_max_bytes": 200_000}
+    return {}
+
+
 SCENARIOS = {
     1: ("1 PostgreSQL SIGKILL", s1_postgres_sigkill),
     2: ("2 PostgreSQL stopped", s2_postgres_stopped),
