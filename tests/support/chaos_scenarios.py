@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import signal
 import threading
 import time
 from collections import Counter
@@ -142,6 +143,8 @@ class Run:
         return row
 
     def close(self) -> None:
+        """Everything down, also after a failed scenario (the sender may still be running then)."""
+        self.sender.halt()
         self.consumer.stop()
         self.broker.stop()
 
@@ -189,16 +192,24 @@ def s2_postgres_stopped(run: Run) -> None:
 
 
 def s3_consumer_sigkill(run: Run) -> None:
+    """SIGKILL mid-batch, twice over: 3,000 messages land at wire speed and the consumer is frozen (SIGSTOP) while
+    it is still spooling and acknowledging them; 2,000 more are published to the frozen process (delivered to
+    its session, never read); then SIGKILL, a pause, and a restart with the same client id and spool. The
+    second burst can only be stored if the broker delivers it again; copies of the first that were spooled
+    but not yet acknowledged come back too and must be stored once (duplicates absorbed)."""
     run.exact_received = False
     run.begin()
-    # Mid-batch for sure: a few thousand messages land at wire speed, and the consumer is killed while it is
-    # still spooling them (delivered to it, not all acknowledged): the broker must redeliver those.
-    burst = [m.payload for m in HostileStream(SEED, int(time.time()) - 3 * 86400).mixed(3000, 0.0)]
-    chaos_traffic.publish_burst(run.broker.port, burst)
-    run.extra_sent.extend(burst)
+    stream = HostileStream(SEED, int(time.time()) - 3 * 86400)
+    first = [m.payload for m in stream.mixed(3000, 0.0)]
+    second = [m.payload for m in stream.mixed(2000, 0.0)]
+    chaos_traffic.publish_burst(run.broker.port, first)
+    run.consumer.proc.send_signal(signal.SIGSTOP)
+    chaos_traffic.publish_burst(run.broker.port, second)
+    run.extra_sent.extend(first + second)
     run.consumer.kill9()
+    run.notes.append(f"{chaos.count_rows(run.url, 'sensor_data'):,} readings stored at the kill")
     run.hold(run.durations.consumer_down)
-    run.consumer.start()  # same client id (persistent session) and same spool directory
+    run.consumer.start()
     run.fault_over()
 
 

@@ -94,12 +94,17 @@ class Sender(threading.Thread):
         with self._lock:
             return list(self.acked)
 
-    def stop(self) -> list[bytes]:
+    def halt(self) -> None:
+        """Stop without judging (teardown); idempotent."""
         self._halt.set()
-        self.join(300)
-        assert not self.is_alive(), "sender did not stop"
+        if self.is_alive():
+            self.join(300)
         self.publisher.client.loop_stop()
         self.publisher.client.disconnect()
+
+    def stop(self) -> list[bytes]:
+        self.halt()
+        assert not self.is_alive(), "sender did not stop"
         if self.error is not None:
             raise AssertionError(f"sender failed: {self.error!r}")
         return self.sent()
