@@ -3,11 +3,13 @@
 import streamlit as st
 
 from components import map_layers  # noqa: F401  (registers the titles of the Map, Sensor and Pipeline pages)
+from components.errors import guarded
 from components.i18n import t
 from components.sidebar import render_sidebar
 
 st.set_page_config(page_title="Madinina Monitor", page_icon="🌴", layout="wide")
-render_sidebar()
+with guarded():  # a failing sidebar must still leave the navigation below
+    render_sidebar()
 
 pages = [
     st.Page("pages/live.py", title=t("page.live"), icon=":material/monitoring:", url_path="live", default=True),
@@ -16,4 +18,6 @@ pages = [
     st.Page("pages/sensor.py", title=t("page.sensor"), icon=":material/sensors:", url_path="sensor"),
     st.Page("pages/pipeline.py", title=t("page.pipeline"), icon=":material/lan:", url_path="pipeline"),
 ]
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+with guarded():  # the last resort: a short message with a correlation id, the trace in the server log
+    navigation.run()

@@ -6,13 +6,17 @@ Runs the live ingestion for --duration seconds against a fresh database `bench_f
   spark    `python -m ingestion simulate --transport files` (one file per second) -> `python -m ingestion spark
            run --source files --trigger "1 second"` (local[2]); sampling starts once the job has written two
            micro-batches (the JVM start and the backlog of the first batch are not freshness)
+  kafka    `python -m ingestion simulate --transport kafka` -> Tansu (tests/support/kafka.py, 3 partitions) ->
+           `python -m ingestion consume-kafka` (the lite Kafka consumer)
+  bridge   `simulate --transport mqtt` -> Mosquitto -> `python -m ingestion bridge` -> Tansu -> `consume-kafka`:
+           the seeds' chain; source_to_broker / broker_to_processor are measured from the bridge's broker_at
 Meanwhile this process polls `data_access.queries.latest_readings` (what the Live page reads) every --poll
 seconds; each time a (sensor, metric) shows a newer reading, its age (poll instant - reading timestamp) is one
 sample. The polling adds up to --poll seconds (half on average) to every sample: the figures are upper bounds.
 Baseline from the same run: the writer's own end_to_end stage in pipeline_kpi (source timestamp -> commit).
 On the page, the fragment refresh interval (5 s by default) and the 2 s query cache come on top.
 
-Usage: .venv/bin/python -m bench.freshness [--duration 60] [--poll 0.2] [--paths direct,mqtt,spark]
+Usage: .venv/bin/python -m bench.freshness [--duration 60] [--poll 0.2] [--paths direct,mqtt,spark,kafka,bridge]
 """
 
 from __future__ import annotations
@@ -89,11 +93,35 @@ def wait_for_batches(url: str, n: int, timeout: float) -> None:
     raise SystemExit(f"the Spark job wrote fewer than {n} micro-batches in {timeout:.0f} s")
 
 
-def end_to_end_p95(url: str) -> float | None:
+def stage_p95(url: str, stage: str = "end_to_end") -> float | None:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT p95_ms FROM get_pipeline_latency_stats('1 hour'::interval) WHERE stage = 'end_to_end'")
+        cur.execute("SELECT p95_ms FROM get_pipeline_latency_stats('1 hour'::interval) WHERE stage = %s", (stage,))
         row = cur.fetchone()
     return float(row[0]) / 1000 if row else None
+
+
+def kafka_procs(name: str, py: list[str], env: dict, stack: ExitStack, workdir: Path) -> list[subprocess.Popen]:
+    """The Kafka paths: a Tansu broker, the lite Kafka consumer, and the producer (direct or via the bridge)."""
+    from tests.support.kafka import tansu  # the project's one way to start a local Kafka-protocol broker
+
+    broker = stack.enter_context(tansu(workdir))
+    kafka = ["--kafka-bootstrap", broker.bootstrap, "--kafka-topic", "sensor_data"]
+    spool = workdir / f"spool-{name}-{broker.port}"
+    consume = [*py, "consume-kafka", *kafka, "--group", "bench", "--spool-dir", str(spool)]
+    procs = []
+    if name == "kafka":
+        producer = [*py, "simulate", "--transport", "kafka", *kafka, "--kafka-partitions", "3"]
+    else:
+        from tests.support.mosquitto import mosquitto
+
+        port = stack.enter_context(mosquitto(workdir))
+        mqtt = ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(port)]
+        bridge = [*py, "bridge", *mqtt, *kafka, "--kafka-partitions", "3"]
+        procs.append(subprocess.Popen(bridge, env=env, stdout=subprocess.DEVNULL))
+        producer = [*py, "simulate", "--transport", "mqtt", *mqtt]
+    procs.append(subprocess.Popen(consume, env=env, stdout=subprocess.DEVNULL))
+    procs.append(subprocess.Popen(producer, env=env, stdout=subprocess.DEVNULL))
+    return procs
 
 
 def run_path(name: str, url: str, duration: float, poll: float, workdir: Path) -> None:
@@ -118,6 +146,8 @@ def run_path(name: str, url: str, duration: float, poll: float, workdir: Path) -
                 subprocess.Popen(simulate, env=env, stdout=subprocess.DEVNULL),
             ]
             wait_for_batches(url, 2, timeout=180)
+        elif name in ("kafka", "bridge"):
+            procs = kafka_procs(name, py, env, stack, workdir)
         else:
             from tests.support.mosquitto import mosquitto  # the project's one way to start a local broker
 
@@ -141,11 +171,18 @@ def run_path(name: str, url: str, duration: float, poll: float, workdir: Path) -
     if not samples:
         print(f"{name:7s} no samples: did the ingestion start? (run it by hand to see its error)")
         return
-    e2e = end_to_end_p95(url)
+    e2e = stage_p95(url)
+    broker_stages = ""
+    if name in ("kafka", "bridge", "mqtt"):
+        broker_stages = "   p95 " + ", ".join(
+            f"{stage} {value if value is None else f'{value:.3f} s'}"
+            for stage in ("source_to_broker", "broker_to_processor", "processor_to_db")
+            for value in [stage_p95(url, stage)]
+        )
     print(
         f"{name:7s} reading -> readable by the Live query: p50 {statistics.median(samples):5.2f} s   "
         f"p95 {pct(samples, 95):5.2f} s   max {max(samples):5.2f} s   (n={len(samples):,}, poll {poll} s)   "
-        f"baseline pipeline_kpi end_to_end p95 {e2e if e2e is None else f'{e2e:.2f} s'}",
+        f"baseline pipeline_kpi end_to_end p95 {e2e if e2e is None else f'{e2e:.2f} s'}{broker_stages}",
         flush=True,
     )
 

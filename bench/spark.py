@@ -57,7 +57,7 @@ def bench_lite(directory: Path, url: str) -> tuple[float, int]:
                 processor.submit(line)
             processor.flush()
         elapsed = time.perf_counter() - started
-    return elapsed, processor.counters.stored
+    return elapsed, processor.totals.stored
 
 
 def bench_spark(spark, directory: Path, url: str, checkpoint: Path, max_files: int) -> tuple[float, int]:
@@ -76,7 +76,24 @@ def bench_spark(spark, directory: Path, url: str, checkpoint: Path, max_files: i
     elapsed = time.perf_counter() - started
     if query.exception() is not None:
         raise RuntimeError(str(query.exception()))
+    print(where_the_time_goes(query, totals))
     return elapsed, totals.stored
+
+
+def where_the_time_goes(query, totals) -> str:
+    """Spark's own durations of the micro-batches (StreamingQueryProgress.durationMs, summed) and the sink's split
+    of addBatch into computing the plan (read, validate, windows, collected as Arrow) and the database writes."""
+    durations: dict[str, float] = {}
+    batches = 0
+    for progress in query.recentProgress:
+        batches += 1
+        for name, ms in progress.get("durationMs", {}).items():
+            durations[name] = durations.get(name, 0.0) + ms / 1000.0
+    spark_side = ", ".join(f"{name} {s:.2f}s" for name, s in sorted(durations.items(), key=lambda kv: -kv[1]))
+    return (
+        f"  spark: {batches} micro-batches ({totals.batches} with data): {spark_side}\n"
+        f"  sink: computing the micro-batches {totals.compute_s:.2f}s, database writes {totals.write_s:.2f}s"
+    )
 
 
 def count(url: str, table: str) -> int:

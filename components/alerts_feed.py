@@ -13,9 +13,11 @@ import streamlit as st
 
 from components.charts import SEVERITY_BACKGROUNDS
 from components.data import engine, load
+from components.errors import guard
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, register, t
 from components.sidebar import lang_key
+from components.text import md_escape, scrub_paths
 from data_access import alerts
 from data_access.engine import DatabaseUnavailable
 
@@ -144,6 +146,7 @@ def _option_label(row) -> str:
 
 
 @st.fragment
+@guard
 def acknowledge_form(sensor_ids: tuple[str, ...]) -> None:
     """Pick an open, unacknowledged alert; give a name and a comment; acknowledge. Success or error is shown."""
     st.markdown(f"**{t('ack.title')}**")
@@ -180,15 +183,15 @@ def acknowledge_form(sensor_ids: tuple[str, ...]) -> None:
     try:
         found = alerts.acknowledge(engine(), alert_id=alert_id, by=by, comment=comment)
     except alerts.AcknowledgeError as exc:
-        st.error(t("ack.refused", detail=str(exc)))
+        st.error(t("ack.refused", detail=md_escape(exc)))
         return
     except DatabaseUnavailable as exc:
-        st.error(t("ack.db_down", detail=str(exc)[:300]))
+        st.error(t("ack.db_down", detail=md_escape(scrub_paths(exc)[:300])))
         return
     if not found:
         st.session_state["ack_flash"] = ("error", t("ack.missing", id=alert_id))
     else:
-        st.session_state["ack_flash"] = ("ok", t("ack.done", id=alert_id, by=by.strip()))
+        st.session_state["ack_flash"] = ("ok", t("ack.done", id=alert_id, by=md_escape(by.strip())))
         st.session_state["ack_name"] = by.strip()
         st.session_state["ack_done"] = done + 1
     st.cache_data.clear()  # the feed and the counts must show the acknowledgement at once

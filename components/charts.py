@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from components.formatting import fmt_number, plotly_separators, to_local
 from components.i18n import lang, register, t
+from components.text import plotly_text
 from data_access.queries import MAX_POINTS
 
 register(
@@ -98,7 +99,7 @@ def lines(
                 x=local_naive(part["time"]),
                 y=part["value"],
                 mode="lines",
-                name=names.get(key, str(key)),
+                name=plotly_text(names.get(key, str(key))),
                 line=dict(width=1.6, color=PALETTE[i % len(PALETTE)]),
             )
         )
@@ -126,7 +127,7 @@ def small_multiples(
         rows=rows,
         cols=columns,
         shared_xaxes=True,
-        subplot_titles=[titles.get(k, str(k)) for k in keys],
+        subplot_titles=[plotly_text(titles.get(k, str(k))) for k in keys],
         vertical_spacing=min(0.12, 0.5 / max(rows, 1)),
         horizontal_spacing=0.06,
     )
@@ -156,7 +157,9 @@ def small_multiples(
                 col=c,
             )
         fig.add_trace(
-            go.Scatter(x=x, y=part["value"], mode="lines", name=titles.get(key, str(key)), line=dict(color=color)),
+            go.Scatter(
+                x=x, y=part["value"], mode="lines", name=plotly_text(titles.get(key, str(key))), line=dict(color=color)
+            ),
             row=r,
             col=c,
         )
@@ -197,7 +200,7 @@ def severity_bars(
         part = frame[frame["severity"] == severity].set_index("key").reindex(keys)
         fig.add_trace(
             go.Bar(
-                x=[labels.get(k, k) for k in keys],
+                x=[plotly_text(labels.get(k, k)) for k in keys],
                 y=part["alerts"].fillna(0),
                 name=t(f"severity.{severity}"),
                 marker_color=SEVERITY_COLORS[severity],
@@ -213,7 +216,7 @@ def severity_bars(
 
 
 def correlation_heatmap(matrix: pd.DataFrame, labels: dict[str, str]) -> go.Figure:
-    names = [labels.get(m, m) for m in matrix.columns]
+    names = [plotly_text(labels.get(m, m)) for m in matrix.columns]
     text = [[fmt_number(v, lang(), 2) for v in row] for row in matrix.to_numpy()]
     fig = go.Figure(
         go.Heatmap(

@@ -2,8 +2,9 @@
 
 - ISO-8601 times with the Martinique offset (``2026-11-22T08:15:00-04:00``);
 - a header of comment lines (``# key: value``) naming the source, the window, the range and the filters;
-- formula-injection-safe: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading
-  ``'`` so that a spreadsheet shows it as text instead of evaluating it (numbers are left as numbers);
+- formula-injection-safe: a text cell starting (after spaces) with ``=``, ``+``, ``-``, ``@``, or with a tab, carriage
+  return or newline gets a leading ``'`` so that a spreadsheet shows it as text instead of evaluating it (numbers are
+  left as numbers); each header line is one quoted cell, so a comma in a filter value cannot open a new cell;
 - numbers with a dot and full precision (machine-readable; the file is data, not a report);
 - built only when the user asks for it (a button, then the download button).
 """
@@ -22,7 +23,7 @@ import streamlit as st
 from components.formatting import TZ
 from components.i18n import register, t
 
-DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 COLUMNS = (
     "window_start",
     "window_end",
@@ -59,7 +60,9 @@ register(
 
 def safe_cell(value):
     """Neutralise spreadsheet formulas in text cells (OWASP CSV injection); other values pass unchanged."""
-    if isinstance(value, str) and value.startswith(DANGEROUS_PREFIXES):
+    if isinstance(value, str) and (
+        value.startswith(DANGEROUS_PREFIXES) or value.lstrip(" ").startswith(DANGEROUS_PREFIXES)
+    ):
         return "'" + value
     return value
 
@@ -95,9 +98,9 @@ def build_csv(
         }
     units = units or {}
     buffer = io.StringIO()
-    for line in header_lines(header):
-        buffer.write(line + "\n")
     writer = csv.writer(buffer, lineterminator="\n")
+    for line in header_lines(header):
+        writer.writerow([line])  # one cell: quoted when it holds a comma or a quote
     writer.writerow(COLUMNS)
     if not series.empty:
         ordered = series.sort_values(["metric", "sensor_id", "time"], kind="stable")
@@ -133,8 +136,9 @@ def read_export(payload: bytes | str) -> tuple[dict[str, str], pd.DataFrame]:
     header: dict[str, str] = {}
     body: list[str] = []
     for line in text.splitlines():
-        if line.startswith("# "):
-            key, _, value = line[2:].partition(": ")
+        if line.startswith(("# ", '"# ')):
+            cell = next(csv.reader([line]))[0]
+            key, _, value = cell[2:].partition(": ")
             header[key] = value
         else:
             body.append(line)

@@ -12,6 +12,7 @@ from components import charts
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, register, t
 from components.sensor_panels import fmt_duration
+from components.text import plotly_text
 from data_access.pipeline import SAMPLE_CHARS, escape_payload
 
 register(
@@ -210,7 +211,7 @@ def throughput_figure(frame: pd.DataFrame, step_label: str, *, start=None, end=N
 def freshness_figure(fresh: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     """One horizontal bar per sensor that has reported: age of its last reading, coloured by status."""
     seen = fresh[fresh["age_s"].notna()].sort_values("age_s", ascending=True)
-    labels = [f"{names.get(s, s)} ({s})" for s in seen["sensor_id"]]
+    labels = [plotly_text(f"{names.get(s, s)} ({s})") for s in seen["sensor_id"]]
     fig = go.Figure(
         go.Bar(
             x=seen["age_s"].clip(lower=0.1),
@@ -250,7 +251,7 @@ def quarantine_figure(counts: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=ordered["messages"],
-            y=[reason_label(r) for r in ordered["reason"]],
+            y=[plotly_text(reason_label(r)) for r in ordered["reason"]],
             orientation="h",
             marker_color=charts.SEVERITY_COLORS["warning"],
             text=[fmt_number(int(n), lang(), 0) for n in ordered["messages"]],

@@ -7,20 +7,21 @@ at the end of every run they are written back to ``st.query_params``: a copied U
 
 URL parameters: ``lang`` (fr|en), ``refresh`` (0|5|10|30|60), ``range`` (15m|1h|6h|24h|7d|30d|custom), ``from`` /
 ``to`` (custom range, Martinique local time ``YYYY-MM-DDTHH:MM``), ``commune``, ``kind``, ``sensor`` (repeatable),
-``metric``. Invalid values are ignored (the default is used), never an error.
+``metric``. Every value is parsed by components.inputs: an invalid or out-of-range one is ignored (the default is
+used) with a plain-text notice, never an error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
-from components.formatting import TZ
+from components import clock, inputs
 from components.i18n import LANG_NAMES, LANGS, lang, t
+from components.inputs import LOCAL, local_to_utc
 from data_access.engine import DatabaseUnavailable
 
 REFRESH_CHOICES = (0, 5, 10, 30, 60)  # seconds; 0 = off
@@ -28,7 +29,6 @@ RANGE_PRESETS = {"15m": 15 * 60, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d":
 RANGE_KEYS = (*RANGE_PRESETS, "custom")
 DEFAULT_RANGE = "24h"
 DEFAULT_METRIC = "temperature"
-LOCAL = ZoneInfo(TZ)
 URL_TIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 # Session keys holding the filter state (the widgets have their own keys, prefixed "sb_").
@@ -56,7 +56,7 @@ class Filters:
 
 # -- pure helpers (unit-tested) ---------------------------------------------------------------------------------
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def preset_window(range_key: str, now: datetime) -> tuple[datetime, datetime]:
@@ -68,21 +68,10 @@ def preset_window(range_key: str, now: datetime) -> tuple[datetime, datetime]:
     return end - timedelta(seconds=span), end
 
 
-def parse_local(text: str | None) -> datetime | None:
-    """'YYYY-MM-DDTHH:MM' (Martinique local time) -> naive local datetime; None when absent or malformed."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(LOCAL).replace(tzinfo=None)
-    return value.replace(second=0, microsecond=0)
-
-
-def local_to_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=LOCAL).astimezone(UTC)
+def parse_local(text: str | None, now: datetime | None = None) -> datetime | None:
+    """'YYYY-MM-DDTHH:MM' (Martinique local time) -> naive local datetime; None when absent, malformed or out of
+    range (components.inputs.parse_local_time)."""
+    return inputs.parse_local_time(text, now or _now())
 
 
 def default_custom(now: datetime) -> tuple[datetime, datetime]:
@@ -114,31 +103,48 @@ def metric_options(catalogue: pd.DataFrame, metrics: pd.DataFrame, sensor_ids) -
     return shown or known
 
 
-def _first(values, allowed, default):
-    return values if values in allowed else default
-
-
-def state_from_url(params: dict[str, list[str]], catalogue: pd.DataFrame, metrics: pd.DataFrame, now: datetime):
-    """Initial filter state from URL parameters (each a list of strings), validated against the catalogue."""
+def state_from_url(
+    params: dict[str, list[str]],
+    catalogue: pd.DataFrame,
+    metrics: pd.DataFrame,
+    now: datetime,
+    rejected: list[str] | None = None,
+):
+    """Initial filter state from URL parameters (each a list of strings), validated against the catalogue. The
+    names of the parameters ignored are appended to `rejected`."""
+    rejected = [] if rejected is None else rejected
 
     def one(name):
         values = params.get(name) or []
         return values[-1] if values else None
 
+    def ids(name, allowed):
+        values = params.get(name) or []
+        kept = inputs.parse_ids(values, allowed)
+        if len(kept) < len(set(values)):
+            rejected.append(name)
+        return kept
+
     communes_all = set(catalogue["commune"]) if catalogue is not None and not catalogue.empty else set()
     kinds_all = set(catalogue["kind"]) if catalogue is not None and not catalogue.empty else set()
     sensors_all = set(catalogue["sensor_id"]) if catalogue is not None and not catalogue.empty else set()
-    communes = tuple(dict.fromkeys(c for c in params.get("commune", []) if c in communes_all))
-    kinds = tuple(dict.fromkeys(k for k in params.get("kind", []) if k in kinds_all))
+    communes = ids("commune", communes_all)
+    kinds = ids("kind", kinds_all)
     allowed_sensors = set(narrow(catalogue, communes, kinds))
-    sensors = tuple(dict.fromkeys(s for s in params.get("sensor", []) if s in sensors_all and s in allowed_sensors))
-    range_key = _first(one("range"), RANGE_KEYS, DEFAULT_RANGE)
-    start_local, end_local = parse_local(one("from")), parse_local(one("to"))
+    sensors = ids("sensor", sensors_all & allowed_sensors)
+    range_key = inputs.parse_choice(one("range"), RANGE_KEYS)
+    start_local, end_local = parse_local(one("from"), now), parse_local(one("to"), now)
+    for name, value in (("range", range_key), ("from", start_local), ("to", end_local)):
+        if value is None and one(name) is not None:
+            rejected.append(name)
+    range_key = range_key or DEFAULT_RANGE
     if start_local is None or end_local is None or start_local >= end_local:
         start_local, end_local = default_custom(now)
     options = metric_options(catalogue, metrics, sensors or narrow(catalogue, communes, kinds))
-    wanted = one("metric")
-    metric = wanted if wanted in options else (DEFAULT_METRIC if DEFAULT_METRIC in options else None)
+    wanted = inputs.parse_choice(one("metric"), options)
+    if wanted is None and one("metric") is not None:
+        rejected.append("metric")
+    metric = wanted or (DEFAULT_METRIC if DEFAULT_METRIC in options else None)
     if metric is None and options:
         metric = options[0]
     return {
@@ -194,15 +200,6 @@ def _url_lists() -> dict[str, list[str]]:
     return {key: st.query_params.get_all(key) for key in st.query_params}
 
 
-def _from_url(key: str, allowed, default):
-    raw = st.query_params.get(key)
-    try:
-        value = type(default)(raw) if raw is not None else default
-    except (TypeError, ValueError):
-        return default
-    return value if value in allowed else default
-
-
 def lang_key(name: str) -> str:
     """Widget key for a widget whose option labels are translated. The browser keeps a widget's value as its
     shown label, so after a language switch such a widget must be a new one (created from the stored preference)
@@ -233,9 +230,9 @@ def render_sidebar() -> None:
     # Preferences live in plain session keys; widgets start from them. A widget whose label is translated can be
     # re-created on a language switch, and must then start from the preference, not reset.
     if "lang" not in ss:
-        ss["lang"] = _from_url("lang", LANGS, "fr")
+        ss["lang"] = inputs.param_choice("lang", LANGS, "fr")
     if "refresh_s" not in ss:
-        ss["refresh_s"] = _from_url("refresh", REFRESH_CHOICES, 5)
+        ss["refresh_s"] = inputs.param_int_choice("refresh", REFRESH_CHOICES, 5)
     with st.sidebar:
         st.markdown(f"### {t('app.title')}")
         st.caption(t("app.tagline"))
@@ -271,7 +268,10 @@ def render_sidebar() -> None:
         return
     now = _now()
     if "f_range" not in ss:
-        ss.update(state_from_url(_url_lists(), catalogue, metrics, now))
+        rejected: list[str] = []
+        ss.update(state_from_url(_url_lists(), catalogue, metrics, now, rejected))
+        for name in rejected:
+            inputs.reject(name)
 
     with st.sidebar:
         st.divider()
@@ -284,12 +284,13 @@ def render_sidebar() -> None:
         )
         if ss["f_range"] == "custom":
             fmt = "DD/MM/YYYY" if lang() == "fr" else "YYYY/MM/DD"
+            bounds = dict(min_value=inputs.DATE_MIN, max_value=inputs.date_max(now), format=fmt, step=60)
             start = st.datetime_input(
-                t("sidebar.from"), value=ss["f_from"], format=fmt, step=60, key="sb_from", help=t("sidebar.local")
+                t("sidebar.from"), value=ss["f_from"], key="sb_from", help=t("sidebar.local"), **bounds
             )
-            end = st.datetime_input(
-                t("sidebar.to"), value=ss["f_to"], format=fmt, step=60, key="sb_to", help=t("sidebar.local")
-            )
+            end = st.datetime_input(t("sidebar.to"), value=ss["f_to"], key="sb_to", help=t("sidebar.local"), **bounds)
+            if start is not None and end is not None:  # the widget's bounds are the browser's: clamp here too
+                start, end = inputs.clamp_local(start, now), inputs.clamp_local(end, now)
             if start is not None and end is not None and start < end:
                 ss["f_from"], ss["f_to"] = start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
             else:

@@ -29,6 +29,7 @@ import time
 import psycopg2
 
 from ingestion.cli_common import parse_duration
+from ingestion.kafka_consumer import add_kafka_parsers
 from ingestion.ops import add_ops_parsers, add_spool_args, open_ingest, writer_dsn
 
 log = logging.getLogger("ingestion")
@@ -235,10 +236,12 @@ def cmd_simulate(args) -> int:
         files = FilesSink(args.directory)
         send, close = files.write_batch, (lambda: None)
     elif args.transport == "kafka":
-        from ingestion.kafka_producer import KafkaSink  # thin; needs a broker (see deploy/README.md)
+        from ingestion.kafka_producer import KafkaSink  # needs a broker: docs/kafka.md
 
-        kafka = KafkaSink.from_env(bootstrap=args.kafka_bootstrap, topic=args.kafka_topic)
-        send, close = kafka.send_batch, kafka.close
+        kafka = KafkaSink.from_env(
+            bootstrap=args.kafka_bootstrap, topic=args.kafka_topic, partitions=args.kafka_partitions
+        )
+        send, close = kafka.send_batch, kafka.close_and_report
     else:
         from ingestion.processor import LiteProcessor
         from ingestion.validation import Validator
@@ -391,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--directory", default="landing", help="files transport: landing directory")
     simulate.add_argument("--kafka-bootstrap", default=None, help="kafka transport: bootstrap servers")
     simulate.add_argument("--kafka-topic", default="sensor_data")
+    simulate.add_argument(
+        "--kafka-partitions", type=int, default=None, help="kafka transport: create the topic with this many partitions"
+    )
     simulate.add_argument("--ticks", type=int, default=None, help="stop after this many ticks")
     simulate.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     simulate.add_argument(
@@ -414,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.set_defaults(func=cmd_backfill)
 
     add_ops_parsers(sub)
+    add_kafka_parsers(sub)
 
     spark = sub.add_parser(
         "spark", add_help=False, help="Spark Structured Streaming job (needs Java 17): spark run|check-checkpoint ..."

@@ -1,7 +1,8 @@
-"""Kafka producer of the scale-out path: simulator (or a gateway) -> Kafka topic -> the Spark job.
+"""Kafka producer of the scale-out path: simulator (or a gateway, or the MQTT bridge) -> Kafka topic -> the lite
+Kafka consumer (ingestion/kafka_consumer.py) or the Spark job. Tested on a real broker (Tansu, tests/support/kafka.py);
+topic layout and message format: docs/kafka.md.
 
-Thin on purpose (DESIGN.md §7: no broker can be run here). Client: confluent-kafka (librdkafka, pinned in
-requirements-spark.txt). What it does:
+Client: confluent-kafka (librdkafka, pinned in requirements-spark.txt). What it does:
 - configuration from arguments and the environment: KAFKA_BOOTSTRAP_SERVERS (default localhost:9092),
   KAFKA_TOPIC (default sensor_data), KAFKA_CONNECT_TIMEOUT_S (default 10), and any librdkafka setting as
   KAFKA_PRODUCER_<NAME>=value with `_` turned into `.` (e.g. KAFKA_PRODUCER_SECURITY_PROTOCOL=SSL);
@@ -9,13 +10,12 @@ requirements-spark.txt). What it does:
   partition), lz4 compression, a short linger to batch;
 - the message value is the JSON message as the other transports carry it; the key is the sensor id (messages of
   one sensor stay in one partition, in order);
+- `ensure_topic()` creates the topic with a chosen partition count (AdminClient) when it does not exist;
 - at start, a metadata request to the broker: no broker reachable within the timeout is a ConnectionError that
   names the address, instead of messages queued forever;
 - delivery callbacks count what the broker acknowledged and keep the first errors; `flush()` waits for every
-  outstanding message and raises KafkaDeliveryError if any was not delivered, so `close()` never hides a loss.
-
-What the consumer side does with these messages is ingestion/spark/sources.py (kafka source, offsets in the
-Spark checkpoint). How to run a broker: deploy/README.md.
+  outstanding message and raises KafkaDeliveryError if any was not delivered, so `close()` never hides a loss
+  (`simulate` flushes on SIGTERM / Ctrl-C and prints how many the broker acknowledged).
 """
 
 from __future__ import annotations
@@ -61,6 +61,35 @@ def _sensor_key(message: bytes) -> bytes | None:
     return None
 
 
+def _security(config: Mapping[str, object] | None) -> dict[str, object]:
+    """The connection settings of a producer configuration that an admin or consumer client needs as well."""
+    return {k: v for k, v in (config or {}).items() if k.split(".")[0] in ("security", "sasl", "ssl")}
+
+
+def ensure_topic(
+    bootstrap: str, topic: str, partitions: int, *, config: Mapping[str, object] | None = None, timeout: float = 15.0
+) -> int:
+    """Create `topic` with `partitions` partitions unless it exists; returns the partition count it has. An
+    existing topic is left as it is (adding partitions would move keys to other partitions: an operator's call)."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_security(config)})
+    existing = admin.list_topics(timeout=timeout).topics.get(topic)
+    if existing is None or existing.error is not None:
+        future = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])[topic]
+        try:
+            future.result(timeout)
+            log.info("kafka topic %s created with %d partitions", topic, partitions)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # created meanwhile by another producer
+                raise
+    have = len(admin.list_topics(topic, timeout=timeout).topics[topic].partitions)
+    if have != partitions:
+        log.warning("kafka topic %s has %d partitions (asked for %d): left as it is", topic, have, partitions)
+    return have
+
+
 def producer_config(bootstrap: str, overrides: Mapping[str, object] | None = None) -> dict[str, object]:
     return {**DEFAULTS, "bootstrap.servers": bootstrap, **(overrides or {})}
 
@@ -82,6 +111,7 @@ class KafkaSink:
         config: Mapping[str, object] | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
         check_connection: bool = True,
+        partitions: int | None = None,
     ):
         from confluent_kafka import KafkaException, Producer
 
@@ -103,6 +133,8 @@ class KafkaSink:
                     f"no Kafka broker reachable at {bootstrap} within {connect_timeout:g}s ({exc.args[0].str()}); "
                     "start one (deploy/README.md) or set KAFKA_BOOTSTRAP_SERVERS / --kafka-bootstrap"
                 ) from None
+            if partitions:
+                ensure_topic(bootstrap, topic, partitions, config=config, timeout=connect_timeout)
 
     @classmethod
     def from_env(
@@ -164,6 +196,13 @@ class KafkaSink:
             self.flush(timeout)
         finally:
             self._producer = None
+
+    def close_and_report(self, timeout: float = 60.0) -> None:
+        """close(), then say what the broker acknowledged (the count a reader can reconcile against)."""
+        try:
+            self.close(timeout)
+        finally:
+            print(f"kafka: {self.delivered:,} messages delivered to {self.topic}, {self.failed:,} failed", flush=True)
 
     def __enter__(self) -> KafkaSink:
         return self

@@ -11,6 +11,7 @@ ledger (`python -m ingestion reconcile`), checked by the tests against what the 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ingestion.readings import Reading, Rejection, frame_from_readings
 from ingestion.spool import Entry
-from ingestion.validation import Validator
+from ingestion.validation import SENT_AT_SKEW_S, Validator
 from ingestion.writer import Batch, BatchResult, BatchTimings, Writer
 
 
@@ -56,6 +57,25 @@ class Totals:
         )
 
 
+def _broker_at(meta: str | None) -> float | None:
+    """The transport's broker-receipt stamp in a spool entry's meta (JSON written by our own consumer)."""
+    if not meta:
+        return None
+    try:
+        value = json.loads(meta).get("broker_at")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _plausible(broker_at: float | None, readings: Sequence[Reading], received_at: float) -> bool:
+    if broker_at is None or not math.isfinite(broker_at):
+        return False
+    return min(r.time for r in readings) - SENT_AT_SKEW_S <= broker_at <= received_at + SENT_AT_SKEW_S
+
+
 def _mean(values: Sequence[float]) -> float | None:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return math.fsum(finite) / len(finite) if finite else None
@@ -83,14 +103,24 @@ class LiteProcessor:
         self._high_water: dict[tuple[str, str], float] = {}
 
     # -- building a batch (pure: validation only) ------------------------------------------------------------
-    def build(self, messages: Sequence[tuple[bytes | str, float]], *, source: str) -> Batch:
-        """Validate (payload, received_at) messages into one Batch."""
+    def build(self, messages: Sequence[tuple], *, source: str) -> Batch:
+        """Validate (payload, received_at[, broker_at]) messages into one Batch. `broker_at` (epoch s) is when the
+        message reached the broker, stamped by the transport (the MQTT->Kafka bridge, docs/kafka.md): given and
+        plausible (the rule of `sent_at`: within [event time - skew, received_at + skew], since anyone can produce a
+        header), it is the broker stage of the pipeline latency; otherwise the device's plausible `sent_at` is."""
         readings: list[Reading] = []
         rejections: list[Rejection] = []
-        for payload, received_at in messages:
+        broker_times: list[float] = []
+        for message in messages:
+            payload, received_at = message[0], message[1]
+            broker_at = message[2] if len(message) > 2 else None
             result = self.validator.parse(payload, received_at=received_at)
             readings.extend(result.readings)
             rejections.extend(result.rejections)
+            if result.readings and _plausible(broker_at, result.readings, received_at):
+                broker_times.extend([broker_at] * len(result.readings))
+            else:
+                broker_times.extend(r.sent_at for r in result.readings if r.sent_at is not None)
         for reading in readings:
             key = (reading.sensor_id, reading.metric)
             if reading.time < self._high_water.get(key, float("-inf")):
@@ -101,14 +131,14 @@ class LiteProcessor:
         if readings:
             timings = BatchTimings(
                 source=_mean([r.time for r in readings]),
-                broker=_mean([r.sent_at for r in readings if r.sent_at is not None]),
-                received=_mean([received_at for _, received_at in messages]),
+                broker=_mean(broker_times),
+                received=_mean([message[1] for message in messages]),
             )
         return Batch(frame_from_readings(readings), rejections, len(messages), source, timings)
 
     # -- the consumers' way: entries of a durable spool ------------------------------------------------------------
     def commit_entries(self, entries: Sequence[Entry], *, spool_id: str) -> BatchResult:
-        batch = self.build([(e.payload, e.received_at) for e in entries], source=entries[0].source)
+        batch = self.build([(e.payload, e.received_at, _broker_at(e.meta)) for e in entries], source=entries[0].source)
         batch.spool_id, batch.first_seq, batch.last_seq = spool_id, entries[0].seq, entries[-1].seq
         result = self.writer.commit(batch)
         self.totals.add(batch, result)

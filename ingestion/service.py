@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,6 +67,7 @@ class SpooledIngest:
         stop: threading.Event,
         heartbeat_s: float = 5.0,
         setup=None,
+        on_commit: Callable[[list[Entry]], None] | None = None,
     ):
         self.spool = spool
         self.processor = processor
@@ -73,6 +75,9 @@ class SpooledIngest:
         self.catalogue = catalogue
         self.stop = stop
         self.heartbeat_s = heartbeat_s
+        # Called on the drain thread after each database commit with the entries it holds (the Kafka consumer
+        # commits their offsets then, never before). It must not raise; it must not block for long.
+        self.on_commit = on_commit
         self._wakeup = threading.Event()
         self._full = False
         self._unwritable = ""
@@ -85,8 +90,8 @@ class SpooledIngest:
         self._setup = setup  # run by the drain thread before its first batch (e.g. the catalogue sync at start)
 
     # -- intake (the transport's thread) --------------------------------------------------------------------
-    def offer(self, messages: list[tuple[bytes, float, str]]) -> int:
-        """Append (payload, received_at, source) in order; returns how many are durable now (acknowledge those)."""
+    def offer(self, messages: list[tuple]) -> int:
+        """Append (payload, received_at, source[, meta]) in order; returns how many are durable now (acknowledge those)."""
         if not messages:
             return 0
         try:
@@ -173,6 +178,8 @@ class SpooledIngest:
             entries = self.spool.peek(self.processor.max_batch)
         self._refresh_catalogue()
         self._commit(entries)
+        if self.on_commit is not None:
+            self.on_commit(entries)
         self.spool.delete_through(entries[-1].seq)
         self._last_commit = time.time()
         self._drain_error = ""

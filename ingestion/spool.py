@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at REAL NOT NULL,
     source TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    meta TEXT
 );
 """
 
@@ -56,6 +57,7 @@ class Entry:
     received_at: float  # epoch seconds, when the consumer received the message from its transport
     source: str
     payload: bytes
+    meta: str | None = None  # transport detail the consumer needs after the commit (Kafka: topic/partition/offset)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class Spool:
         try:
             self._conn = _connect(self.directory / FILE_NAME)
             self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(messages)")}
+            if "meta" not in columns:  # a spool written before the column existed: its entries have none
+                self._conn.execute("ALTER TABLE messages ADD COLUMN meta TEXT")
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'spool_id'").fetchone()
             if row is None:
                 self.spool_id = uuid.uuid4().hex
@@ -125,13 +130,13 @@ class Spool:
         self._oldest_known = False
 
     # -- intake ------------------------------------------------------------------------------------------------
-    def append(self, messages: list[tuple[bytes, float, str]]) -> int:
-        """Store (payload, received_at, source) tuples in order, as many as fit; returns how many were stored
-        (durably, on return). Raises SpoolUnwritable if the disk refuses."""
+    def append(self, messages: list[tuple]) -> int:
+        """Store (payload, received_at, source[, meta]) tuples in order, as many as fit; returns how many were
+        stored (durably, on return). Raises SpoolUnwritable if the disk refuses."""
         with self._mutex:
             room = self.max_bytes - self._bytes
             take, size = 0, 0
-            for payload, _, _ in messages:
+            for payload, *_ in messages:
                 cost = len(payload) + ENTRY_OVERHEAD
                 if size + cost > room:
                     break
@@ -142,10 +147,12 @@ class Spool:
                 take, size = 1, len(messages[0][0]) + ENTRY_OVERHEAD
             if take == 0:
                 return 0
-            rows = [(received_at, source, payload) for payload, received_at, source in messages[:take]]
+            rows = [(m[1], m[2], m[0], m[3] if len(m) > 3 else None) for m in messages[:take]]
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany("INSERT INTO messages (received_at, source, payload) VALUES (?, ?, ?)", rows)
+                self._conn.executemany(
+                    "INSERT INTO messages (received_at, source, payload, meta) VALUES (?, ?, ?, ?)", rows
+                )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 try:
@@ -164,9 +171,9 @@ class Spool:
         """The oldest `limit` entries, in arrival order (not removed)."""
         with self._mutex:
             rows = self._conn.execute(
-                "SELECT seq, received_at, source, payload FROM messages ORDER BY seq LIMIT ?", (limit,)
+                "SELECT seq, received_at, source, payload, meta FROM messages ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
-        return [Entry(seq, received_at, source, bytes(payload)) for seq, received_at, source, payload in rows]
+        return [Entry(seq, at, source, bytes(payload), meta) for seq, at, source, payload, meta in rows]
 
     def delete_through(self, seq: int) -> None:
         """Forget every entry up to and including `seq` (their batch is committed in the database)."""

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from components import charts
+from components import charts, clock, inputs
 from components.alerts_feed import acknowledge_form, feed_table
 from components.data import load
+from components.errors import guard
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, metric_label, register, t
 from components.sidebar import current_filters, ensure_entrypoint, refresh_interval
@@ -93,8 +94,8 @@ def fmt_delta(delta: float) -> str:
 
 # The only page-local choice: how many minutes the fine series shows. Kept in the URL like the sidebar's filters.
 if "live_window" not in st.session_state:
-    from_url = st.query_params.get("lw")
-    st.session_state["live_window"] = from_url if from_url in SERIES_WINDOWS else "15 min"
+    st.session_state["live_window"] = inputs.param_choice("lw", SERIES_WINDOWS, "15 min")
+inputs.flush_notices()
 head_left, head_right = st.columns([4, 2], vertical_alignment="bottom")
 head_left.caption(t("live.scope", n=len(sensor_ids)))
 window = head_right.segmented_control(
@@ -177,7 +178,7 @@ def live_series() -> None:
         st.info(t("live.no_series"))
         return
     drawn = tuple(with_metric[:MAX_SERIES_SENSORS])
-    end = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()), UTC)
+    end = datetime.fromtimestamp(int(clock.now().timestamp()), UTC)
     start = end - timedelta(minutes=SERIES_WINDOWS[window])
     frame, resolution = load(queries.timeseries, sensor_ids=drawn, metric=metric, start=start, end=end)
     if frame.empty:
@@ -202,8 +203,9 @@ def status_grid() -> None:
 
 
 @st.fragment(run_every=refresh_interval())
+@guard
 def live_panel() -> None:
-    st.caption(t("live.updated", time=fmt_time(datetime.now(UTC), lang())))
+    st.caption(t("live.updated", time=fmt_time(clock.now(), lang())))
     kpi_cards()
     latest_values()
     live_series()
@@ -211,6 +213,7 @@ def live_panel() -> None:
 
 
 @st.fragment(run_every=refresh_interval())
+@guard
 def alerts_panel() -> None:
     feed_table(sensor_ids)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import charts
+from components import charts, inputs
 from components import map_layers as ml
 from components.data import load
 from components.formatting import fmt_number, fmt_time
@@ -23,7 +23,6 @@ from components.sidebar import (
     lang_key,
     local_to_utc,
     metric_options,
-    parse_local,
 )
 from data_access import live, queries
 from data_access import map as map_data
@@ -160,15 +159,15 @@ metric_name = metric_label(metric_rows.loc[metric]) if metric else ""
 
 # -- page controls: plain session keys (from the URL once), widgets start from them -----------------------------------
 if "map_color" not in ss:
-    ss["map_color"] = st.query_params.get("mcolor") if st.query_params.get("mcolor") in COLOR_MODES else "status"
+    ss["map_color"] = inputs.param_choice("mcolor", COLOR_MODES, "status")
 if "map_layer" not in ss:
-    wanted = st.query_params.get("mlayer")
-    ss["map_layer"] = wanted if wanted in ml.LAYER_MODES else "points"
+    ss["map_layer"] = inputs.param_choice("mlayer", ml.LAYER_MODES, "points")
 if "map_labels" not in ss:
-    ss["map_labels"] = st.query_params.get("mlabels") != "0"
+    ss["map_labels"] = inputs.param_choice("mlabels", ("0", "1"), "1") != "0"
 if "map_frame" not in ss:  # a replayed frame travels in the URL as Martinique time (mframe=YYYY-MM-DDTHH:MM)
-    wanted = parse_local(st.query_params.get("mframe"))
+    wanted = inputs.param_local_time("mframe")
     ss["map_frame"] = local_to_utc(wanted) if wanted else "now"
+inputs.flush_notices()
 
 c1, c2, c3 = st.columns([2, 3, 2], vertical_alignment="bottom")
 ss["map_color"] = (

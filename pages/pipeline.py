@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from components import inputs
 from components import pipeline_panels as pp
 from components.data import load
 from components.formatting import fmt_number, fmt_time
@@ -115,6 +116,7 @@ def stamp(moment) -> str:
 
 ensure_entrypoint()
 st.title(t("pipeline.title"))
+inputs.flush_notices()  # the sidebar's (this page has no parameter of its own)
 filters = current_filters()
 catalogue = load(live.sensor_catalogue)
 if catalogue.empty:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import charts
+from components import charts, clock, inputs
 from components import sensor_panels as sp
 from components.data import load
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, metric_label, register, t
 from components.sidebar import current_filters, ensure_entrypoint, lang_key
+from components.text import md_code, md_escape
 from data_access import live, queries
 from data_access import sensor as sensor_data
 
@@ -172,10 +173,10 @@ def short_stamp(moment, *, time_within_days: float = 1.0) -> str:
     """A KPI-sized moment (the cards cut long values): the date alone, with the time of day only when it is within
     time_within_days of now, e.g. "23/12/2026", "22/11 18:27" ("2026-12-23", "11-22 18:27" in English)."""
     full = stamp(moment)  # 22/11/2026 18:27 or 2026-11-22 18:27
-    date, clock = full.split(" ")
-    if abs((pd.Timestamp(moment) - pd.Timestamp.now(tz="UTC")).total_seconds()) > time_within_days * 86400:
+    date, hhmm = full.split(" ")
+    if abs((pd.Timestamp(moment) - pd.Timestamp(clock.now())).total_seconds()) > time_within_days * 86400:
         return date
-    return f"{date[:5]} {clock}" if lang() == "fr" else f"{date[5:]} {clock}"
+    return f"{date[:5]} {hhmm}" if lang() == "fr" else f"{date[5:]} {hhmm}"
 
 
 ensure_entrypoint()
@@ -193,9 +194,12 @@ if not any(len(m) for m in catalogue["metrics"]):  # sensors are known, none has
 # -- which sensor: ?sensor_id=… (Map page, shared link) or session_state["sensor_id"], else the first of the filters --
 ids = list(catalogue["sensor_id"])
 names = dict(zip(catalogue["sensor_id"], catalogue["name"], strict=True))
-from_url = st.query_params.get("sensor_id")
+from_url = inputs.raw_param("sensor_id")
 if from_url and from_url not in ids:
-    st.warning(t("sensor.unknown", id=from_url), icon=":material/help:")
+    st.warning(t("sensor.unknown", id=md_escape(from_url, 80)), icon=":material/help:")
+if "sensor_gap_factor" not in ss:  # read here so that its notice, if any, shows at the top with the others
+    ss["sensor_gap_factor"] = inputs.param_int_choice("gap", sensor_data.GAP_FACTORS, sensor_data.DEFAULT_GAP_FACTOR)
+inputs.flush_notices()
 if "sensor_id" not in ss or ss["sensor_id"] not in ids:
     matching = filters.matching_sensors(catalogue)
     ss["sensor_id"] = from_url if from_url in ids else (matching[0] if matching else ids[0])
@@ -225,21 +229,21 @@ ss["_sensor_url_seen"] = sid
 
 info_frame = load(sensor_data.sensor_info, sensor_id=sid)
 if info_frame.empty:
-    st.warning(t("sensor.unknown", id=sid))
+    st.warning(t("sensor.unknown", id=md_escape(sid, 80)))
     st.stop()
 info = info_frame.iloc[0]
 metric_rows = metrics.set_index("metric")
 labels = {m: f"{metric_label(r)} ({r['unit']})" for m, r in metric_rows.iterrows()}
 units = dict(zip(metrics["metric"], metrics["unit"], strict=True))
 
-st.subheader(info["name"])
+st.subheader(md_escape(info["name"]))
 st.markdown(
     t(
         "sensor.identity",
-        id=sid,
+        id=md_code(sid),
         kind=t(f"kind.{info['kind']}"),
-        commune=info["commune"],
-        insee=info["insee"],
+        commune=md_escape(info["commune"]),
+        insee=md_escape(info["insee"]),
         lat=fmt_number(info["latitude"], lang(), 4),
         lon=fmt_number(info["longitude"], lang(), 4),
         installed=fmt_time(info["installed_at"], lang(), with_date=True)[:10],
@@ -380,7 +384,7 @@ else:
                 )
             )
         st.plotly_chart(
-            sp.battery_figure(trend["hourly"], trend, crit_low=crit_low, now=pd.Timestamp.now(tz="UTC")),
+            sp.battery_figure(trend["hourly"], trend, crit_low=crit_low, now=pd.Timestamp(clock.now())),
             width="stretch",
             key="sensor_battery",
         )
@@ -396,11 +400,6 @@ else:
 # -- data quality --------------------------------------------------------------------------------------------------------
 st.markdown(f"#### {t('sensor.quality')}")
 interval = int(info["expected_interval_s"])
-if "sensor_gap_factor" not in ss:
-    wanted = st.query_params.get("gap")
-    ss["sensor_gap_factor"] = (
-        int(wanted) if wanted and wanted.isdigit() and int(wanted) in sensor_data.GAP_FACTORS else 10
-    )
 q1, _ = st.columns([2, 3])
 ss["sensor_gap_factor"] = q1.selectbox(
     t("sensor.gap_factor"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import charts
+from components import charts, inputs
 from components.csv_export import build_csv, export_controls, iso_local, signature
 from components.data import load
 from components.formatting import fmt_number, fmt_time
@@ -166,14 +166,15 @@ available = metric_options(catalogue, metrics, sensor_ids)
 # labels carry the language in their key (see components.sidebar.lang_key).
 ss = st.session_state
 if "tr_window" not in ss:
-    ss["tr_window"] = st.query_params.get("window") if st.query_params.get("window") in trends.WINDOWS else "auto"
+    ss["tr_window"] = inputs.param_choice("window", trends.WINDOWS, "auto")
 if "tr_vars" not in ss:
-    wanted = [m for m in st.query_params.get_all("vars") if m in available]
+    wanted = list(inputs.param_ids("vars", available))
     if not wanted:
         wanted = [m for m in [filters.metric, *MAIN_METRICS] if m in available]
     ss["tr_vars"] = tuple(dict.fromkeys(wanted))[:4]
 if "tr_cmp" not in ss:
-    ss["tr_cmp"] = st.query_params.get("cmp") if st.query_params.get("cmp") in CMP_MODES else "overlay"
+    ss["tr_cmp"] = inputs.param_choice("cmp", CMP_MODES, "overlay")
+inputs.flush_notices()
 
 auto_s = trends.auto_window(filters.range_key, filters.start, filters.end)
 window_options = ["auto", *trends.WINDOWS]

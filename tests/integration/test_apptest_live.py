@@ -1,9 +1,10 @@
 """The Live page in Streamlit's AppTest on real PostgreSQL: KPIs with real numbers, filters restored from the URL,
 language switch, acknowledging an alert from the form, empty and unreachable database. Also the data_access.live
-reads with exact values."""
+reads with exact values. The dashboard clock is pinned mid-minute (tests.support.page_seed.pinned_now) and the readings
+seeded relative to it, so "the last complete minute" never depends on where the wall clock is."""
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from data_access import live
 from data_access.engine import make_engine
 from ingestion.catalogue import SENSORS
 from ingestion.writer import BatchTimings, Writer
+from tests.support.page_seed import pin_clock, pinned_now
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -43,21 +45,19 @@ def frame(rows):
     )
 
 
-def mid_minute_now() -> datetime:
-    """Now, at least 2 s after a minute starts and 15 s before it ends: the "now - 1 s" readings must be in the
-    current minute, and the page's "last complete minute" must still be the seeded one when it renders a few seconds
-    later (a seed at hh:mm:59.9 put the "now" readings into it in a CI run)."""
-    now = datetime.now(UTC)
-    seconds = now.second + now.microsecond / 1e6
-    if not 2 <= seconds < 45:
-        time.sleep((62 - seconds) % 60)
-        now = datetime.now(UTC)
-    return now
+NOW = pinned_now()  # hh:mm:30: the "now - 1 s" readings are in the current minute, the last complete one is before
 
 
-def seed_now(url: str) -> datetime:
+@pytest.fixture(autouse=True)
+def _pinned():
+    """A pinned instant per test (near the database's own now(), which the latency reads use)."""
+    global NOW
+    NOW = pinned_now()
+
+
+def seed_now(url: str, now: datetime | None = None) -> datetime:
     """Fresh readings for the Fort-de-France air-quality sensors (online), older ones for ENV (stale), alerts."""
-    now = mid_minute_now()
+    now = now or NOW
     minute = now.replace(second=0, microsecond=0)
     rows = []
     for sensor in FDF_AQ:
@@ -85,6 +85,7 @@ def seed_alerts(conn) -> list[int]:
 @pytest.fixture
 def app_env(monkeypatch):
     def start(url: str, entry: str = "harness") -> AppTest:
+        pin_clock(monkeypatch, NOW)
         monkeypatch.setenv("DATABASE_URL", url)
         for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
             monkeypatch.delenv(name, raising=False)

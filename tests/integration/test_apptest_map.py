@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ingestion.catalogue import SENSORS
-from tests.support.page_seed import FDF_AQ, seed_history
+from tests.support.page_seed import FDF_AQ, pin_clock, pinned_now, seed_history
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -29,6 +29,14 @@ render_sidebar()
 runpy.run_path({str(ROOT / "pages" / "map.py")!r}, run_name="__page__")
 """
 AQ_IDS = [s.sensor_id for s in SENSORS if s.kind == "air_quality"]
+
+
+@pytest.fixture(autouse=True)
+def now(monkeypatch):
+    """The dashboard clock pinned mid-minute for this test (tests.support.page_seed.pinned_now); seeds follow it."""
+    moment = pinned_now()
+    pin_clock(monkeypatch, moment)
+    return moment
 
 
 @pytest.fixture
@@ -50,9 +58,9 @@ def app_env(monkeypatch):
 
 
 @pytest.fixture
-def seeded(pg_cluster, db_name):
+def seeded(pg_cluster, db_name, now):
     url = pg_cluster.url(db_name)
-    seed_history(url, hours=6)
+    seed_history(url, hours=6, now=now)
     return url
 
 
@@ -198,12 +206,14 @@ def test_english_labels_and_tooltips(seeded, app_env):
 def test_picking_a_sensor_in_the_list_asks_for_its_page(seeded, app_env):
     # AppTest drops widget events of pages run under st.navigation (see test_apptest_live.py), so the real page
     # switch is tested in the browser (tests/e2e/test_map_browser.py). Here: the click records the sensor for the
-    # Sensor page and asks for pages/sensor.py, which the bare harness (no navigation) cannot resolve.
+    # Sensor page and asks for pages/sensor.py, which the bare harness (no navigation) cannot resolve. The error shown
+    # is Streamlit's redacted one (client.showErrorDetails = "none"): no page name, no path, no trace.
     at = app_env(seeded, {"metric": "pm10", "range": "6h"})
     at.selectbox(key="map_pick").set_value(FDF_AQ[1])
     next(b for b in at.button if b.label == "Ouvrir la fiche").click().run()
     assert at.session_state["sensor_id"] == FDF_AQ[1]
-    assert len(at.exception) == 1 and "Could not find page: `pages/sensor.py`" in at.exception[0].message
+    assert len(at.exception) == 1 and "original error message is redacted" in at.exception[0].message
+    assert "pages/sensor.py" not in at.exception[0].message and not at.exception[0].stack_trace
 
 
 def test_empty_database_says_so(pg_cluster, db_name, app_env):

@@ -3,7 +3,6 @@ seeded pipeline_kpi samples (get_pipeline_latency_stats), throughput counting ea
 sensors of the sidebar's filters (restored from the URL), quarantine counts by reason with escaped samples, English
 labels, and clear messages for no data in the range, an empty database and an unreachable one."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,16 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ingestion.catalogue import SENSORS
-from tests.support.page_seed import KPI_MS, KPI_ROWS, QUARANTINE, percentile_cont, seed_history, seed_pipeline
+from tests.support.page_seed import (
+    KPI_MS,
+    KPI_ROWS,
+    QUARANTINE,
+    percentile_cont,
+    pin_clock,
+    pinned_now,
+    seed_history,
+    seed_pipeline,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # The real sidebar, then the real page file (see test_apptest_live.py for why not st.navigation here).
@@ -28,6 +36,14 @@ STAGES_FR = {
     "processor_to_db": "Traitement → base",
     "end_to_end": "De bout en bout",
 }
+
+
+@pytest.fixture(autouse=True)
+def now(monkeypatch):
+    """The dashboard clock pinned mid-minute for this test (tests.support.page_seed.pinned_now); seeds follow it."""
+    moment = pinned_now()
+    pin_clock(monkeypatch, moment)
+    return moment
 
 
 @pytest.fixture
@@ -48,10 +64,10 @@ def app_env(monkeypatch):
 
 
 @pytest.fixture
-def seeded(pg_cluster, db_name, conn):
+def seeded(pg_cluster, db_name, conn, now):
     url = pg_cluster.url(db_name)
-    seed_history(url, hours=1)  # readings (no KPI: written without timings)
-    seed_pipeline(conn, datetime.now(UTC))
+    seed_history(url, hours=1, now=now)  # readings (no KPI: written without timings)
+    seed_pipeline(conn, now)
     return url
 
 

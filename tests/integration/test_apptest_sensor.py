@@ -2,7 +2,8 @@
 freshness, latest value of every metric equal to sensor_latest, all metrics charted from the named source, alert
 history, battery trend whose slope equals a least-squares fit of the hourly means read directly, data quality with
 the gap threshold restored from the URL, English labels, and clear messages for an unknown sensor, no data in the
-range, an empty database and an unreachable one."""
+range, an empty database and an unreachable one. The dashboard clock is pinned (tests.support.page_seed.pinned_now) and
+the data seeded relative to it: nothing depends on where the wall clock is in a minute."""
 
 import json
 from pathlib import Path
@@ -14,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ingestion.catalogue import SENSORS
-from tests.support.page_seed import FDF_AQ, FDF_WX, seed_alerts, seed_history
+from tests.support.page_seed import FDF_AQ, FDF_WX, pin_clock, pinned_now, seed_alerts, seed_history
 
 ROOT = Path(__file__).resolve().parents[2]
 # The real sidebar, then the real page file (see test_apptest_live.py for why not st.navigation here).
@@ -28,8 +29,14 @@ SENSOR = {s.sensor_id: s for s in SENSORS}
 
 
 @pytest.fixture
-def app_env(monkeypatch):
+def now():
+    return pinned_now()
+
+
+@pytest.fixture
+def app_env(monkeypatch, now):
     def start(url: str, params: dict | None = None) -> AppTest:
+        pin_clock(monkeypatch, now)
         monkeypatch.setenv("DATABASE_URL", url)
         for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
             monkeypatch.delenv(name, raising=False)
@@ -45,10 +52,10 @@ def app_env(monkeypatch):
 
 
 @pytest.fixture
-def seeded(pg_cluster, db_name, conn):
+def seeded(pg_cluster, db_name, conn, now):
     url = pg_cluster.url(db_name)
-    seed_history(url, hours=8)
-    seed_alerts(conn, FDF_AQ[0])
+    seed_history(url, hours=8, now=now)
+    seed_alerts(conn, FDF_AQ[0], now=now)
     return url
 
 
@@ -81,7 +88,8 @@ def test_sensor_from_the_url_with_latest_values_series_and_alerts(seeded, app_en
     values = cards(at)
     assert values["Intervalle attendu"] == "1 s"
     assert values["Alertes ouvertes"] == "2"
-    assert values[":orange[:material/schedule:] État"] == "en retard"  # one reading a minute, 1 s expected
+    # One reading a minute (the last 30 s before the pinned now), 1 s expected: stale (over 10 s, under 2 min).
+    assert values[":orange[:material/schedule:] État"] == "en retard"
     # Latest value of each of its metrics: exactly sensor_latest.
     latest = at.dataframe[0].value
     expected = sql(
@@ -107,7 +115,7 @@ def test_sensor_from_the_url_with_latest_values_series_and_alerts(seeded, app_en
     assert list(history["Message"]) == ["PM10 > 80", "muet", "NO2 > 200"]
 
 
-def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, app_env):
+def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, app_env, now):
     at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h", "gap": "300"})
     assert not at.exception, at.exception
     assert at.session_state["sensor_gap_factor"] == 300
@@ -116,9 +124,10 @@ def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, a
     hourly = sql(
         seeded,
         """SELECT window_start, avg FROM sensor_data_agg WHERE sensor_id = %s AND metric = 'battery'
-              AND window_end - window_start = interval '1 hour' AND window_start >= now() - interval '3 days'
+              AND window_end - window_start = interval '1 hour' AND window_start >= %s - interval '3 days'
+              AND window_start < %s
             ORDER BY 1""",
-        (FDF_WX,),
+        (FDF_WX, now, now),
     )
     assert len(hourly) >= 8
     x = np.array([(t - hourly[0][0]).total_seconds() / 86400 for t, _ in hourly])
@@ -135,7 +144,8 @@ def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, a
     assert len(quality) == len(SENSOR[FDF_WX].metrics)
     assert set(quality["Trous"]) == {0} and set(quality["Couverture"]) == {"100,0 %"}
     readings = quality.set_index("Mesure").loc["Température (°C)", "Lectures"]
-    assert 355 <= int(readings.replace("\u202f", "")) <= 361  # one a minute over 6 h
+    # One a minute at hh:mm:00 over [now - 6 h, now), now pinned at hh:mm:30 (6 h range floored to 10 s): 360.
+    assert int(readings.replace("\u202f", "")) == 360
     assert quality.set_index("Mesure").loc["Batterie (%)", "Valeurs figées"] == "—"
 
     at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h"})  # default threshold 10 x 1 s: every minute is a gap

@@ -12,9 +12,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from components import clock
 from components.csv_export import read_export
 from ingestion.catalogue import SENSORS
 from ingestion.writer import Writer
+from tests.support.page_seed import pin_clock, pinned_now
 
 ROOT = Path(__file__).resolve().parents[2]
 # The real sidebar, then the real page file (see test_apptest_live.py for why not st.navigation here).
@@ -30,7 +32,7 @@ FDF_AQ = [s.sensor_id for s in SENSORS if s.commune == "Fort-de-France" and s.ki
 def seed(url: str, conn, *, hours: float = 5) -> datetime:
     """One reading a minute for the Fort-de-France air-quality sensors (pm10, no2) over the last `hours`, and a
     few alerts. Values are deterministic functions of (sensor, minute)."""
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = (clock.pinned() or datetime.now(UTC)).replace(second=0, microsecond=0)  # the pinned clock's minute
     minutes = np.arange(int(hours * 60))
     times = pd.to_datetime([now - timedelta(minutes=int(m)) for m in minutes], utc=True)
     parts = []
@@ -49,6 +51,14 @@ def seed(url: str, conn, *, hours: float = 5) -> datetime:
             (FDF_AQ[0], FDF_AQ[1], FDF_AQ[2]),
         )
     return now
+
+
+@pytest.fixture(autouse=True)
+def now(monkeypatch):
+    """The dashboard clock pinned mid-minute for this test (tests.support.page_seed.pinned_now); seeds follow it."""
+    moment = pinned_now()
+    pin_clock(monkeypatch, moment)
+    return moment
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ real writer, plus known alerts, pipeline_kpi samples and quarantined messages wh
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ingestion.catalogue import SENSORS
 from ingestion.simulator import Simulator
@@ -20,10 +20,36 @@ KPI_MS = {
     "end_to_end": [100.0, 200.0, 300.0, 400.0, 500.0],
 }
 KPI_ROWS = 100
+# Hostile text (tests of "text is text"): what a device, a user or an attacker could put in a sensor's name, id or
+# town, an acknowledgement, a quarantined message. 127.0.0.1:9 (discard) is the beacon a rendered image would fetch.
+LINK = "[Session expired – click here](https://evil.example/login)"
+IMAGE = "![x](http://127.0.0.1:9/beacon.png)"
+TAG = '<img src=x onerror="alert(1)">'
+SCRIPT = "<script>alert(2)</script>"
+FORMULA = '=HYPERLINK("https://evil.example","x")'
+LATEX = r"$\frac{1}{2}$ :red[rouge] :material/warning:"
+ANCHOR = '<a href="https://evil.example/a">a</a>'
+HOSTILE = f"{LINK} {ANCHOR} {IMAGE} {TAG} {SCRIPT} {LATEX} {FORMULA}"
+HOSTILE_ID = "mq-x<img src=x onerror=alert(3)>"
+HOSTILE_COMMUNE = '=1+1 <b>Fort</b>[c](https://evil.example/c) <a href="https://evil.example/t">t</a>'
 QUARANTINE = {  # reason: number of distinct messages, received within the last hour
     "unknown_sensor": 3,
     "out_of_range": 2,
 }
+
+
+def pinned_now() -> datetime:
+    """The instant AppTests pin the dashboard clock to (components.clock, MADININA_DASHBOARD_NOW): 30 s into the
+    minute before the current one. Always mid-minute, so "the last complete minute", a reading "1 s ago" and a
+    sensor's age never depend on where the wall clock is in its minute; in the recent past, so the database's own
+    now() (the writer's pipeline_kpi rows, get_pipeline_latency_stats) stays within a minute or two of it."""
+    return datetime.now(UTC).replace(second=30, microsecond=0) - timedelta(minutes=1)
+
+
+def pin_clock(monkeypatch, moment: datetime) -> None:
+    from components.clock import PIN_ENV
+
+    monkeypatch.setenv(PIN_ENV, moment.isoformat())
 
 
 def percentile_cont(values, q: float) -> float:
@@ -33,24 +59,32 @@ def percentile_cont(values, q: float) -> float:
     return values[lo] + (values[min(lo + 1, len(values) - 1)] - values[lo]) * (pos - lo)
 
 
-def seed_history(db_url: str, *, hours: float, step_s: float = 60, seed: int = 5, end_ago_s: float = 1) -> None:
-    """`hours` of simulated readings of every sensor (one per step), ending end_ago_s seconds ago."""
-    now = time.time()
+def seed_history(
+    db_url: str, *, hours: float, step_s: float = 60, seed: int = 5, end_ago_s: float = 1, now: datetime | None = None
+) -> None:
+    """`hours` of simulated readings of every sensor (one per step, aligned on multiples of step_s), ending end_ago_s
+    seconds before `now` (default: the wall clock)."""
+    now = now.timestamp() if now is not None else time.time()
     with Writer(db_url) as writer:
         for batch in Simulator(seed=seed).history(now - hours * 3600, now - end_ago_s, step_s=step_s):
             writer.write(batch, timings=None)
 
 
-def seed_alerts(conn, sensor_id: str) -> None:
-    """Three alerts of one sensor: an open critical pm10, a closed warning no2, an open offline."""
+def seed_alerts(conn, sensor_id: str, now: datetime | None = None) -> None:
+    """Three alerts of one sensor: an open critical pm10, a closed warning no2, an open offline (times before `now`,
+    default the database's now())."""
     with conn.cursor() as cur:
         cur.execute(
             """INSERT INTO alerts (sensor_id, metric, kind, severity, opened_at, closed_at, value, threshold, message)
-               VALUES (%s, 'pm10', 'threshold', 'critical', now() - interval '40 minutes', NULL, 91, 80, 'PM10 > 80'),
-                      (%s, 'no2', 'threshold', 'warning', now() - interval '5 hours', now() - interval '4 hours',
-                       230, 200, 'NO2 > 200'),
-                      (%s, NULL, 'offline', 'warning', now() - interval '2 hours', NULL, NULL, NULL, 'muet')""",
-            (sensor_id, sensor_id, sensor_id),
+               SELECT s, 'pm10', 'threshold', 'critical', n - interval '40 minutes', NULL, 91, 80, 'PM10 > 80'
+                 FROM (SELECT %(s)s AS s, coalesce(%(now)s, now()) AS n) x
+               UNION ALL
+               SELECT s, 'no2', 'threshold', 'warning', n - interval '5 hours', n - interval '4 hours', 230, 200,
+                      'NO2 > 200' FROM (SELECT %(s)s AS s, coalesce(%(now)s, now()) AS n) x
+               UNION ALL
+               SELECT s, NULL, 'offline', 'warning', n - interval '2 hours', NULL, NULL, NULL, 'muet'
+                 FROM (SELECT %(s)s AS s, coalesce(%(now)s, now()) AS n) x""",
+            {"s": sensor_id, "now": now},
         )
 
 
@@ -75,3 +109,28 @@ def seed_pipeline(conn, now: datetime) -> None:
                     "VALUES (%s, 'mqtt', %s, %s, %s, md5(%s))",
                     (now - timedelta(minutes=5 + k), payload, reason, f"{reason} #{k}", f"{reason}-{k}"),
                 )
+
+
+def seed_hostile(conn, now: datetime) -> None:
+    """Hostile strings where devices and users write: FDF_AQ[0]'s name, town, INSEE code and tags; a new sensor whose
+    id, name and town are hostile; the acknowledger and comment of the 'muet' alert (seed_alerts first); a
+    quarantined message with hostile source, payload, reason and detail."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE sensors SET name = %s, commune = %s, insee = %s, tags = ARRAY[%s] WHERE sensor_id = %s",
+            (HOSTILE, HOSTILE_COMMUNE, TAG, HOSTILE, FDF_AQ[0]),
+        )
+        cur.execute(
+            """INSERT INTO sensors (sensor_id, name, kind, commune, insee, latitude, longitude)
+               VALUES (%s, %s, 'noise', %s, '97209', 14.6, -61.07)""",
+            (HOSTILE_ID, HOSTILE, HOSTILE_COMMUNE),
+        )
+        cur.execute(
+            "UPDATE alerts SET acknowledged_at = %s, acknowledged_by = %s, ack_comment = %s WHERE message = 'muet'",
+            (now, HOSTILE[:100], HOSTILE),
+        )
+        cur.execute(
+            "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "
+            "VALUES (%s, %s, %s, %s, %s, md5(%s))",
+            (now - timedelta(minutes=1), HOSTILE, HOSTILE + "\n\x01" + TAG, HOSTILE[:60], HOSTILE, "hostile"),
+        )

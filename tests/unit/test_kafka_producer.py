@@ -1,5 +1,6 @@
-"""The Kafka producer without a broker (none can be run here, DESIGN.md §7): configuration, the clear error when
-no broker answers, delivery callbacks reporting undelivered messages, and the CLI's message. Real librdkafka."""
+"""The Kafka producer without a broker (on a real one: tests/integration/test_kafka_producer_broker.py):
+configuration, the clear error when no broker answers, delivery callbacks reporting undelivered messages, and the
+CLI's message. Real librdkafka."""
 
 from __future__ import annotations
 

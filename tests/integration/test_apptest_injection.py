@@ -1,0 +1,223 @@
+"""Text is text: hostile strings in every place a device, a user or the URL controls (a sensor's name, id and commune
+in the sensors table, an alert's acknowledger and comment, a quarantined message's payload, detail, source and
+reason, the acknowledgement form, URL parameters) reach the five pages in AppTest on real PostgreSQL. No element that
+renders markdown holds an unescaped link, image, HTML tag, LaTeX or Streamlit directive from them; no st.html body,
+Plotly label or map tooltip holds a live tag; the CSV export neutralises formulas, header included."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import psycopg2
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from components.csv_export import build_csv, read_export
+from tests.support.page_seed import (
+    FDF_AQ,
+    FORMULA,
+    HOSTILE,
+    HOSTILE_COMMUNE,
+    HOSTILE_ID,
+    LINK,
+    TAG,
+    pin_clock,
+    pinned_now,
+    seed_alerts,
+    seed_history,
+    seed_hostile,
+    seed_pipeline,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+# Markup that would be live had a payload reached markdown unescaped (an escaped character follows a backslash).
+MARKDOWN_MARKUP = ("](https://evil", "](http://127", "![x]", "<img", "<script", "<b>", "$\\frac", ":red[rouge]")
+# Bare URLs GFM would turn into links even escaped (md_escape breaks them with a word joiner).
+AUTOLINKS = ("://evil", "://127")
+# Tags that would be live in HTML, Plotly text or a deck.gl tooltip.
+HTML_MARKUP = ("<img", "<script", "<b>Fort", "<a ")
+
+
+def harness(page: str) -> str:
+    return f"""
+import runpy
+import streamlit as st
+st.set_option("client.showErrorDetails", "full")
+from components.sidebar import render_sidebar
+render_sidebar()
+runpy.run_path({str(ROOT / "pages" / f"{page}.py")!r}, run_name="__page__")
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_db(pg_cluster):
+    now = pinned_now()
+    url = pg_cluster.url(pg_cluster.fresh_database())
+    seed_history(url, hours=2, now=now)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    seed_alerts(conn, FDF_AQ[0], now=now)
+    seed_pipeline(conn, now)
+    seed_hostile(conn, now)
+    conn.close()
+    return url, now
+
+
+@pytest.fixture
+def run_page(hostile_db, monkeypatch):
+    url, now = hostile_db
+
+    def run(page: str, params: dict) -> AppTest:
+        pin_clock(monkeypatch, now)
+        monkeypatch.setenv("DATABASE_URL", url)
+        for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
+            monkeypatch.delenv(name, raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_string(harness(page), default_timeout=90)
+        at.query_params = params
+        return at.run()
+
+    yield run
+    # The harness's "full" must not outlive this test: back to the shipped value for the tests that follow.
+    shipped = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
+    st.set_option("client.showErrorDetails", shipped)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def unescaped(body: str, markup: str) -> bool:
+    """markup present and live: not after a backslash, not inside a code span (literal in CommonMark)."""
+    body = re.sub(r"`[^`]*`", "", body)
+    return re.search(r"(?<!\\)" + re.escape(markup), body) is not None
+
+
+def tooltips(value) -> list[str]:
+    """The deck.gl tooltip bodies (the only map strings rendered as HTML; the other fields are data)."""
+    if isinstance(value, dict):
+        own = [value["tip"]] if isinstance(value.get("tip"), str) else []
+        return own + [s for v in value.values() for s in tooltips(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in tooltips(v)]
+    return []
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+def check_page(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {[e.message for e in at.exception]}"
+    kinds = ("markdown", "caption", "warning", "error", "info", "success", "title", "header", "subheader")
+    bodies = [element.value for kind in kinds for element in getattr(at, kind)]
+    # Labels of widgets and metric cards render markdown too.
+    for kind in ("metric", "selectbox", "multiselect", "radio", "segmented_control", "text_input", "button"):
+        bodies += [element.label for element in getattr(at, kind) if getattr(element, "label", None)]
+    for body in bodies:
+        for markup in MARKDOWN_MARKUP:
+            assert not unescaped(body, markup), f"{where}: {markup!r} live in {body[:300]!r}"
+        resolved = re.sub(r"`[^`]*`", "", body).replace("\\", "")
+        for url in AUTOLINKS:
+            assert url not in resolved, f"{where}: a bare URL {url!r} GFM would link in {body[:300]!r}"
+    for element in at.get("html"):
+        for markup in HTML_MARKUP:
+            assert markup not in element.proto.body, f"{where}: {markup!r} in st.html"
+    for chart in at.get("plotly_chart"):
+        for text in strings(json.loads(chart.proto.spec)):
+            for markup in HTML_MARKUP:
+                assert markup not in text, f"{where}: {markup!r} in a Plotly label {text[:200]!r}"
+    for deck in at.get("deck_gl_json_chart"):
+        for text in tooltips(json.loads(deck.proto.json)):
+            for markup in HTML_MARKUP:
+                assert markup not in text, f"{where}: {markup!r} in the map spec {text[:200]!r}"
+
+
+@pytest.mark.parametrize(
+    ("page", "params"),
+    [
+        ("live", {"range": "1h"}),
+        ("live", {"range": "1h", "sensor": FDF_AQ[0], "metric": "pm10"}),
+        ("trends", {"range": "1h", "sensor": FDF_AQ[:3], "metric": "pm10"}),
+        ("trends", {"range": "1h", "commune": HOSTILE_COMMUNE, "cmp": "multiples"}),
+        ("map", {"range": "1h", "metric": "pm10"}),
+        ("map", {"range": "1h", "commune": HOSTILE_COMMUNE}),
+        ("sensor", {"range": "1h", "sensor_id": FDF_AQ[0]}),
+        ("sensor", {"range": "1h", "sensor_id": HOSTILE_ID}),
+        ("sensor", {"range": "1h", "sensor_id": HOSTILE}),
+        ("pipeline", {"range": "1h"}),
+        ("pipeline", {"range": "1h", "sensor": [FDF_AQ[0], HOSTILE_ID]}),
+    ],
+)
+def test_hostile_strings_render_as_text(run_page, page, params):
+    check_page(run_page(page, params), f"{page} {params}")
+
+
+def test_the_hostile_sensor_is_really_shown(run_page):
+    """The checks above see the hostile strings (escaped), not an empty page."""
+    at = run_page("sensor", {"range": "1h", "sensor_id": FDF_AQ[0]})
+    assert at.subheader[0].value.startswith(r"\[Session expired – click here\]\(https\:")
+    assert r"\<b\>Fort\</b\>" in " ".join(m.value for m in at.markdown)
+    at = run_page("pipeline", {"range": "1h"})
+    samples = at.dataframe[-1].value
+    assert any("<img" in str(v) for v in samples.iloc[:, -2])  # a dataframe cell shows the payload as plain text
+    at = run_page("map", {"range": "1h"})
+    tips = [tip for deck in at.get("deck_gl_json_chart") for tip in tooltips(json.loads(deck.proto.json))]
+    assert any("&lt;img src=x onerror=alert(3)&gt;" in tip for tip in tips)  # the hostile id, escaped
+    spec = json.loads(run_page("trends", {"range": "1h", "sensor": FDF_AQ[0]}).get("plotly_chart")[1].proto.spec)
+    assert any("&lt;script&gt;" in text for text in strings(spec))  # its name as a Plotly trace name, escaped
+
+
+def test_hostile_acknowledger_name(run_page):
+    at = run_page("live", {"range": "1h", "sensor": FDF_AQ[0]})
+    form_key = next(s.key for s in at.selectbox if s.key and s.key.startswith("ack_alert_"))
+    assert at.selectbox(key=form_key).value is not None
+    at.text_input(key="ack_by_0").input(LINK + " " + TAG)
+    at.text_area(key="ack_comment_0").input(HOSTILE)
+    next(b for b in at.button if b.label == "Acquitter").click()
+    at.run()
+    assert at.success, [e.value for e in at.error]
+    check_page(at, "live after acknowledging")
+    assert r"\[Session expired" in at.success[0].value
+
+
+def test_csv_export_neutralises_formulas():
+    catalogue = pd.DataFrame(
+        {"sensor_id": ["@cmd"], "name": [FORMULA], "commune": [" +1+1"], "kind": ["-2"], "metrics": [("pm10",)]}
+    )
+    series = pd.DataFrame(
+        {
+            "time": pd.to_datetime(["2026-11-22T12:00:00Z"]),
+            "sensor_id": ["@cmd"],
+            "metric": ["pm10"],
+            "value": [-1.5],
+            "min": [-2.0],
+            "max": [-1.0],
+            "count": [3],
+        }
+    )
+    header = {"communes": f"a,{FORMULA}", "sensors": "x\n=2+2"}
+    payload = build_csv(series, window_s=60, header=header, catalogue=catalogue, units={"pm10": "=µg"})
+    rows = list(csv.reader(io.StringIO(payload.decode("utf-8"))))
+    for row in rows:
+        for cell in row:
+            assert not cell.lstrip(" ").startswith(("=", "+", "@", "\t", "\r", "\n")) or cell.startswith("'"), cell
+            if cell.startswith("-") and cell not in ("-1.5", "-2.0", "-1.0"):
+                raise AssertionError(cell)
+    assert all(len(row) == 1 and row[0].startswith("# ") for row in rows[:2])  # a comma opens no cell
+    parsed_header, data = read_export(payload)
+    assert parsed_header["communes"] == f"a,{FORMULA}"
+    assert data.loc[0, "sensor_name"] == "'" + FORMULA and data.loc[0, "sensor_id"] == "'@cmd"
+    assert data.loc[0, "commune"] == "' +1+1" and data.loc[0, "mean"] == -1.5  # numbers stay numbers
