@@ -9,6 +9,7 @@
   status     spool depth, oldest unsent reading, consumer heartbeats (works while the database is down)
   reconcile  totals of the durable ledger: received, stored, duplicates, quarantined by reason
   sensors    the sensor catalogue in the database: list | add | deactivate | activate
+  archive    copy the database to InfluxDB (`archive influx`) or a Delta Lake medallion (`archive delta`)
   spark      the scale-out processor (Spark Structured Streaming): `python -m ingestion spark run --help`;
              the same as `python -m ingestion.spark ...` and `spark-submit ingestion/spark/job.py ...`
 
@@ -28,8 +29,10 @@ import time
 
 import psycopg2
 
+from ingestion.archive.cli import add_archive_parsers, add_run_archive_args, start_run_archivers
 from ingestion.cli_common import parse_duration
 from ingestion.kafka_consumer import add_kafka_parsers
+from ingestion.metrics import add_metrics_args, serve_metrics
 from ingestion.ops import add_ops_parsers, add_spool_args, open_ingest, writer_dsn
 
 log = logging.getLogger("ingestion")
@@ -173,6 +176,7 @@ def cmd_run(args) -> int:
     ingest = open_ingest(
         args, dsn=dsn, name="run", source="direct", stop=stop.event, max_delay_s=0.2, setup=lambda: _sync(args, stop)
     )
+    serve_metrics(args, ingest)
     sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
     alerts = AlertsTicker(dsn, args.alerts_every)
     if args.backfill:
@@ -183,6 +187,7 @@ def cmd_run(args) -> int:
             name="backfill",
             daemon=True,
         ).start()
+    start_run_archivers(args, dsn, stop.event)
     ingest.start()
     period = 1.0 / args.rate
     next_tick = time.time()
@@ -305,6 +310,7 @@ def cmd_consume(args) -> int:
         max_delay_s=args.max_delay,
         setup=lambda: _sync(args, stop),
     )
+    serve_metrics(args, ingest)
     alerts = AlertsTicker(dsn, args.alerts_every)
     consumer = MqttConsumer(MqttConfig(host=args.mqtt_host, port=args.mqtt_port, client_id=args.client_id), ingest)
     ingest.start()  # the drain waits for the database on its own; the broker is drained into the spool meanwhile
@@ -384,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--alerts-every", type=float, default=5.0, help="seconds between alert evaluations (0=off)")
     run.add_argument("--report-every", type=float, default=10.0, help="seconds between progress lines")
     add_spool_args(run)
+    add_metrics_args(run)
+    add_run_archive_args(run)
     run.set_defaults(func=cmd_run)
 
     simulate = sub.add_parser("simulate", help="publish simulated messages to a transport")
@@ -412,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     consume.add_argument("--alerts-every", type=float, default=5.0)
     consume.add_argument("--report-every", type=float, default=10.0)
     add_spool_args(consume)
+    add_metrics_args(consume)
     consume.set_defaults(func=cmd_consume)
 
     backfill = sub.add_parser("backfill", help="write simulated history quickly")
@@ -421,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ops_parsers(sub)
     add_kafka_parsers(sub)
+    add_archive_parsers(sub)
 
     spark = sub.add_parser(
         "spark", add_help=False, help="Spark Structured Streaming job (needs Java 17): spark run|check-checkpoint ..."

@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingestion.readings import Reading, Rejection, frame_from_readings
@@ -36,6 +36,8 @@ class Totals:
     late: int = 0  # readings older than one already seen for their (sensor, metric): stored and merged anyway
     batches: int = 0
     by_reason: Counter = field(default_factory=Counter)
+    # Called with (batch, result) after each counted commit (ingestion/metrics.py); must not raise.
+    observer: Callable[[Batch, BatchResult], None] | None = field(default=None, repr=False, compare=False)
 
     def add(self, batch: Batch, result: BatchResult) -> None:
         if result.replayed:  # committed before a crash: its counts are in the ledger already
@@ -47,6 +49,8 @@ class Totals:
         self.quarantined += result.quarantined
         self.quarantine_duplicates += result.quarantine_duplicates
         self.by_reason.update(result.by_reason)
+        if self.observer is not None:
+            self.observer(batch, result)
 
     def line(self) -> str:
         reasons = ", ".join(f"{k} {v:,}" for k, v in self.by_reason.most_common(4))

@@ -2,7 +2,8 @@
 # Set up a fresh Debian machine for Madinina Monitor. Idempotent: a second run only checks.
 #   scripts/setup.sh run   what the dashboard + lite ingestion need (PostgreSQL binaries, Python deps)
 #   scripts/setup.sh dev   plus what the tests need (Mosquitto, Chromium, Java for Spark, Node for the
-#                          TimescaleDB stand-in, docker-compose to validate deploy/, test/lint Python deps)
+#                          TimescaleDB stand-in, docker-compose to validate deploy/, VictoriaMetrics and
+#                          Prometheus for the archive and metrics tests, test/lint Python deps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-run}"
@@ -20,6 +21,9 @@ if [ "$MODE" = dev ]; then
   command -v node >/dev/null || need+=(nodejs)
   command -v npm >/dev/null || need+=(npm)
   command -v docker-compose >/dev/null || need+=(docker-compose)  # validates deploy/compose.yaml offline
+  # The archive and metrics tests: an InfluxDB-protocol store and a real Prometheus (with promtool).
+  command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+  command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || need+=(prometheus)
   fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 fi
 if [ ${#need[@]} -gt 0 ]; then
