@@ -88,6 +88,10 @@ class SpooledIngest:
         self._drain_error = ""
         self._thread: threading.Thread | None = None
         self._setup = setup  # run by the drain thread before its first batch (e.g. the catalogue sync at start)
+        # Highest spool seq known to be committed (None = ask the ledger): entries up to it were committed before
+        # a crash or a refused delete, and are only forgotten, never committed (nor counted) again.
+        self._committed_through: int | None = None
+        self._delete_error = ""
 
     # -- intake (the transport's thread) --------------------------------------------------------------------
     def offer(self, messages: list[tuple]) -> int:
@@ -162,8 +166,10 @@ class SpooledIngest:
             except TRANSIENT_ERRORS:
                 pass  # only raised when stopping (the writer retries forever otherwise)
             except Exception as exc:  # a bug must not kill the drain: log it, back off, try again; nothing is lost
-                self._drain_error = f"{type(exc).__name__}: {exc}"
-                log.exception("%s: drain failed; retrying in 5 s (the spool keeps every message)", self.name)
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self._drain_error:  # one traceback per distinct failure, not one every 5 s
+                    log.exception("%s: drain failed; retrying every 5 s (the spool keeps every message)", self.name)
+                self._drain_error = error
                 self.stop.wait(5.0)
 
     def drain_once(self) -> bool:
@@ -176,15 +182,37 @@ class SpooledIngest:
             # Let a batch form (fewer, larger transactions), but never hold a reading longer than max_delay_s.
             self.stop.wait(self.processor.max_delay_s - age)
             entries = self.spool.peek(self.processor.max_batch)
-        self._refresh_catalogue()
-        self._commit(entries)
-        if self.on_commit is not None:
-            self.on_commit(entries)
-        self.spool.delete_through(entries[-1].seq)
-        self._last_commit = time.time()
+        if self._committed_through is None:
+            self._committed_through = self.processor.writer.committed_through(self.spool.spool_id)
+        done = [e for e in entries if e.seq <= self._committed_through]
+        entries = entries[len(done) :]
+        if done:  # committed already: forget them (and let the transport know), nothing is written again
+            if self.on_commit is not None:
+                self.on_commit(done)
+            self._forget(done[-1].seq)
+        if entries:
+            self._refresh_catalogue()
+            self._commit(entries)
+            self._committed_through = entries[-1].seq
+            if self.on_commit is not None:
+                self.on_commit(entries)
+            self._forget(entries[-1].seq)
+            self._last_commit = time.time()
         self._drain_error = ""
         self._heartbeat()
         return True
+
+    def _forget(self, seq: int) -> None:
+        try:
+            self.spool.delete_through(seq)
+        except SpoolUnwritable as exc:  # committed and known: retried at the next drain, never re-committed
+            if not self._delete_error:
+                log.error("%s: %s; the committed messages stay in the spool and are skipped", self.name, exc)
+            self._delete_error = str(exc)
+            return
+        if self._delete_error:
+            log.warning("%s: spool deletes work again", self.name)
+            self._delete_error = ""
 
     def _refresh_catalogue(self) -> None:
         if self.catalogue is None:

@@ -38,6 +38,7 @@ from ingestion.writer_sql import (  # noqa: F401 - _QUARANTINE is also read by t
     _KPI,
     _LEDGER,
     _LEDGER_SEEN,
+    _LEDGER_THROUGH,
     _MERGE,
     _MERGE_FAST,
     _MERGE_RAW,
@@ -334,6 +335,16 @@ class Writer:
             counts["quarantine_duplicates"],
             by_reason,
         )
+
+    def committed_through(self, spool_id: str) -> int:
+        """The highest spool seq the ledger holds for this spool (0 if none): every entry up to it is committed."""
+
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.execute(_LEDGER_THROUGH, (spool_id,))
+                return int(cur.fetchone()[0])
+
+        return self._with_retry(work)
 
     def _with_fast_path(self, work):
         try:

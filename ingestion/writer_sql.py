@@ -175,5 +175,7 @@ INSERT INTO ingest_ledger (batch_id, processor, source, spool_id, first_seq, las
 VALUES (%(batch_id)s, %(processor)s, %(source)s, %(spool_id)s, %(first_seq)s, %(last_seq)s, %(received)s, %(stored)s,
         %(duplicates)s, %(quarantined)s, %(quarantine_duplicates)s, %(by_reason)s)
 """
-_LEDGER_SEEN = "SELECT batch_id FROM ingest_ledger WHERE spool_id = %s AND last_seq = %s"
+# A spool is drained in order by its one owner: once a batch up to seq N is committed, every entry <= N is.
+_LEDGER_SEEN = "SELECT 1 FROM ingest_ledger WHERE spool_id = %s AND last_seq >= %s LIMIT 1"
+_LEDGER_THROUGH = "SELECT coalesce(max(last_seq), 0) FROM ingest_ledger WHERE spool_id = %s"
 _KPI = "INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor) VALUES %s"

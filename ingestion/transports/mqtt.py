@@ -30,30 +30,53 @@ class MqttConfig:
 
 
 class MqttPublisher:
+    """QoS 1 publisher. `flush()` waits for the broker's PUBACK of everything published, counted from the PUBACK
+    callbacks: paho keeps and resends unacknowledged messages across a broker restart, and a message published
+    while disconnected is sent on reconnect (its MQTTMessageInfo then carries an error code although it is
+    delivered later, so that object is not the judge)."""
+
     def __init__(self, config: MqttConfig, *, client_id: str = "madinina-simulator"):
         self.config = config
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         # QoS 1 messages not yet acknowledged by the broker are kept (and retried) by paho; bound the window.
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
+        self._cond = threading.Condition()
+        self._waiting: set[int] = set()  # published, PUBACK not seen yet
+        self._early: set[int] = set()  # PUBACK seen before publish() returned its id
+        self._published = 0
+        self.client.on_publish = self._on_publish
         self.client.connect(config.host, config.port, config.keepalive)
         self.client.loop_start()
-        self._pending: list[mqtt.MQTTMessageInfo] = []
+
+    def _on_publish(self, _client, _userdata, mid, _reason, _properties) -> None:
+        with self._cond:
+            if mid in self._waiting:
+                self._waiting.discard(mid)
+                self._cond.notify_all()
+            else:
+                self._early.add(mid)
 
     def publish(self, payload: bytes, topic: str | None = None) -> None:
         info = self.client.publish(topic or topic_for(payload), payload, qos=self.config.qos)
-        self._pending.append(info)
-        if len(self._pending) >= 5000:
+        with self._cond:  # never held while calling paho: its network thread calls _on_publish under its own lock
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+            else:
+                self._waiting.add(info.mid)
+            self._published += 1
+        if self._published >= 5000:
             self.flush()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the broker acknowledged everything published so far (PUBACK)."""
-        deadline = time.monotonic() + timeout
-        for info in self._pending:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-            if not info.is_published():
-                raise TimeoutError("the MQTT broker did not acknowledge all messages in time")
-        self._pending.clear()
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._waiting, timeout):
+                raise TimeoutError(
+                    f"the MQTT broker did not acknowledge {len(self._waiting):,} messages in {timeout:g}s"
+                )
+            self._early.clear()
+            self._published = 0
 
     def close(self) -> None:
         self.flush()

@@ -25,8 +25,9 @@ def topic_for(payload: bytes) -> str:
     try:
         message = json.loads(payload)
         sensor_id = message.get("sensor_id") or message.get("device_id") or str(message.get("id", "")).split(":")[-1]
-    except (ValueError, AttributeError):
+        sensor_id = sensor_id if isinstance(sensor_id, str) else None
+    except (ValueError, AttributeError, TypeError, RecursionError):  # any hostile payload still gets a topic
         sensor_id = None
     if sensor_id in _TOPICS:
         return _TOPICS[sensor_id]
-    return f"{ROOT}/unknown/unknown/{slug(str(sensor_id or 'unknown')) or 'unknown'}"
+    return f"{ROOT}/unknown/unknown/{slug(sensor_id or 'unknown')[:64] or 'unknown'}"

@@ -19,7 +19,7 @@ from ingestion.processor import LiteProcessor
 from ingestion.registry import CatalogueWatcher
 from ingestion.service import SpooledIngest
 from ingestion.simulator import Simulator
-from ingestion.spool import Spool
+from ingestion.spool import Spool, SpoolUnwritable
 from ingestion.validation import Validator
 from ingestion.writer import Writer
 from tests.support import postgres as pg
@@ -193,3 +193,22 @@ def test_a_sensor_added_by_an_operator_is_accepted_without_a_restart(url, tmp_pa
                "--latitude", "14", "--longitude", "-61").returncode == 1  # fmt: skip
     assert cli(url, "sensors", "add", "x", "--kind", "volcano", "--commune", "X", "--insee", "1",
                "--latitude", "14", "--longitude", "-61").stderr.startswith("error:")  # fmt: skip
+
+
+def test_a_committed_batch_whose_delete_failed_is_forgotten_not_recounted(url, tmp_path):
+    # The spool refuses the delete after the commit (disk full): the next drain must not commit those entries
+    # again, even when it peeks a longer run of entries than the batch that was committed (other last_seq).
+    first, more = messages(2), messages(2, start=START + 2)
+    ingest = make_ingest(url, tmp_path)
+    offer(ingest, first)
+    real_delete = ingest.spool.delete_through
+    ingest.spool.delete_through = lambda seq: (_ for _ in ()).throw(SpoolUnwritable("refused (test)"))
+    assert ingest.drain_once()
+    assert ingest.spool.depth == len(first)  # committed, not forgotten
+    ingest.spool.delete_through = real_delete
+    offer(ingest, more)
+    assert ingest.drain_once()
+    assert ingest.spool.depth == 0
+    assert ledger(url) == (2, len(first) + len(more), len(sent_readings(first + more)), 0)
+    with Writer(url) as writer:  # a restarted process learns the same from the ledger
+        assert writer.committed_through(ingest.spool.spool_id) > 0
