@@ -8,6 +8,7 @@ import sys
 import time
 
 from tests.support.app import ROOT
+from tests.support.services import wait_for
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -85,13 +86,6 @@ def ledger(conn) -> tuple[int, int, int]:
         cur.execute("SELECT coalesce(sum(received), 0), coalesce(sum(stored), 0), coalesce(sum(quarantined), 0)"
                     " FROM ingest_ledger WHERE processor = 'lite'")  # fmt: skip
         return tuple(int(v) for v in cur.fetchone())
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_an_unreachable_database_is_a_clear_error_not_a_traceback():

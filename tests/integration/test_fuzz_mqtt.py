@@ -22,10 +22,10 @@ import psycopg2
 import pytest
 
 from tests.support import chaos, chaos_traffic
-from tests.support.chaos import Broker, Consumer, wait_until
+from tests.support.chaos import Broker, Consumer
 from tests.support.hostile import FUZZ_ID_PATTERN, Hostile, HostileStream
 from tests.support.mosquitto import mosquitto_path
-from tests.support.services import require
+from tests.support.services import require, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -111,10 +111,10 @@ def test_fuzzed_messages_through_mqtt_are_each_stored_or_quarantined_with_their_
             chaos_traffic.publish_burst(broker.port, [m.payload for m in chunk])
             published += len(chunk)
             # Keep at most ~2 chunks queued in the broker (the 70 KiB ones add up).
-            wait_until(lambda p=published: caught_up(p - 2 * CHUNK), 600, "the consumer to catch up", every=0.5)
+            wait_for(lambda p=published: caught_up(p - 2 * CHUNK), 600, "the consumer to catch up", every=0.5)
         want_rows = len(valid) + want_rejections
-        wait_until(lambda: caught_up(want_rows), 600, f"{want_rows:,} rows", every=0.5)
-        wait_until(lambda: consumer.spool_depth() == 0, 120, "an empty spool", every=1.0)
+        wait_for(lambda: caught_up(want_rows), 600, f"{want_rows:,} rows", every=0.5)
+        wait_for(lambda: consumer.spool_depth() == 0, 120, "an empty spool", every=1.0)
         elapsed = time.monotonic() - began
 
         assert consumer.exited() is None and consumer.starts == 1, "the consumer crashed or was restarted"

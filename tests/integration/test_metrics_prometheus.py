@@ -13,18 +13,7 @@ from datetime import UTC, datetime
 from ingestion.transports.mqtt import MqttConfig, MqttPublisher
 from tests.support.app import ROOT
 from tests.support.prometheus import prometheus, prometheus_path, promtool_path
-from tests.support.services import free_port, require
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+from tests.support.services import free_port, require, wait_for
 
 
 def sent_messages() -> tuple[list[bytes], dict]:

@@ -19,6 +19,7 @@ from ingestion.transports.mqtt import MqttConfig, MqttConsumer, MqttPublisher
 from ingestion.validation import Validator
 from ingestion.writer import Writer
 from tests.support.app import ROOT
+from tests.support.services import wait_for
 
 START = time.time() - 3600  # an hour ago: timestamps are valid, none in the future
 
@@ -143,14 +144,6 @@ def _consumer(db_url: str, port: int, log_path, spool_dir) -> subprocess.Popen:
     )
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_killing_the_consumer_loses_nothing_the_broker_accepted(mqtt_port, db_url, output_dir, tmp_path):
     messages = stream(6_000, seed=11)
     expected = len({(r.sensor_id, r.metric, r.time) for m in messages for r in Validator(source="x").parse(m).readings})
@@ -158,15 +151,15 @@ def test_killing_the_consumer_loses_nothing_the_broker_accepted(mqtt_port, db_ur
     log_path = output_dir / "logs" / "consumer-killed-1.log"
     consumer = _consumer(db_url, mqtt_port, log_path, tmp_path / "spool")
     try:
-        _wait_for(lambda: "persistent session" in log_path.read_text(), 30, "consumer connected")
+        wait_for(lambda: "persistent session" in log_path.read_text(), 30, "consumer connected")
         publish(mqtt_port, messages[:3000])
-        _wait_for(lambda: _count(db_url) > 0, 30, "first rows")
+        wait_for(lambda: _count(db_url) > 0, 30, "first rows")
         consumer.send_signal(signal.SIGKILL)  # mid-stream: no flush, no acknowledgement, no goodbye
         consumer.wait(10)
         publish(mqtt_port, messages[3000:])  # accepted by the broker while nobody consumes
         assert _count(db_url) < expected
         consumer = _consumer(db_url, mqtt_port, output_dir / "logs" / "consumer-killed-2.log", tmp_path / "spool")
-        _wait_for(lambda: _count(db_url) >= expected, 90, f"{expected} rows after restart")
+        wait_for(lambda: _count(db_url) >= expected, 90, f"{expected} rows after restart")
         time.sleep(1.5)
         assert _count(db_url) == expected
     finally:

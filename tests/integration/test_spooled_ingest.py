@@ -24,7 +24,7 @@ from ingestion.validation import Validator
 from ingestion.writer import Writer
 from tests.support import postgres as pg
 from tests.support.app import ROOT
-from tests.support.services import free_port, require
+from tests.support.services import free_port, require, wait_for
 
 START = time.time() - 1800
 
@@ -78,13 +78,6 @@ def ledger(url) -> tuple[int, int, int, int]:
         cur.execute("SELECT count(*), coalesce(sum(received), 0), coalesce(sum(stored), 0),"
                     " coalesce(sum(quarantined), 0) FROM ingest_ledger")  # fmt: skip
         return tuple(int(v) for v in cur.fetchone())
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_an_outage_is_spooled_then_drained_in_order(own_cluster, url, tmp_path, caplog):

@@ -20,7 +20,7 @@ import pytest
 
 from db.embedded import EmbeddedPostgres
 from tests.support.postgres import binaries_available
-from tests.support.services import free_port, require
+from tests.support.services import free_port, require, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # A child that records each of its starts (pid and wall time), then waits for a signal.
@@ -37,17 +37,6 @@ STOPPABLE_CHILD = (
     "open(sys.argv[1], 'w').write('ready')\n"
     "while True: time.sleep(3600)\n"
 )
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def supervise(tmp_path: Path, *command: str, options: tuple[str, ...] = ()) -> tuple[subprocess.Popen, Path]:

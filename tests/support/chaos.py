@@ -18,8 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -27,20 +25,9 @@ import psycopg2
 
 from tests.support import mosquitto
 from tests.support.postgres import TestCluster
+from tests.support.services import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.2):
-    """Poll a condition until it holds; fail loudly (never pass silently) when it does not in `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
@@ -63,7 +50,7 @@ class ChaosPostgres(TestCluster):
                 os.kill(child, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        wait_until(lambda: not any(_alive(p) for p in [pid, *children]), 30, "postgres processes gone")
+        wait_for(lambda: not any(_alive(p) for p in [pid, *children]), 30, "postgres processes gone")
         if Path(f"/proc/{pid}").exists():
             # A zombie nobody reaped yet (this sandbox's init is slow to reap) still answers kill(pid, 0), so
             # pg_ctl and the postmaster would take the stale lock file for a live server. The processes are dead
@@ -170,7 +157,7 @@ class Consumer:
         )
         self.starts += 1
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True, name="consumer-log").start()
-        wait_until(self._ready, 60, "consumer spool ready")
+        wait_for(self._ready, 60, "consumer spool ready")
 
     def _ready(self) -> bool:
         if self.exited() is not None:
@@ -197,7 +184,7 @@ class Consumer:
             index = self.log().lower().find(text.lower(), after)
             return index + len(text) if index >= 0 else None
 
-        return wait_until(found, timeout, f"consumer log line {text!r}")
+        return wait_for(found, timeout, f"consumer log line {text!r}")
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()

@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support import chaos, chaos_traffic
-from tests.support.chaos import Broker, ChaosPostgres, Consumer, wait_until
+from tests.support.chaos import Broker, ChaosPostgres, Consumer
 from tests.support.chaos_traffic import Expected, Row, Sender
 from tests.support.hostile import HostileStream
+from tests.support.services import wait_for
 
 DEFAULT_SPOOL_BYTES = 256 * 1024 * 1024
 SEED = 8
@@ -86,7 +87,7 @@ class Run:
 
     def begin(self) -> None:
         self.sender.start()
-        wait_until(lambda: chaos.count_rows(self.url, "sensor_data") > 0, 60, "first readings stored")
+        wait_for(lambda: chaos.count_rows(self.url, "sensor_data") > 0, 60, "first readings stored")
         self.hold(self.durations.warmup)
 
     def hold(self, seconds: float) -> None:
@@ -101,7 +102,7 @@ class Run:
         self.fault_end = time.monotonic()
         if sender_was_blocked:
             ticks = self.sender.ticks
-            wait_until(lambda: self.sender.ticks > ticks, 120, "the sender acknowledged again")
+            wait_for(lambda: self.sender.ticks > ticks, 120, "the sender acknowledged again")
         expected = Expected.of(self.sender.sent() + self.extra_sent)
         cutoff = max(t for _, _, t in expected.readings)
         want = expected.readings_until(cutoff)
@@ -111,7 +112,7 @@ class Run:
             return chaos_traffic.count_until(self.url, cutoff) >= want
 
         try:
-            wait_until(drained, self.durations.drain_timeout, f"{want:,} readings of the fault's backlog", every=0.5)
+            wait_for(drained, self.durations.drain_timeout, f"{want:,} readings of the fault's backlog", every=0.5)
         except AssertionError as exc:  # the row still gets compared, and says what is missing
             self.notes.append(str(exc))
             return
@@ -131,7 +132,7 @@ class Run:
             return n == len(expected.readings) and q == want_q and self.consumer.spool_depth() == 0
 
         try:
-            wait_until(all_in, self.durations.drain_timeout, "every sent reading stored and the spool empty", 1.0)
+            wait_for(all_in, self.durations.drain_timeout, "every sent reading stored and the spool empty", 1.0)
         except AssertionError as exc:
             self.notes.append(str(exc))
         ledger = chaos.reconcile(self.url, self.since)
@@ -258,7 +259,7 @@ def s6_poison_corpus(run: Run, poison: list[tuple[str, bytes, str | None]]) -> N
     for start in range(0, len(poison), 5):  # a few poison messages per tick, among the valid traffic
         run.sender.inject([payload for _, payload, _ in poison[start : start + 5]])
         run.hold(0.2)
-    wait_until(lambda: run.sender.injections_pending() == 0, 60, "poison messages published")
+    wait_for(lambda: run.sender.injections_pending() == 0, 60, "poison messages published")
     run.fault_over()
 
 
