@@ -16,7 +16,7 @@ from ingestion.catalogue import SENSORS
 from tests.support.app import dashboard
 from tests.support.browser import full_screenshot, metric_value, no_raw_labels, no_traceback, widget
 from tests.support.page_seed import FDF_AQ, seed_alerts, seed_history
-from tests.support.services import free_port
+from tests.support.services import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 SENSOR = {s.sensor_id: s for s in SENSORS}
@@ -157,8 +157,13 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         pick = page.locator('[data-testid="stSelectbox"]').filter(has=page.locator("input[aria-label*='Capteur']"))
         if pick.count() == 0:
             pick = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').last
+        # Filter the list down to the one sensor before clicking: an unfiltered list is virtualised, and scrolling
+        # a far option into view re-creates it (it detached under load in a CI run while the keys were still typed).
         pick.click()
+        page.get_by_role("listbox").wait_for(timeout=20_000)
         page.keyboard.type(FDF_AQ[1])
+        options = page.get_by_role("option")
+        wait_for(lambda: options.count() == 1, 20, "the sensor list filtered to one option")
         page.get_by_role("option", name=f"{other.name} ({FDF_AQ[1]})").click()
         page.get_by_role("button", name="Ouvrir la fiche").click()
         page.get_by_role("heading", name=other.name).wait_for(timeout=20_000)

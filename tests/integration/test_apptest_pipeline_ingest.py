@@ -3,25 +3,24 @@ since when, a consumer without heartbeat reported as silent, consumer names and 
 
 from datetime import UTC, datetime, timedelta
 
-from tests.integration.test_apptest_pipeline import app_env, seeded  # noqa: F401 - fixtures
+from tests.integration.test_apptest_pipeline import app_env, now, seeded  # noqa: F401 - fixtures (now: pinned clock)
 
 HOSTILE = "[clic](https://evil.example) <img src=x onerror=alert(1)>"
 
 
-def seed_status(conn, now: datetime) -> None:
+def seed_status(conn, moment: datetime) -> None:
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO ingest_status (consumer, updated_at, host, pid, state, spool_depth, spool_bytes,"
             " spool_max_bytes, oldest_unsent_at, last_commit_at, last_error) VALUES"
             " ('madinina-consumer', now(), 'gw-1', 4242, 'database_down', 1234, 500000, 1073741824, %s, %s, 'gone'),"
             " (%s, now() - interval '10 minutes', 'gw-2', 7, 'running', 66, 1000, 1000000, NULL, %s, '')",
-            (now - timedelta(minutes=3), now - timedelta(minutes=3), HOSTILE, now - timedelta(minutes=10)),
+            (moment - timedelta(minutes=3), moment - timedelta(minutes=3), HOSTILE, moment - timedelta(minutes=10)),
         )
 
 
 def test_spool_depth_oldest_unsent_and_silent_consumers(seeded, conn, app_env):  # noqa: F811
-    now = datetime.now(UTC).replace(microsecond=0)
-    seed_status(conn, now)
+    seed_status(conn, datetime.now(UTC).replace(microsecond=0))
     at = app_env(seeded, {"range": "1h"})
     assert not at.exception, at.exception
     assert [s.value for s in at.subheader][-1] == "Ingestion"
