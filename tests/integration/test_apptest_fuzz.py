@@ -9,14 +9,13 @@ notice of components.inputs."""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.support.page_seed import FDF_AQ, pin_clock, pinned_now, seed_alerts, seed_history, seed_pipeline
+from tests.support.apptest import page_runner, restore_shipped_settings
+from tests.support.page_seed import FDF_AQ, pinned_now, seed_alerts, seed_history, seed_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = {
@@ -52,17 +51,6 @@ PAYLOADS = [
 NOTICE = {"fr": "Paramètre d'adresse ignoré", "en": "Address parameter ignored"}
 
 
-def harness(page: str) -> str:
-    return f"""
-import runpy
-import streamlit as st
-st.set_option("client.showErrorDetails", "full")
-from components.sidebar import render_sidebar
-render_sidebar()
-runpy.run_path({str(ROOT / "pages" / f"{page}.py")!r}, run_name="__page__")
-"""
-
-
 @pytest.fixture(scope="module")
 def fuzz_db(pg_cluster):
     import psycopg2
@@ -81,24 +69,8 @@ def fuzz_db(pg_cluster):
 @pytest.fixture
 def run_page(fuzz_db, monkeypatch):
     url, now = fuzz_db
-
-    def run(page: str, params: dict) -> AppTest:
-        pin_clock(monkeypatch, now)
-        monkeypatch.setenv("DATABASE_URL", url)
-        for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
-            monkeypatch.delenv(name, raising=False)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        at = AppTest.from_string(harness(page), default_timeout=90)
-        at.query_params = params
-        return at.run()
-
-    yield run
-    # The harness's "full" must not outlive this test: back to the shipped value for the tests that follow.
-    shipped = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
-    st.set_option("client.showErrorDetails", shipped)
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    yield page_runner(url, now, monkeypatch)
+    restore_shipped_settings()
 
 
 def page_text(at: AppTest) -> str:

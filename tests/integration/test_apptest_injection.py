@@ -10,16 +10,15 @@ import csv
 import io
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import pandas as pd
 import psycopg2
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from components.csv_export import build_csv, read_export
+from tests.support.apptest import page_runner, restore_shipped_settings
 from tests.support.page_seed import (
     FDF_AQ,
     FORMULA,
@@ -28,7 +27,6 @@ from tests.support.page_seed import (
     HOSTILE_ID,
     LINK,
     TAG,
-    pin_clock,
     pinned_now,
     seed_alerts,
     seed_history,
@@ -43,17 +41,6 @@ MARKDOWN_MARKUP = ("](https://evil", "](http://127", "![x]", "<img", "<script", 
 AUTOLINKS = ("://evil", "://127")
 # Tags that would be live in HTML, Plotly text or a deck.gl tooltip.
 HTML_MARKUP = ("<img", "<script", "<b>Fort", "<a ")
-
-
-def harness(page: str) -> str:
-    return f"""
-import runpy
-import streamlit as st
-st.set_option("client.showErrorDetails", "full")
-from components.sidebar import render_sidebar
-render_sidebar()
-runpy.run_path({str(ROOT / "pages" / f"{page}.py")!r}, run_name="__page__")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -73,24 +60,8 @@ def hostile_db(pg_cluster):
 @pytest.fixture
 def run_page(hostile_db, monkeypatch):
     url, now = hostile_db
-
-    def run(page: str, params: dict) -> AppTest:
-        pin_clock(monkeypatch, now)
-        monkeypatch.setenv("DATABASE_URL", url)
-        for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
-            monkeypatch.delenv(name, raising=False)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        at = AppTest.from_string(harness(page), default_timeout=90)
-        at.query_params = params
-        return at.run()
-
-    yield run
-    # The harness's "full" must not outlive this test: back to the shipped value for the tests that follow.
-    shipped = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
-    st.set_option("client.showErrorDetails", shipped)
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    yield page_runner(url, now, monkeypatch)
+    restore_shipped_settings()
 
 
 def unescaped(body: str, markup: str) -> bool:

@@ -1,0 +1,50 @@
+"""One AppTest harness for the tests that run a page with its real sidebar (fuzz, injection): the page file run
+after render_sidebar(), error details on so that an exception is visible to the test, the dashboard clock pinned."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.support.page_seed import pin_clock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def harness(page: str) -> str:
+    return f"""
+import runpy
+import streamlit as st
+st.set_option("client.showErrorDetails", "full")
+from components.sidebar import render_sidebar
+render_sidebar()
+runpy.run_path({str(ROOT / "pages" / f"{page}.py")!r}, run_name="__page__")
+"""
+
+
+def page_runner(url: str, now, monkeypatch):
+    """run(page, params) -> the AppTest after one run of that page on `url`, the clock pinned at `now`."""
+
+    def run(page: str, params: dict) -> AppTest:
+        pin_clock(monkeypatch, now)
+        monkeypatch.setenv("DATABASE_URL", url)
+        for name in ("DASHBOARD_DATABASE_URL", "MADININA_READER_PASSWORD"):
+            monkeypatch.delenv(name, raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_string(harness(page), default_timeout=90)
+        at.query_params = params
+        return at.run()
+
+    return run
+
+
+def restore_shipped_settings() -> None:
+    """The harness's "full" error details must not outlive a test: back to the shipped value, caches cleared."""
+    shipped = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
+    st.set_option("client.showErrorDetails", shipped)
+    st.cache_data.clear()
+    st.cache_resource.clear()
