@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.support.apptest import page_runner, restore_shipped_settings
-from tests.support.page_seed import FDF_AQ, pinned_now, seed_alerts, seed_history, seed_pipeline
+from tests.support.apptest import page_runner, restore_shipped_settings, seeded_pages_db
+from tests.support.page_seed import FDF_AQ
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = {
@@ -53,17 +53,7 @@ NOTICE = {"fr": "Paramètre d'adresse ignoré", "en": "Address parameter ignored
 
 @pytest.fixture(scope="module")
 def fuzz_db(pg_cluster):
-    import psycopg2
-
-    now = pinned_now()
-    url = pg_cluster.url(pg_cluster.fresh_database())
-    seed_history(url, hours=2, now=now)
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    seed_alerts(conn, FDF_AQ[0], now=now)
-    seed_pipeline(conn, now)
-    conn.close()
-    return url, now
+    return seeded_pages_db(pg_cluster)
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import psycopg2
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.csv_export import build_csv, read_export
-from tests.support.apptest import page_runner, restore_shipped_settings
+from tests.support.apptest import page_runner, restore_shipped_settings, seeded_pages_db
 from tests.support.page_seed import (
     FDF_AQ,
     FORMULA,
@@ -27,11 +26,6 @@ from tests.support.page_seed import (
     HOSTILE_ID,
     LINK,
     TAG,
-    pinned_now,
-    seed_alerts,
-    seed_history,
-    seed_hostile,
-    seed_pipeline,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +39,7 @@ HTML_MARKUP = ("<img", "<script", "<b>Fort", "<a ")
 
 @pytest.fixture(scope="module")
 def hostile_db(pg_cluster):
-    now = pinned_now()
-    url = pg_cluster.url(pg_cluster.fresh_database())
-    seed_history(url, hours=2, now=now)
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    seed_alerts(conn, FDF_AQ[0], now=now)
-    seed_pipeline(conn, now)
-    seed_hostile(conn, now)
-    conn.close()
-    return url, now
+    return seeded_pages_db(pg_cluster, hostile=True)
 
 
 @pytest.fixture

@@ -48,3 +48,26 @@ def restore_shipped_settings() -> None:
     st.set_option("client.showErrorDetails", shipped)
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def seeded_pages_db(pg_cluster, *, hostile: bool = False) -> tuple[str, object]:
+    """A fresh database with what every page shows (2 h of history, alerts, pipeline KPIs and quarantine; with
+    `hostile`, the hostile texts of page_seed.seed_hostile too), seeded relative to a pinned instant.
+    Returns (url, that instant)."""
+    import psycopg2
+
+    from tests.support.page_seed import FDF_AQ, pinned_now, seed_alerts, seed_history, seed_hostile, seed_pipeline
+
+    now = pinned_now()
+    url = pg_cluster.url(pg_cluster.fresh_database())
+    seed_history(url, hours=2, now=now)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        seed_alerts(conn, FDF_AQ[0], now=now)
+        seed_pipeline(conn, now)
+        if hostile:
+            seed_hostile(conn, now)
+    finally:
+        conn.close()
+    return url, now
