@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.services import free_port
+from tests.support.services import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -75,18 +74,10 @@ def prometheus(workdir: Path, targets: list[str], *, job: str = "madinina-ingest
     )
     server = Prometheus(port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(workdir / f'prometheus-{port}.log').read_text()[-2000:]}")
-            try:
-                if urllib.request.urlopen(f"{server.url}/-/ready", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus was not ready in 60 s")
-            time.sleep(0.2)
+        wait_for_http(
+            proc, f"{server.url}/-/ready", lambda r: r.status == 200, 60, "prometheus",
+            workdir / f"prometheus-{port}.log",
+        )  # fmt: skip
         yield server
     finally:
         if proc.poll() is None:

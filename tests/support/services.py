@@ -36,3 +36,20 @@ def wait_for(predicate, timeout: float, what: str, every: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
+
+
+def wait_for_http(proc, url: str, ok, timeout: float, what: str, log_path) -> None:
+    """Wait until a service we started answers `url` as `ok(response)` says; fail at once with its log if it
+    exited instead."""
+    import urllib.request
+
+    def ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return ok(response)
+        except OSError:
+            return False
+
+    wait_for(ready, timeout, f"{what} at {url}")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.services import free_port
+from tests.support.services import free_port, wait_for_http
 
 
 def victoria_path() -> str | None:
@@ -63,18 +62,10 @@ def victoria(workdir: Path):
     )
     server = Victoria(port, proc)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"victoria-metrics exited: {(workdir / f'victoria-{port}.log').read_text()[-2000:]}")
-            try:
-                if urllib.request.urlopen(f"{server.url}/health", timeout=2).read().strip() == b"OK":
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("victoria-metrics did not answer /health in 30 s")
-            time.sleep(0.1)
+        wait_for_http(
+            proc, f"{server.url}/health", lambda r: r.read().strip() == b"OK", 30, "victoria-metrics",
+            workdir / f"victoria-{port}.log",
+        )  # fmt: skip
         yield server
     finally:
         server.stop()
