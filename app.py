@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from components import map_layers  # noqa: F401  (registers the titles of the Map, Sensor and Pipeline pages)
 from components.errors import guarded
 from components.i18n import t
 from components.sidebar import render_sidebar

@@ -15,63 +15,11 @@ from components.charts import SEVERITY_BACKGROUNDS
 from components.data import engine, load
 from components.errors import guard
 from components.formatting import fmt_number, fmt_time
-from components.i18n import lang, register, t
+from components.i18n import lang, t
 from components.sidebar import lang_key
 from components.text import md_escape, scrub_paths
 from data_access import alerts
 from data_access.engine import DatabaseUnavailable
-
-register(
-    {
-        "alerts.title": {"fr": "Alertes en direct", "en": "Live alerts"},
-        "alerts.none": {
-            "fr": "Aucune alerte ouverte ni récemment fermée pour cette sélection.",
-            "en": "No open or recently closed alert for this selection.",
-        },
-        "alerts.caption": {
-            "fr": "{open} ouvertes, dont {unack} non acquittées · alertes fermées depuis moins de 24 h ensuite",
-            "en": "{open} open, {unack} of them not acknowledged · alerts closed in the last 24 h below them",
-        },
-        "alerts.col.severity": {"fr": "Gravité", "en": "Severity"},
-        "alerts.col.opened": {"fr": "Ouverte à", "en": "Opened at"},
-        "alerts.col.alert": {"fr": "Alerte", "en": "Alert"},
-        "alerts.col.value": {"fr": "Valeur", "en": "Value"},
-        "alerts.threshold_short": {"fr": "seuil", "en": "threshold"},
-        "alerts.col.message": {"fr": "Message", "en": "Message"},
-        "alerts.col.state": {"fr": "État", "en": "State"},
-        "alerts.col.ack": {"fr": "Acquittement", "en": "Acknowledgement"},
-        "alerts.state.open": {"fr": "ouverte", "en": "open"},
-        "alerts.state.closed": {"fr": "fermée {time}", "en": "closed {time}"},
-        "ack.title": {"fr": "Acquitter une alerte", "en": "Acknowledge an alert"},
-        "ack.nothing": {
-            "fr": "Aucune alerte ouverte à acquitter pour cette sélection.",
-            "en": "No open alert to acknowledge for this selection.",
-        },
-        "ack.alert": {"fr": "Alerte", "en": "Alert"},
-        "ack.by": {"fr": "Votre nom", "en": "Your name"},
-        "ack.comment": {"fr": "Commentaire", "en": "Comment"},
-        "ack.comment_help": {
-            "fr": "Ce qui a été constaté ou fait (facultatif, 2000 caractères au plus)",
-            "en": "What was found or done (optional, at most 2000 characters)",
-        },
-        "ack.submit": {"fr": "Acquitter", "en": "Acknowledge"},
-        "ack.reload": {"fr": "Actualiser la liste", "en": "Reload the list"},
-        "ack.done": {
-            "fr": "Alerte n° {id} acquittée par {by}.",
-            "en": "Alert #{id} acknowledged by {by}.",
-        },
-        "ack.missing": {
-            "fr": "L'alerte n° {id} n'existe plus.",
-            "en": "Alert #{id} no longer exists.",
-        },
-        "ack.need_name": {"fr": "Indiquez votre nom pour acquitter.", "en": "Enter your name to acknowledge."},
-        "ack.refused": {"fr": "Acquittement refusé : {detail}", "en": "Acknowledgement refused: {detail}"},
-        "ack.db_down": {
-            "fr": "Base de données injoignable, l'alerte n'a pas été acquittée : {detail}",
-            "en": "Database unreachable, the alert was not acknowledged: {detail}",
-        },
-    }
-)
 
 FEED_LIMIT = 50
 

@@ -12,29 +12,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from components.formatting import fmt_number, plotly_separators, to_local
-from components.i18n import lang, register, t
+from components.i18n import lang, t
 from components.text import plotly_text
 from data_access.queries import MAX_POINTS
-
-register(
-    {
-        "severity.critical": {"fr": "critique", "en": "critical"},
-        "severity.warning": {"fr": "avertissement", "en": "warning"},
-        "severity.info": {"fr": "information", "en": "info"},
-        "alerts.kind.threshold": {"fr": "seuil", "en": "threshold"},
-        "alerts.kind.offline": {"fr": "hors ligne", "en": "offline"},
-        "alerts.kind.anomaly": {"fr": "anomalie", "en": "anomaly"},
-        "alerts.kind.battery": {"fr": "batterie", "en": "battery"},
-        "alerts.kind.fault": {"fr": "panne", "en": "fault"},
-        "trends.this_period": {"fr": "Cette période", "en": "This period"},
-        "trends.previous_period": {"fr": "Période précédente", "en": "Previous period"},
-        "trends.alert_count": {"fr": "Alertes", "en": "Alerts"},
-        "age.s": {"fr": "il y a {n} s", "en": "{n} s ago"},
-        "age.min": {"fr": "il y a {n} min", "en": "{n} min ago"},
-        "age.h": {"fr": "il y a {n} h", "en": "{n} h ago"},
-        "age.d": {"fr": "il y a {n} j", "en": "{n} d ago"},
-    }
-)
 
 STATUS_COLORS = {"online": "#1e8e3e", "stale": "#e8a317", "offline": "#c5221f"}
 SEVERITY_COLORS = {"critical": "#c5221f", "warning": "#e8a317", "info": "#1a73e8"}

@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from components.formatting import TZ
-from components.i18n import register, t
+from components.i18n import t
 
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 COLUMNS = (
@@ -37,24 +37,6 @@ COLUMNS = (
     "min",
     "max",
     "count",
-)
-
-register(
-    {
-        "csv.prepare": {"fr": "Préparer l'export CSV", "en": "Prepare the CSV export"},
-        "csv.download": {"fr": "Télécharger le CSV", "en": "Download the CSV"},
-        "csv.ready": {
-            "fr": "Export prêt : {rows} lignes, {size} Ko.",
-            "en": "Export ready: {rows} rows, {size} kB.",
-        },
-        "csv.stale": {
-            "fr": "La vue a changé depuis la préparation (filtres, fenêtre ou fin d'une période glissante) : "
-            "préparez l'export à nouveau.",
-            "en": "The view changed since the export was prepared (filters, window or the end of a rolling range): "
-            "prepare it again.",
-        },
-        "csv.empty": {"fr": "Rien à exporter : aucune donnée affichée.", "en": "Nothing to export: no data shown."},
-    }
 )
 
 

@@ -12,24 +12,13 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from components.i18n import register, t
+from components.i18n import t
 
 log = logging.getLogger("madinina.dashboard")
 if not log.handlers:  # Streamlit configures only its own loggers: give ours a timestamped line on stderr (server log)
     _handler = logging.StreamHandler()
     _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(_handler)
-
-register(
-    {
-        "error.unexpected": {
-            "fr": "Une erreur inattendue a empêché l'affichage de cette page. Réessayez dans un instant ; si elle "
-            "persiste, transmettez cet identifiant à l'exploitant : {id}",
-            "en": "An unexpected error prevented this page from showing. Try again in a moment; if it persists, give "
-            "this id to the operator: {id}",
-        },
-    }
-)
 
 
 def report(exc: BaseException) -> str:

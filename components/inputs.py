@@ -17,7 +17,7 @@ import streamlit as st
 
 from components import clock
 from components.formatting import TZ
-from components.i18n import register, t
+from components.i18n import t
 from components.text import md_escape
 
 LOCAL = ZoneInfo(TZ)
@@ -26,16 +26,6 @@ MAX_LIST_VALUES = 200  # repeated parameters (sensor=…): more than the catalog
 DATE_MIN = datetime(2000, 1, 1)  # naive Martinique local time; nothing in the network is older
 FUTURE_SLACK = timedelta(days=1)  # a range may end a little after now (clock skew, a link shared at midnight)
 _NOTICES = "_input_notices"
-
-register(
-    {
-        "inputs.rejected": {
-            "fr": "Paramètre d'adresse ignoré : {names} (valeur invalide ou hors limites) ; la valeur par défaut "
-            "est utilisée.",
-            "en": "Address parameter ignored: {names} (invalid or out-of-range value); the default is used.",
-        },
-    }
-)
 
 
 # -- pure parsing ---------------------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """The Map page's deck.gl (pydeck) pieces: a base map drawn from shipped data — sea, land, APPROXIMATE commune
 limits and names from data/communes_outline.geojson (scripts/build_commune_outlines.py) — so that nothing depends
 on internet basemap tiles; the sensor layer coloured by status or by value and sized by value; heat and hexagon
-layers; colour scales from the metric thresholds and their legend. Pure functions, no Streamlit calls except
-label registration."""
+layers; colour scales from the metric thresholds and their legend. Pure functions, no Streamlit calls."""
 
 from __future__ import annotations
 
@@ -15,19 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pydeck as pdk
 
-from components.i18n import register
-
 ROOT = Path(__file__).resolve().parents[1]
 OUTLINE_PATH = ROOT / "data" / "communes_outline.geojson"
 
 # Page titles of the pages this module serves (app.py builds the navigation before any page runs).
-register(
-    {
-        "page.map": {"fr": "Carte", "en": "Map"},
-        "page.sensor": {"fr": "Capteur", "en": "Sensor"},
-        "page.pipeline": {"fr": "Pipeline", "en": "Pipeline"},
-    }
-)
 
 CENTER = {"latitude": 14.64, "longitude": -61.02, "zoom": 9.5}
 SEA = [214, 230, 244, 255]

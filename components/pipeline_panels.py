@@ -10,77 +10,10 @@ import plotly.graph_objects as go
 
 from components import charts
 from components.formatting import fmt_number, fmt_time
-from components.i18n import lang, register, t
+from components.i18n import lang, t
 from components.sensor_panels import fmt_duration
 from components.text import plotly_text
 from data_access.pipeline import SAMPLE_CHARS, escape_payload
-
-register(
-    {
-        "ingest.col.consumer": {"fr": "Consommateur", "en": "Consumer"},
-        "ingest.col.state": {"fr": "État", "en": "State"},
-        "ingest.col.spool": {"fr": "En attente (spool)", "en": "Waiting (spool)"},
-        "ingest.col.oldest": {"fr": "Plus ancien non écrit", "en": "Oldest unsent"},
-        "ingest.col.commit": {"fr": "Dernière écriture", "en": "Last write"},
-        "ingest.col.heartbeat": {"fr": "Signe de vie", "en": "Heartbeat"},
-        "ingest.col.error": {"fr": "Dernière erreur", "en": "Last error"},
-        "ingest.state.running": {"fr": "en marche", "en": "running"},
-        "ingest.state.database_down": {"fr": "base indisponible", "en": "database down"},
-        "ingest.state.spool_full": {"fr": "spool plein", "en": "spool full"},
-        "ingest.state.spool_unwritable": {"fr": "spool inutilisable", "en": "spool unwritable"},
-        "ingest.state.error": {"fr": "erreur", "en": "error"},
-        "ingest.state.stopped": {"fr": "arrêté", "en": "stopped"},
-        "ingest.state.silent": {"fr": "sans nouvelles", "en": "no heartbeat"},
-        "stage.source_to_broker": {"fr": "Source → broker", "en": "Source → broker"},
-        "stage.broker_to_processor": {"fr": "Broker → traitement", "en": "Broker → processor"},
-        "stage.processor_to_db": {"fr": "Traitement → base", "en": "Processor → database"},
-        "stage.end_to_end": {"fr": "De bout en bout", "en": "End to end"},
-        "pipeline.col.stage": {"fr": "Étape", "en": "Stage"},
-        "pipeline.col.samples": {"fr": "Lots mesurés", "en": "Batches measured"},
-        "pipeline.col.avg": {"fr": "Moyenne (ms)", "en": "Mean (ms)"},
-        "pipeline.col.p50": {"fr": "p50 (ms)", "en": "p50 (ms)"},
-        "pipeline.col.p95": {"fr": "p95 (ms)", "en": "p95 (ms)"},
-        "pipeline.col.p99": {"fr": "p99 (ms)", "en": "p99 (ms)"},
-        "pipeline.col.max": {"fr": "Max (ms)", "en": "Max (ms)"},
-        "pipeline.latency_axis": {"fr": "Latence (ms, échelle log)", "en": "Latency (ms, log scale)"},
-        "pipeline.rows_axis": {"fr": "Lectures stockées par {step}", "en": "Readings stored per {step}"},
-        "pipeline.age_axis": {
-            "fr": "Âge de la dernière lecture (échelle log)",
-            "en": "Age of the last reading (log scale)",
-        },
-        "pipeline.col.reason": {"fr": "Motif", "en": "Reason"},
-        "pipeline.col.messages": {"fr": "Messages", "en": "Messages"},
-        "pipeline.col.first": {"fr": "Premier", "en": "First"},
-        "pipeline.col.last": {"fr": "Dernier", "en": "Last"},
-        "pipeline.col.sources": {"fr": "Sources", "en": "Sources"},
-        "pipeline.col.received": {"fr": "Reçu (Martinique)", "en": "Received (Martinique)"},
-        "pipeline.col.source": {"fr": "Source", "en": "Source"},
-        "pipeline.col.detail": {"fr": "Détail", "en": "Detail"},
-        "pipeline.col.payload": {"fr": "Contenu (échappé, tronqué)", "en": "Payload (escaped, truncated)"},
-        "pipeline.col.size": {"fr": "Taille (caractères)", "en": "Size (characters)"},
-        "pipeline.col.sensor": {"fr": "Capteur", "en": "Sensor"},
-        "pipeline.col.age": {"fr": "Âge", "en": "Age"},
-        "pipeline.col.last_reading": {"fr": "Dernière lecture", "en": "Last reading"},
-        "pipeline.col.interval": {"fr": "Intervalle attendu", "en": "Expected interval"},
-        "reason.payload_too_large": {"fr": "message trop gros", "en": "payload too large"},
-        "reason.invalid_json": {"fr": "JSON invalide", "en": "invalid JSON"},
-        "reason.not_an_object": {"fr": "pas un objet JSON", "en": "not a JSON object"},
-        "reason.missing_field": {"fr": "champ manquant", "en": "missing field"},
-        "reason.invalid_timestamp": {"fr": "horodatage invalide", "en": "invalid timestamp"},
-        "reason.future_timestamp": {"fr": "horodatage dans le futur", "en": "timestamp in the future"},
-        "reason.unknown_sensor": {"fr": "capteur inconnu", "en": "unknown sensor"},
-        "reason.unknown_metric": {"fr": "mesure inconnue", "en": "unknown metric"},
-        "reason.non_numeric_value": {"fr": "valeur non numérique", "en": "non-numeric value"},
-        "reason.non_finite_value": {"fr": "valeur NaN/infinie", "en": "NaN/infinite value"},
-        "reason.unknown_unit": {"fr": "unité inconnue", "en": "unknown unit"},
-        "reason.out_of_range": {"fr": "hors de la plage physique", "en": "outside the physical range"},
-        "reason.invalid_encoding": {"fr": "encodage invalide (pas UTF-8)", "en": "invalid encoding (not UTF-8)"},
-        "reason.duplicate_key": {"fr": "clé JSON en double", "en": "duplicate JSON key"},
-        "reason.invalid_field": {"fr": "champ de type invalide", "en": "field of the wrong type"},
-        "reason.internal_error": {"fr": "erreur interne de validation", "en": "internal validation error"},
-        "reason.write_failed": {"fr": "refusé par la base", "en": "refused by the database"},
-    }
-)
 
 
 def reason_label(reason: str) -> str:

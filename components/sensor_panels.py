@@ -10,53 +10,7 @@ import plotly.graph_objects as go
 
 from components import charts
 from components.formatting import fmt_number, fmt_time
-from components.i18n import lang, register, t
-
-register(
-    {
-        "dur.d": {"fr": "{n} j", "en": "{n} d"},
-        "dur.h": {"fr": "{n} h", "en": "{n} h"},
-        "dur.min": {"fr": "{n} min", "en": "{n} min"},
-        "dur.s": {"fr": "{n} s", "en": "{n} s"},
-        "sensor.battery.hourly": {"fr": "Moyenne horaire", "en": "Hourly mean"},
-        "sensor.battery.fit": {"fr": "Tendance (droite ajustée)", "en": "Trend (fitted line)"},
-        "sensor.battery.projection": {"fr": "Projection", "en": "Projection"},
-        "sensor.battery.critical_line": {"fr": "Seuil critique", "en": "Critical threshold"},
-        "reading.ok": {"fr": "normal", "en": "normal"},
-        "reading.warning": {"fr": "avertissement", "en": "warning"},
-        "reading.critical": {"fr": "critique", "en": "critical"},
-        "reading.fault": {"fr": "panne", "en": "fault"},
-        "sensor.col.alert": {"fr": "N°", "en": "No."},
-        "sensor.col.opened": {"fr": "Ouverte", "en": "Opened"},
-        "sensor.col.last_seen": {"fr": "Vue en dernier", "en": "Last seen"},
-        "sensor.col.closed": {"fr": "Fermée", "en": "Closed"},
-        "sensor.col.metric": {"fr": "Mesure", "en": "Metric"},
-        "sensor.col.kind": {"fr": "Type", "en": "Kind"},
-        "sensor.col.severity": {"fr": "Gravité", "en": "Severity"},
-        "sensor.col.value": {"fr": "Valeur", "en": "Value"},
-        "sensor.col.threshold": {"fr": "Seuil", "en": "Threshold"},
-        "sensor.col.message": {"fr": "Message", "en": "Message"},
-        "sensor.col.ack": {"fr": "Acquittement", "en": "Acknowledgement"},
-        "sensor.still_open": {"fr": "ouverte", "en": "open"},
-        "sensor.col.readings": {"fr": "Lectures", "en": "Readings"},
-        "sensor.col.gaps": {"fr": "Trous", "en": "Gaps"},
-        "sensor.col.gap_time": {"fr": "Durée des trous", "en": "Time in gaps"},
-        "sensor.col.longest": {"fr": "Plus long", "en": "Longest"},
-        "sensor.col.coverage": {"fr": "Couverture", "en": "Coverage"},
-        "sensor.col.stuck": {"fr": "Valeurs figées", "en": "Stuck values"},
-        "sensor.col.warning": {"fr": "% avertissement", "en": "% warning"},
-        "sensor.col.critical": {"fr": "% critique", "en": "% critical"},
-        "sensor.col.fault": {"fr": "% panne", "en": "% fault"},
-        "sensor.col.start": {"fr": "Début", "en": "Start"},
-        "sensor.col.end": {"fr": "Fin", "en": "End"},
-        "sensor.col.duration": {"fr": "Durée", "en": "Duration"},
-        "sensor.stuck_cell": {"fr": "{runs} séries ({readings} lectures)", "en": "{runs} runs ({readings} readings)"},
-        "sensor.stuck_cell_one": {"fr": "1 série ({readings} lectures)", "en": "1 run ({readings} readings)"},
-        "sensor.latest.time": {"fr": "Heure (Martinique)", "en": "Time (Martinique)"},
-        "sensor.latest.age": {"fr": "Âge", "en": "Age"},
-        "sensor.latest.status": {"fr": "État de la lecture", "en": "Reading status"},
-    }
-)
+from components.i18n import lang, t
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -15,47 +15,9 @@ from components.alerts_feed import acknowledge_form, feed_table
 from components.data import load
 from components.errors import guard
 from components.formatting import fmt_number, fmt_time
-from components.i18n import lang, metric_label, register, t
+from components.i18n import lang, metric_label, t
 from components.sidebar import current_filters, ensure_entrypoint, refresh_interval
 from data_access import alerts, live, queries
-
-register(
-    {
-        "live.scope": {
-            "fr": "{n} capteurs suivis (filtres de la barre latérale)",
-            "en": "{n} sensors followed (sidebar filters)",
-        },
-        "live.no_sensor": {
-            "fr": "Aucun capteur ne correspond aux filtres choisis.",
-            "en": "No sensor matches the chosen filters.",
-        },
-        "live.latency": {"fr": "Latence (p95)", "en": "Latency (p95)"},
-        "live.latency_help": {
-            "fr": "95e centile du délai mesure → base sur les 5 dernières minutes ({n} lots, pipeline_kpi)",
-            "en": "95th percentile of the reading → database delay over the last 5 minutes ({n} batches, pipeline_kpi)",
-        },
-        "live.alerts_open": {"fr": "Alertes ouvertes", "en": "Open alerts"},
-        "live.alerts.critical": {"fr": "Critiques", "en": "Critical"},
-        "live.alerts.warning": {"fr": "Avertissements", "en": "Warnings"},
-        "live.alerts.info": {"fr": "Informations", "en": "Info"},
-        "live.alerts_unack": {"fr": "non acquittées : {n}", "en": "not acknowledged: {n}"},
-        "live.no_latest": {
-            "fr": "Pas de valeur sur les deux dernières minutes complètes pour cette sélection.",
-            "en": "No value over the last two complete minutes for this selection.",
-        },
-        "live.series_for": {"fr": "Série fine : {metric}", "en": "Fine-grained series: {metric}"},
-        "live.series_truncated": {
-            "fr": "{shown} capteurs tracés sur {total} : choisissez des capteurs dans la barre latérale.",
-            "en": "{shown} of {total} sensors drawn: pick sensors in the sidebar.",
-        },
-        "live.grid": {"fr": "État des capteurs", "en": "Sensor status"},
-        "live.window_label": {"fr": "Dernières", "en": "Last"},
-        "live.no_metric": {
-            "fr": "Choisissez une mesure dans la barre latérale.",
-            "en": "Pick a metric in the sidebar.",
-        },
-    }
-)
 
 MAIN_METRICS = ("temperature", "humidity", "pm10", "noise", "traffic_flow", "co2", "h2s", "parking_occupancy")
 SERIES_WINDOWS = {"5 min": 5, "15 min": 15, "60 min": 60}

@@ -13,7 +13,7 @@ from components import charts, inputs
 from components import map_layers as ml
 from components.data import load
 from components.formatting import fmt_number, fmt_time
-from components.i18n import lang, metric_label, register, t
+from components.i18n import lang, metric_label, t
 from components.sidebar import (
     LOCAL,
     MANAGED_PARAMS,
@@ -26,93 +26,6 @@ from components.sidebar import (
 )
 from data_access import live, queries
 from data_access import map as map_data
-
-register(
-    {
-        "map.title": {"fr": "Carte", "en": "Map"},
-        "map.no_sensor": {
-            "fr": "Aucun capteur ne correspond aux filtres choisis.",
-            "en": "No sensor matches the chosen filters.",
-        },
-        "map.color": {"fr": "Couleur", "en": "Colour"},
-        "map.color.status": {"fr": "État", "en": "Status"},
-        "map.color.metric": {"fr": "Valeur", "en": "Value"},
-        "map.layer": {"fr": "Couche", "en": "Layer"},
-        "map.layer.points": {"fr": "Points", "en": "Points"},
-        "map.layer.heat": {"fr": "Chaleur", "en": "Heat"},
-        "map.layer.hex": {"fr": "Hexagones", "en": "Hexagons"},
-        "map.labels": {"fr": "Noms des communes", "en": "Town names"},
-        "map.moment": {"fr": "Instant affiché", "en": "Moment shown"},
-        "map.now": {"fr": "Maintenant", "en": "Now"},
-        "map.metric_of": {"fr": "Mesure : {metric}", "en": "Metric: {metric}"},
-        "map.no_metric": {
-            "fr": "Aucune mesure pour ces capteurs : couleur par état seulement.",
-            "en": "No metric for these sensors: colour by status only.",
-        },
-        "map.source.now": {
-            "fr": "Source : **sensor_latest** (dernière lecture de chaque capteur) et état de fraîcheur selon "
-            "l'intervalle attendu de chaque capteur.",
-            "en": "Source: **sensor_latest** (latest reading of each sensor) and freshness status from each "
-            "sensor's expected interval.",
-        },
-        "map.source.frame": {
-            "fr": "Source : **sensor_data_agg**, fenêtres de {base} ré-agrégées exactement en images de {step} · "
-            "{frames} images sur la période · image du {start} au {end} (heure de Martinique).",
-            "en": "Source: **sensor_data_agg**, {base} windows re-aggregated exactly into {step} frames · "
-            "{frames} frames over the range · frame from {start} to {end} (Martinique time).",
-        },
-        "map.shown": {"fr": "Capteurs affichés", "en": "Sensors shown"},
-        "map.reported": {"fr": "Ont rapporté", "en": "Reported"},
-        "map.mean": {"fr": "Moyenne", "en": "Mean"},
-        "map.min": {"fr": "Minimum", "en": "Minimum"},
-        "map.max": {"fr": "Maximum", "en": "Maximum"},
-        "map.frame_empty": {
-            "fr": "Aucune lecture de cette mesure dans cette image : choisissez un autre instant.",
-            "en": "No reading of this metric in this frame: pick another moment.",
-        },
-        "map.status.reported": {"fr": "a rapporté dans l'image", "en": "reported in the frame"},
-        "map.status.silent": {"fr": "aucune lecture dans l'image", "en": "no reading in the frame"},
-        "map.no_value": {"fr": "pas de valeur", "en": "no value"},
-        "map.ring": {
-            "fr": "Anneau orange / rouge : lecture au-delà du seuil d'avertissement / critique.",
-            "en": "Orange / red ring: reading beyond the warning / critical threshold.",
-        },
-        "map.size": {"fr": "Taille : proportionnelle à la valeur.", "en": "Size: grows with the value."},
-        "map.hex_note": {
-            "fr": "Hexagones de 2,5 km : couleur = moyenne des capteurs qu'ils contiennent (du violet au jaune).",
-            "en": "2.5 km hexagons: colour = mean of the sensors inside (from purple to yellow).",
-        },
-        "map.heat_note": {
-            "fr": "Carte de chaleur : moyenne des valeurs pondérée par la distance aux capteurs.",
-            "en": "Heat map: mean of the values weighted by distance to the sensors.",
-        },
-        "map.outline_note": {
-            "fr": "Fond de carte dessiné sans internet : trait de côte Natural Earth 1:10m ; limites communales "
-            "**approximatives** (cellules de Voronoï des bourgs, pas les limites officielles).",
-            "en": "Base map drawn without internet: Natural Earth 1:10m coastline; **approximate** town limits "
-            "(Voronoi cells of the town centres, not the official boundaries).",
-        },
-        "map.click_hint": {
-            "fr": "Cliquez sur un capteur pour ouvrir sa fiche, ou choisissez-le ici :",
-            "en": "Click a sensor to open its page, or pick it here:",
-        },
-        "map.pick": {"fr": "Capteur", "en": "Sensor"},
-        "map.open": {"fr": "Ouvrir la fiche", "en": "Open its page"},
-        "map.table": {"fr": "Tableau des capteurs affichés", "en": "Table of the sensors shown"},
-        "map.timeline": {
-            "fr": "Moyenne du réseau par image (trait : instant affiché)",
-            "en": "Network mean per frame (line: moment shown)",
-        },
-        "map.tip.id": {"fr": "Identifiant", "en": "Id"},
-        "map.tip.commune": {"fr": "Commune", "en": "Town"},
-        "map.tip.kind": {"fr": "Type", "en": "Kind"},
-        "map.tip.status": {"fr": "État", "en": "Status"},
-        "map.tip.last": {"fr": "Dernière lecture", "en": "Last reading"},
-        "map.tip.frame": {"fr": "Image", "en": "Frame"},
-        "map.tip.range": {"fr": "Min – max", "en": "Min – max"},
-        "map.tip.count": {"fr": "Lectures", "en": "Readings"},
-    }
-)
 
 COLOR_MODES = ("status", "metric")
 ss = st.session_state
