@@ -112,6 +112,25 @@ def build_csv(
     return buffer.getvalue().encode("utf-8")
 
 
+def table_csv(frame: pd.DataFrame, *, header: dict[str, str]) -> bytes:
+    """Any table a page shows, under the same rules as build_csv: the comment header, the frame's columns as they
+    are, timezone-aware times as ISO-8601 with the Martinique offset, every text cell neutralised (safe_cell)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for line in header_lines(header):
+        writer.writerow([line])
+    writer.writerow([safe_cell(str(c)) for c in frame.columns])
+    times = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    for row in frame.itertuples(index=False):
+        writer.writerow(
+            [
+                "" if pd.isna(v) else iso_local(v) if c in times else safe_cell(v)
+                for c, v in zip(frame.columns, row, strict=True)
+            ]
+        )
+    return buffer.getvalue().encode("utf-8")
+
+
 def read_export(payload: bytes | str) -> tuple[dict[str, str], pd.DataFrame]:
     """Parse an export back (header dict, data frame): used by the tests and handy for users' scripts."""
     text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
