@@ -26,8 +26,8 @@ from pathlib import Path
 import psycopg2
 
 from db import settings
-from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
 from tests.support.app import dashboard, ingestion
+from tests.support.browser import CONTENT, SHELL, chromium, new_context
 from tests.support.services import free_port
 
 from .freshness import ROOT, fresh_database
@@ -35,15 +35,6 @@ from .freshness import ROOT, fresh_database
 READY_TIMEOUT_S = 300
 POOL_BOUND = 5 + 5  # data_access.engine.make_engine defaults: pool_size + max_overflow, one engine per server
 
-# The element whose appearance means "the page shows its content", per page.
-CONTENT = {
-    "live": ['[data-testid="stMetricValue"]', ".js-plotly-plot"],
-    "trends": [".js-plotly-plot"],
-    "map": ['[data-testid="stDeckGlJsonChart"] canvas'],
-    "sensor": ['[data-testid="stMetricValue"]'],
-    "pipeline": ['[data-testid="stMetricValue"]'],
-}
-SHELL = '[data-testid="stSidebar"]'
 ERRORS = '[data-testid="stException"], :text("Base de données injoignable")'
 
 
@@ -71,12 +62,12 @@ def page_times(browser, base: str, visits: int) -> None:
         f"{'page':9s} {'shell p50':>10s} {'cold p50':>9s} {'cold max':>9s} {'warm p50':>9s} {'warm max':>9s}",
         flush=True,
     )
-    warm_context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="fr-FR")
+    warm_context = new_context(browser)
     _visit(warm_context, f"{base}/live", CONTENT["live"])
     for name, selectors in CONTENT.items():
         shell, cold, warm = [], [], []
         for _ in range(visits):
-            context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="fr-FR")
+            context = new_context(browser)
             s, c = _visit(context, f"{base}/{name}", selectors)
             context.close()
             shell.append(s)
@@ -117,7 +108,7 @@ def concurrency(browser, base: str, url: str, sessions: int, duration: float) ->
 
     contexts, pages = [], []
     for _ in range(sessions):
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+        context = new_context(browser, width=1280, height=900)
         page = context.new_page()
         page.goto(f"{base}/live?refresh=5", wait_until="commit", timeout=READY_TIMEOUT_S * 1000)
         contexts.append(context)
@@ -187,17 +178,13 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     print(f"database: 6 h of history in {time.perf_counter() - started:.0f} s", flush=True)
-    from playwright.sync_api import sync_playwright
-
     with (
         ingestion(url, out / "ingestion.log", "run", "--alerts-every", "5"),
         dashboard(url, free_port(), out / "dashboard.log") as base,
-        sync_playwright() as pw,
+        chromium() as browser,
     ):
-        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
         page_times(browser, base, args.visits)
         concurrency(browser, base, url, args.sessions, args.duration)
-        browser.close()
     tracebacks = (out / "dashboard.log").read_text().count("Traceback")
     print(f"dashboard log: {tracebacks} tracebacks", flush=True)
 

@@ -1,6 +1,6 @@
 """Pieces of the Pipeline page: per-stage latency table and chart, throughput charts from every processor,
 freshness of every sensor as a status strip and table (worst first, coloured from one state scale), quarantine
-tables and their CSV (payloads escaped and truncated: they are untrusted text)."""
+tables and their CSV in components/quarantine_panels.py."""
 
 from __future__ import annotations
 
@@ -12,17 +12,11 @@ import plotly.graph_objects as go
 from babel.dates import format_datetime
 
 from components import charts
-from components.csv_export import table_csv
 from components.formatting import TZ, fmt_number, fmt_time, locale
 from components.i18n import lang, t
 from components.sensor_panels import fmt_duration
 from components.text import plotly_text
-from data_access.pipeline import RECEIVED_UNIT, SAMPLE_CHARS, escape_payload
-
-
-def reason_label(reason: str) -> str:
-    label = t(f"reason.{reason}")
-    return f"{label} ({reason})" if not label.startswith("reason.") else reason
+from data_access.pipeline import RECEIVED_UNIT, STAGES
 
 
 def ms(value) -> str:
@@ -125,6 +119,46 @@ def latency_figure(stats: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def latency_over_time(series: pd.DataFrame, *, start: datetime, end: datetime, step_s: int) -> go.Figure:
+    """p95 of each stage per bucket, on the same decade-ticked log axis as the bars (hover: p50 / p95 / p99 and the
+    number of batches); a bucket without batches leaves a gap, not a line across it."""
+    fig = go.Figure()
+    grid = pd.date_range(
+        pd.Timestamp(start).floor(f"{step_s}s"), pd.Timestamp(end), freq=f"{step_s}s", inclusive="left"
+    )
+    times = charts.local_naive(pd.Series(grid))
+    for i, stage in enumerate(s for s in STAGES if s in set(series["stage"])):
+        part = series[series["stage"] == stage].set_index("time").reindex(grid)
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=part["p95_ms"],
+                name=t(f"stage.{stage}"),
+                mode="lines+markers",
+                marker=dict(size=3),
+                line=dict(width=1.5, color=charts.PALETTE[i]),
+                customdata=[
+                    [fmt_ms(a), fmt_ms(b), fmt_ms(c), t("pipeline.latency.batches", n=int(n))]
+                    if pd.notna(n)
+                    else ["—"] * 4
+                    for a, b, c, n in zip(part["p50_ms"], part["p95_ms"], part["p99_ms"], part["samples"], strict=True)
+                ],
+                # customdata: p50, p95, p99 (with units) and the number of batches of the bucket
+                hovertemplate="p50 %{customdata[0]} · p95 %{customdata[1]} · p99 %{customdata[2]} · %{customdata[3]}"
+                "<extra>%{fullData.name}</extra>",
+            )
+        )
+    values = [v for v in series["p95_ms"] if pd.notna(v) and v > 0] or [1.0]
+    ticks = [d for d in DECADES_MS if min(values) / 10 < d <= max(values) * 10]
+    fig.update_yaxes(
+        type="log", title_text=t("pipeline.latency.p95_axis", step=fmt_duration(step_s)), tickmode="array",
+        tickvals=ticks, ticktext=[fmt_ms(d) for d in ticks],
+    )  # fmt: skip
+    charts.style(fig, height=320, time_axis=False)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=40))
+    return time_axis(fig, start, end)
+
+
 # Time axes: ticks placed and labelled here, dates through Babel in the page's language (components/charts.py is
 # getting a shared dated-axis helper; `time_axis` is the one function to switch to it).
 AXIS_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
@@ -172,23 +206,25 @@ def rates(flow: pd.DataFrame, column: str, *, start: datetime, end: datetime, st
 
 
 def rate_figure(wide: pd.DataFrame, *, unit: str, start: datetime, end: datetime, y_label: str) -> go.Figure:
-    """Stacked areas, one per series, per-second rates averaged over each bucket."""
+    """One line per series (not stacked: a burst of one processor must keep its own colour), per-second rates
+    averaged over each bucket; the busiest series first in the legend, which sits above the plot so that the date
+    line of the axis stays readable."""
     fig = go.Figure()
     times = charts.local_naive(pd.Series(wide.index))
-    for i, name in enumerate(wide.columns):
+    for i, name in enumerate(wide.sum().sort_values(ascending=False, kind="stable").index):
         fig.add_trace(
             go.Scatter(
                 x=times,
                 y=wide[name],
                 name=name,
                 mode="lines",
-                line=dict(width=1.2, color=charts.PALETTE[i % len(charts.PALETTE)], shape="hv"),
-                stackgroup="rate",
+                line=dict(width=1.5, color=charts.PALETTE[i % len(charts.PALETTE)], shape="hv"),
                 hovertemplate=f"%{{y:,.1f}} {unit}<extra>{name}</extra>",
             )
         )
     fig.update_yaxes(title_text=y_label, rangemode="tozero")
-    charts.style(fig, height=300, time_axis=False)
+    charts.style(fig, height=320, time_axis=False)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=40))
     return time_axis(fig, start, end)
 
 
@@ -307,69 +343,3 @@ def freshness_table(fresh: pd.DataFrame, names: dict[str, str]):
     )
     colours = {state_label(s): c for s, c in STATE_COLORS.items()}
     return frame.style.map(lambda v: f"background-color: {colours.get(v, '')}; color: white", subset=[state_col])
-
-
-def quarantine_figure(counts: pd.DataFrame) -> go.Figure:
-    ordered = counts.sort_values("messages")
-    fig = go.Figure(
-        go.Bar(
-            x=ordered["messages"],
-            y=[plotly_text(reason_label(r)) for r in ordered["reason"]],
-            orientation="h",
-            marker_color=charts.SEVERITY_COLORS["warning"],
-            text=[fmt_number(int(n), lang(), 0) for n in ordered["messages"]],
-            textposition="outside",
-            cliponaxis=False,
-        )
-    )
-    charts.style(fig, height=max(160, 50 + 28 * len(ordered)), legend=False, time_axis=False)
-    fig.update_layout(hovermode="closest", margin=dict(l=10, r=50, t=10, b=10))
-    return fig
-
-
-def quarantine_table(counts: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            t("pipeline.col.reason"): [reason_label(r) for r in counts["reason"]],
-            t("pipeline.col.messages"): [fmt_number(int(n), lang(), 0) for n in counts["messages"]],
-            t("pipeline.col.first"): [fmt_time(v, lang(), with_date=True) for v in counts["first_at"]],
-            t("pipeline.col.last"): [fmt_time(v, lang(), with_date=True) for v in counts["last_at"]],
-            t("pipeline.col.sources"): counts["sources"],
-        }
-    )
-
-
-def samples_table(samples: pd.DataFrame, max_chars: int = SAMPLE_CHARS) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            t("pipeline.col.received"): [fmt_time(v, lang(), with_date=True) for v in samples["received_at"]],
-            t("pipeline.col.source"): [escape_payload(s, max_chars=64) for s in samples["source"]],
-            t("pipeline.col.reason"): [reason_label(r) for r in samples["reason"]],
-            t("pipeline.col.detail"): [escape_payload(d, max_chars=200) for d in samples["detail"]],
-            t("pipeline.col.payload"): [
-                escape_payload(p, n, max_chars)
-                for p, n in zip(samples["payload"], samples["payload_chars"], strict=True)
-            ],
-            t("pipeline.col.size"): [fmt_number(int(n), lang(), 0) for n in samples["payload_chars"]],
-        }
-    )
-
-
-def quarantine_csv(samples: pd.DataFrame, header: dict[str, str], max_chars: int = SAMPLE_CHARS) -> bytes:
-    """The quarantine samples shown, as CSV under components/csv_export's rules (times ISO-8601 with the Martinique
-    offset, a header naming the view, text cells neutralised against formula injection). Payload and detail are
-    the escaped text shown on the page (control characters as \\n, \\x00...), payload_chars the full length."""
-    rows = pd.DataFrame(
-        {
-            "received_at": samples["received_at"],
-            "source": [escape_payload(s, max_chars=64) for s in samples["source"]],
-            "reason": [escape_payload(r, max_chars=64) for r in samples["reason"]],
-            "detail": [escape_payload(d, max_chars=200) for d in samples["detail"]],
-            "payload": [
-                escape_payload(p, n, max_chars)
-                for p, n in zip(samples["payload"], samples["payload_chars"], strict=True)
-            ],
-            "payload_chars": samples["payload_chars"].astype("int64"),
-        }
-    )
-    return table_csv(rows, header=header)

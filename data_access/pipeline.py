@@ -51,6 +51,19 @@ def stage_latency(
     return _all_stages(frame)
 
 
+LATENCY_POINTS = 500  # buckets of the latency-over-time panel: a percentile needs a few batches per bucket
+
+
+def latency_series(engine: Engine, *, start: datetime, end: datetime, step_s: int) -> pd.DataFrame:
+    """Per bucket of step_s seconds in [start, end) and per stage: time (bucket start, UTC), stage, samples, p50_ms,
+    p95_ms, p99_ms. Buckets without a batch are absent."""
+    frame = _utc(read(engine, "pipeline_latency_series", start=start, end=end, step_s=int(step_s)), "time")
+    frame["samples"] = frame["samples"].astype("int64")
+    for column in ("p50_ms", "p95_ms", "p99_ms"):
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
 def throughput_step(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> int:
     """Bucket width for the throughput series: the narrowest of THROUGHPUT_STEPS_S giving at most max_points."""
     span = max((end - start).total_seconds(), 1.0)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from components import inputs
 from components import pipeline_panels as pp
+from components import quarantine_panels as qp
 from components.csv_export import export_controls, iso_local, signature
 from components.data import load
 from components.formatting import fmt_number, fmt_time
@@ -56,6 +57,11 @@ else:
     if unmeasured:
         st.caption(t("pipeline.latency.unmeasured", stages=", ".join(unmeasured)))
     st.plotly_chart(pp.latency_figure(stats), width="stretch", key="pipeline_latency")
+    lat_step = pipeline.throughput_step(filters.start, filters.end, pipeline.LATENCY_POINTS)
+    over_time = load(pipeline.latency_series, start=filters.start, end=filters.end, step_s=lat_step)
+    if not over_time.empty:
+        fig = pp.latency_over_time(over_time, start=filters.start, end=filters.end, step_s=lat_step)
+        st.plotly_chart(fig, width="stretch", key="pipeline_latency_time")
 st.caption(source)
 
 # -- throughput: every processor, over the whole range ------------------------------------------------------------------
@@ -69,10 +75,20 @@ else:
     lite = flow[flow["processor"].map(pipeline.RECEIVED_UNIT).eq("messages")]
     k = st.columns(4)
     k[0].metric(t("pipeline.stored"), fmt_number(int(flow["readings"].sum()), lang(), 0), border=True)
-    k[1].metric(t("pipeline.received"), fmt_number(int(lite["received"].sum()), lang(), 0), border=True)
-    k[2].metric(t("pipeline.rate"), fmt_number(flow["readings"].sum() / max(span_s, 1), lang(), 1), border=True)
+    k[1].metric(
+        t("pipeline.received"),
+        fmt_number(int(lite["received"].sum()), lang(), 0),
+        help=t("pipeline.received_help"),
+        border=True,
+    )
+    mean = flow["readings"].sum() / max(span_s, 1)
+    k[2].metric(t("pipeline.rate"), fmt_number(mean, lang(), 1 if mean >= 10 else 2), border=True)
+    peak = per_bucket.max() / step_s
     k[3].metric(
-        t("pipeline.peak", step=fmt_duration(step_s)), fmt_number(per_bucket.max() / step_s, lang(), 1), border=True
+        t("pipeline.peak"),
+        fmt_number(peak, lang(), 1 if peak >= 10 else 2),
+        help=t("pipeline.peak_help", step=fmt_duration(step_s)),
+        border=True,
     )
     for i, fig in enumerate(pp.throughput_figures(flow, start=filters.start, end=filters.end, step_s=step_s)):
         st.plotly_chart(fig, width="stretch", key=f"pipeline_throughput_{i}")
@@ -110,9 +126,8 @@ else:
     q = st.columns([1, 1, 2])
     q[0].metric(t("pipeline.quarantine.total"), fmt_number(int(counts["messages"].sum()), lang(), 0), border=True)
     q[1].metric(t("pipeline.quarantine.reasons"), len(counts), border=True)
-    left, right = st.columns([1, 1.6])
-    left.plotly_chart(pp.quarantine_figure(counts), width="stretch", key="pipeline_quarantine")
-    right.dataframe(pp.quarantine_table(counts), hide_index=True, width="stretch")
+    st.plotly_chart(qp.quarantine_figure(counts), width="stretch", key="pipeline_quarantine")
+    st.dataframe(qp.quarantine_table(counts), hide_index=True, width="stretch")
     reasons = ["*", *counts["reason"]]
     if ss.get("pipeline_reason") not in reasons:
         ss["pipeline_reason"] = "*"
@@ -120,7 +135,7 @@ else:
         t("pipeline.quarantine.reason_pick"),
         reasons,
         index=reasons.index(ss["pipeline_reason"]),
-        format_func=lambda r: t("pipeline.quarantine.all") if r == "*" else pp.reason_label(r),
+        format_func=lambda r: t("pipeline.quarantine.all") if r == "*" else qp.reason_label(r),
         key=lang_key("pipeline_reason_w"),
     )
     chosen = ss["pipeline_reason"]
@@ -131,7 +146,7 @@ else:
         reason=None if chosen == "*" else chosen,
         per_reason=SAMPLES_PER_REASON,
     )
-    st.dataframe(pp.samples_table(samples), hide_index=True, width="stretch")
+    st.dataframe(qp.samples_table(samples), hide_index=True, width="stretch")
     st.caption(t("pipeline.quarantine.samples", n=SAMPLES_PER_REASON, chars=pipeline.SAMPLE_CHARS))
     header = {
         "Madinina Monitor": "Pipeline quarantine samples (as shown)",
@@ -142,7 +157,7 @@ else:
         "payload_chars = full length",
     }
     export_controls(
-        lambda: pp.quarantine_csv(samples, header),
+        lambda: qp.quarantine_csv(samples, header),
         view_signature=signature(filters.start, filters.end, chosen, len(samples)),
         file_name=f"madinina-quarantine-{filters.start.strftime('%Y%m%dT%H%M')}Z.csv",
         key="pipeline_csv",

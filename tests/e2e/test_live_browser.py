@@ -12,6 +12,7 @@ from ingestion.catalogue import SENSORS
 from ingestion.simulator import Simulator
 from ingestion.writer import BatchTimings, Writer
 from tests.support.app import dashboard, ingestion
+from tests.support.browser import full_screenshot, no_raw_labels, selected, widget
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.e2e
@@ -118,39 +119,6 @@ def seed_alerts(conn) -> list[int]:
         return [r[0] for r in cur.fetchall()]
 
 
-RAW_KEY = re.compile(
-    r"\b(?:trends|alerts|live|csv|ack|sidebar|severity|age|window|kind|status|source|col|page)\.[a-z_]+"
-)
-
-
-def no_raw_labels(page) -> None:
-    """Every label is translated: a missing i18n key would show itself as 'section.name'."""
-    text = page.inner_text("body") + " ".join(page.locator("svg text").all_text_contents())
-    assert not RAW_KEY.search(text), RAW_KEY.search(text).group(0)
-
-
-def full_screenshot(page, path) -> None:
-    """Streamlit scrolls inside its main container: grow the viewport to the content for a whole-page picture."""
-    height = page.evaluate(
-        """() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], section.main, .main')]
-                 .map(e => e.scrollHeight), document.body.scrollHeight)"""
-    )
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(size)
-
-
-def sidebar_widget(page, testid: str, label: str):
-    return page.locator(f'[data-testid="stSidebar"] [data-testid="{testid}"]', has_text=label)
-
-
-def selected(page, label: str) -> str:
-    """The shown value of a sidebar selectbox."""
-    return sidebar_widget(page, "stSelectbox", label).locator("input").input_value()
-
-
 def test_shared_url_acknowledge_and_language(pg_cluster, db_url, db_name, conn, output_dir, page):
     logs = output_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -165,8 +133,8 @@ def test_shared_url_acknowledge_and_language(pg_cluster, db_url, db_name, conn, 
         online = page.locator('[data-testid="stMetric"]', has_text="Capteurs en ligne")
         online.wait_for(timeout=30_000)
         # The shared URL restored every filter.
-        assert "Fort-de-France" in sidebar_widget(page, "stMultiSelect", "Communes").inner_text()
-        assert "Qualité de l'air" in sidebar_widget(page, "stMultiSelect", "Types de capteur").inner_text()
+        assert "Fort-de-France" in widget(page, "stMultiSelect", "Communes", sidebar=True).inner_text()
+        assert "Qualité de l'air" in widget(page, "stMultiSelect", "Types de capteur", sidebar=True).inner_text()
         assert selected(page, "Mesure") == "PM10 (particules) (µg/m³)"
         assert selected(page, "Rafraîchissement") == "10 s"
         page.get_by_text(f"{len(FDF_AQ)} capteurs suivis").wait_for(timeout=10_000)
@@ -203,8 +171,8 @@ def test_shared_url_acknowledge_and_language(pg_cluster, db_url, db_name, conn, 
         # Language switch: labels change, filters stay.
         page.get_by_text("English").click()
         page.get_by_text("Sensors online").wait_for(timeout=15_000)
-        assert "Fort-de-France" in sidebar_widget(page, "stMultiSelect", "Towns").inner_text()
-        assert "Air quality" in sidebar_widget(page, "stMultiSelect", "Sensor kinds").inner_text()
+        assert "Fort-de-France" in widget(page, "stMultiSelect", "Towns", sidebar=True).inner_text()
+        assert "Air quality" in widget(page, "stMultiSelect", "Sensor kinds", sidebar=True).inner_text()
         assert "lang=en" in page.url and "commune=Fort-de-France" in page.url
         no_raw_labels(page)
         full_screenshot(page, shots / "live-filtered-en.png")

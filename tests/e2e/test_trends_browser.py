@@ -16,6 +16,7 @@ from ingestion.catalogue import SENSORS
 from ingestion.simulator import Simulator
 from ingestion.writer import Writer
 from tests.support.app import dashboard
+from tests.support.browser import full_screenshot, no_raw_labels, widget
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.e2e
@@ -38,34 +39,6 @@ def seed(db_url: str, conn, *, hours: float = 13, seed: int = 5) -> None:
                       (%s, NULL, 'offline', 'warning', now() - interval '2 hours', NULL, NULL, NULL, 'muet')""",
             (FDF_AQ[0], FDF_AQ[1], FDF_AQ[2], FDF_AQ[3]),
         )
-
-
-RAW_KEY = re.compile(
-    r"\b(?:trends|alerts|live|csv|ack|sidebar|severity|age|window|kind|status|source|col|page)\.[a-z_]+"
-)
-
-
-def no_raw_labels(page) -> None:
-    """Every label is translated: a missing i18n key would show itself as 'section.name'."""
-    text = page.inner_text("body") + " ".join(page.locator("svg text").all_text_contents())
-    assert not RAW_KEY.search(text), RAW_KEY.search(text).group(0)
-
-
-def full_screenshot(page, path) -> None:
-    height = page.evaluate(
-        """() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], section.main, .main')]
-                 .map(e => e.scrollHeight), document.body.scrollHeight)"""
-    )
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(size)
-
-
-def widget(page, testid: str, label: str, *, sidebar: bool = False):
-    scope = '[data-testid="stSidebar"] ' if sidebar else '[data-testid="stMain"] '
-    return page.locator(f'{scope}[data-testid="{testid}"]', has_text=label)
 
 
 def sql_windows(db_url: str, start, end) -> list[tuple]:

@@ -37,6 +37,8 @@ STAGES_FR = {
     "processor_to_db": "Traitement → base",
     "end_to_end": "De bout en bout",
 }
+KEYS = ("pipeline_latency", "pipeline_latency_time", "pipeline_throughput_0", "pipeline_throughput_1")
+KEYS += ("pipeline_freshness", "pipeline_quarantine")
 SPARK_STORED = sum(stored for stored, _ in SPARK_BATCHES)
 STORED = 5 * KPI_ROWS + BACKFILL_READINGS + SPARK_STORED
 
@@ -82,9 +84,13 @@ def values_of(array) -> list:
     return list(array)
 
 
-def figures(at) -> list[dict]:
-    """The page's Plotly figures as drawn (JSON specs), in page order."""
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+def figures(at) -> dict[str, dict]:
+    """The page's Plotly figures as drawn (JSON specs), by the key the page gives each chart."""
+    charts = {}
+    for chart in at.get("plotly_chart"):
+        key = next(k for k in KEYS if chart.proto.id.endswith(k))
+        charts[key] = json.loads(chart.proto.spec)
+    return charts
 
 
 def test_latency_throughput_freshness_and_quarantine(seeded, app_env):
@@ -113,10 +119,11 @@ def test_latency_throughput_freshness_and_quarantine(seeded, app_env):
     # micro-batches; messages only from the lite consumers.
     values = cards(at)
     assert values["Lectures stockées"] == f"{STORED:,}".replace(",", "\u202f")
-    assert values["Messages reçus (consommateurs)"] == str(5 * KPI_MESSAGES)
-    assert values["Lectures/s (moyenne)"] == fr1(STORED / 3600)
-    assert values["Pic (lectures/s, pas de 1 min)"] == fr1(BACKFILL_READINGS / 60)
-    readings, messages = figures(at)[1:3]
+    assert values["Messages reçus"] == str(5 * KPI_MESSAGES)
+    assert values["Lectures/s (moyenne)"] == f"{STORED / 3600:.2f}".replace(".", ",")  # < 10: two decimals
+    assert values["Pic lectures/s"] == fr1(BACKFILL_READINGS / 60)
+    charts = figures(at)
+    readings, messages = charts["pipeline_throughput_0"], charts["pipeline_throughput_1"]
     per_series = {tr["name"]: round(sum(values_of(tr["y"])) * 60) for tr in readings["data"]}
     assert per_series == {
         "Léger · MQTT (consume)": 5 * KPI_ROWS,
@@ -146,8 +153,12 @@ def test_latency_throughput_freshness_and_quarantine(seeded, app_env):
     assert len(samples) == sum(QUARANTINE.values())
     payload = samples["Contenu (échappé, tronqué)"].iloc[0]
     assert payload.endswith("\\n\\t<b>x</b>") and "\n" not in payload
-    # latency, readings/s, messages/s, freshness strip, quarantine
-    assert len(at.get("plotly_chart")) == 5
+    assert set(charts) == set(KEYS)  # latency bars and over time, readings/s, messages/s, freshness, quarantine
+    # Latency over time: the p95 of the seeded end-to-end samples, all in one minute of the hour.
+    over_time = {
+        tr["name"]: [v for v in values_of(tr["y"]) if v == v] for tr in charts["pipeline_latency_time"]["data"]
+    }
+    assert over_time["De bout en bout"] == [percentile_cont(KPI_MS["end_to_end"], 0.95)]
 
 
 def test_freshness_worst_first_with_the_legend_of_the_strip_colours(seeded, conn, app_env, now):
@@ -168,7 +179,7 @@ def test_freshness_worst_first_with_the_legend_of_the_strip_colours(seeded, conn
     keys = [(rank[s], -v) for s, v in zip(rest["État"], lateness, strict=True)]
     assert keys == sorted(keys)  # worst state first, then the latest for its own interval
     counts = {s: int((table["État"] == s).sum()) for s in ("jamais reçu", "hors ligne", "en retard", "en ligne")}
-    strip = figures(at)[3]
+    strip = figures(at)["pipeline_freshness"]
     cells, *legend = strip["data"]
     assert cells["z"][0][:2] == [0, 1]  # never, offline: reading order
     scale = dict((round(edge * 4), colour) for edge, colour in cells["colorscale"][::2])
@@ -182,7 +193,7 @@ def test_dated_axis_over_days(seeded, app_env, now):
     for lang, day in (("fr", "EEE d MMM"), ("en", "EEE d MMM")):
         at = app_env(seeded, {"range": "7d", "lang": lang})
         assert not at.exception, at.exception
-        axis = figures(at)[1]["layout"]["xaxis"]
+        axis = figures(at)["pipeline_throughput_0"]["layout"]["xaxis"]
         midnight = now.astimezone(ZoneInfo(TZ)).replace(hour=0, minute=0, second=0)
         expected = format_datetime(midnight.replace(tzinfo=None), day, locale="fr_MQ" if lang == "fr" else "en_GB")
         assert expected in axis["ticktext"], (expected, axis["ticktext"])

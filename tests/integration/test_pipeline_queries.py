@@ -69,6 +69,14 @@ def test_stage_latency_from_the_sql_function_and_over_a_range(engine, conn):
     with pytest.raises(ValueError):
         pipeline.stage_latency(engine)
 
+    series = pipeline.latency_series(engine, start=now - timedelta(hours=3), end=now, step_s=3600)
+    e2e_now = series[(series["stage"] == "end_to_end") & (series["samples"] == 7)].iloc[0]
+    assert e2e_now["p95_ms"] == pytest.approx(percentile_cont(e2e, 0.95))
+    assert e2e_now["p50_ms"] == pytest.approx(percentile_cont(e2e, 0.5))
+    old = series[series["time"] <= pd.Timestamp(now - timedelta(hours=2))]
+    assert old[["stage", "samples", "p99_ms"]].values.tolist() == [["end_to_end", 1, 99999.0]]
+    assert len(series) == 3  # (old e2e), (recent e2e), (recent db): one row per bucket and stage
+
 
 def insert_ledger(conn, rows):
     with conn.cursor() as cur:

@@ -247,6 +247,7 @@ CALLS += [
     (latency_samples, {"seconds": 24 * 3600}),
     (pipeline.stage_latency, {"start": NOW - timedelta(hours=1), "end": NOW}),
     (pipeline.throughput, {"start": NOW - timedelta(hours=1), "end": NOW}),
+    (pipeline.latency_series, {"start": NOW - timedelta(hours=1), "end": NOW, "step_s": 300}),
     (pipeline.freshness, {"now": NOW}),
     (pipeline.freshness, {"sensor_ids": list(SENSOR_IDS[:4]), "now": NOW}),
     (pipeline.quarantine_counts, {"start": NOW - timedelta(hours=1), "end": NOW}),

@@ -1,15 +1,71 @@
-"""Helpers shared by the browser tests of the Map, Sensor and Pipeline pages."""
+"""The one browser harness of the end-to-end tests and bench/browser.py: Debian's headless Chromium driven by
+Playwright (no browser download), pages opened at a chosen width and language, and the checks every browser test
+shares (nothing untranslated, no traceback, whole-page screenshots, widgets and cells read as a person sees them)."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+LOCALES = {"fr": "fr-FR", "en": "en-GB"}
+# The element whose appearance means "the page shows its content", per page (bench/browser.py times it too).
+CONTENT = {
+    "live": ['[data-testid="stMetricValue"]', ".js-plotly-plot"],
+    "trends": [".js-plotly-plot"],
+    "map": ['[data-testid="stDeckGlJsonChart"] canvas'],
+    "sensor": ['[data-testid="stMetricValue"]'],
+    "pipeline": ['[data-testid="stMetricValue"]'],
+}
+SHELL = '[data-testid="stSidebar"]'
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # A missing i18n key shows itself as 'section.name' on the page.
 RAW_KEY = re.compile(
     r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|sidebar|severity|age|window|kind|status|"
-    r"source|col|page|db|reading)\.[a-z_]+\b"
+    r"source|col|page|db|reading|dur|ingest)\.[a-z_]+\b"
 )
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """A headless Chromium (Playwright Browser) from Debian's package; the caller checks chromium_path() first."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def new_context(browser, *, width: int = 1440, height: int = 1000, lang: str = "fr"):
+    return browser.new_context(
+        viewport={"width": width, "height": height}, locale=LOCALES[lang], timezone_id="America/Martinique"
+    )
+
+
+def wait_for_content(page, name: str, timeout_ms: int = 60_000) -> None:
+    """The page's content is on screen (CONTENT) and its script has finished running."""
+    for selector in CONTENT[name]:
+        page.locator(selector).first.wait_for(timeout=timeout_ms)
+    page.locator(IDLE).wait_for(timeout=timeout_ms)
 
 
 def no_raw_labels(page) -> None:
@@ -32,7 +88,7 @@ def full_screenshot(page, path) -> None:
     )
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
-    page.wait_for_timeout(1200)
+    page.wait_for_timeout(1200)  # let Plotly redraw at the new size: a picture, not a synchronisation
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
 
@@ -40,6 +96,11 @@ def full_screenshot(page, path) -> None:
 def widget(page, testid: str, label: str, *, sidebar: bool = False):
     scope = '[data-testid="stSidebar"] ' if sidebar else '[data-testid="stMain"] '
     return page.locator(f'{scope}[data-testid="{testid}"]', has_text=label)
+
+
+def selected(page, label: str) -> str:
+    """The shown value of a sidebar selectbox."""
+    return widget(page, "stSelectbox", label, sidebar=True).locator("input").input_value()
 
 
 def metric_value(page, label: str) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components import pipeline_panels as pp
+from components import quarantine_panels as qp
 from components.csv_export import DANGEROUS_PREFIXES, read_export
 from data_access.pipeline import escape_payload
 
@@ -43,7 +43,7 @@ def cells(payload: bytes) -> list[list[str]]:
 @given(st.lists(st.one_of(TEXT, FORMULAS), min_size=1, max_size=5), st.one_of(TEXT, FORMULAS))
 def test_no_cell_can_start_a_formula_and_rows_round_trip(payloads, source):
     frame = samples(payloads, sources=[source] * len(payloads), details=payloads)
-    data = pp.quarantine_csv(frame, HEADER)
+    data = qp.quarantine_csv(frame, HEADER)
     rows = cells(data)
     assert rows[0] == ["received_at", "source", "reason", "detail", "payload", "payload_chars"]
     assert len(rows) == len(payloads) + 1  # one row per sample: an embedded newline never splits a row
@@ -57,7 +57,7 @@ def test_no_cell_can_start_a_formula_and_rows_round_trip(payloads, source):
 
 
 def test_known_formulas_are_neutralised_and_the_header_names_the_view():
-    data = pp.quarantine_csv(samples(["=1+1", "+1", "-1", "@A1", ' {"ok": 1}']), HEADER)
+    data = qp.quarantine_csv(samples(["=1+1", "+1", "-1", "@A1", ' {"ok": 1}']), HEADER)
     header, frame = read_export(data)
     assert header == {"Madinina Monitor": "Pipeline quarantine samples (as shown)", "reason": "all, a, b"}
     assert frame["payload"].tolist() == ["'=1+1", "'+1", "'-1", "'@A1", ' {"ok": 1}']
