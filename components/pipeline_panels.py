@@ -149,10 +149,12 @@ def latency_over_time(series: pd.DataFrame, *, start: datetime, end: datetime, s
             )
         )
     values = [v for v in series["p95_ms"] if pd.notna(v) and v > 0] or [1.0]
-    ticks = [d for d in DECADES_MS if min(values) / 10 < d <= max(values) * 10]
+    # The decades around the values, and the axis spanning exactly them: always two labelled ticks at least.
+    lo, hi = math.floor(math.log10(max(min(values), 0.1))), math.ceil(math.log10(max(values)))
+    ticks = [10.0**e for e in range(lo, max(hi, lo + 1) + 1)]
     fig.update_yaxes(
         type="log", title_text=t("pipeline.latency.p95_axis", step=fmt_duration(step_s)), tickmode="array",
-        tickvals=ticks, ticktext=[fmt_ms(d) for d in ticks],
+        tickvals=ticks, ticktext=[fmt_ms(d) for d in ticks], range=[math.log10(ticks[0]), math.log10(ticks[-1])],
     )  # fmt: skip
     charts.style(fig, height=320, time_axis=False)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=40))
@@ -331,8 +333,7 @@ def freshness_table(fresh: pd.DataFrame, names: dict[str, str]):
     frame = pd.DataFrame(
         {
             state_col: [state_label(s) for s in fresh["state"]],
-            t("pipeline.col.sensor"): [f"{names.get(s, s)} ({s})" for s in fresh["sensor_id"]],
-            t("col.commune"): fresh["commune"],
+            t("pipeline.col.sensor"): [f"{names.get(s, s)} ({s})" for s in fresh["sensor_id"]],  # names carry the town
             t("pipeline.col.age"): [fmt_duration(v) if pd.notna(v) else "—" for v in fresh["age_s"]],
             t("pipeline.col.interval"): [fmt_duration(v) for v in fresh["expected_interval_s"]],
             t("pipeline.col.lateness"): [

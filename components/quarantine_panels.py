@@ -3,6 +3,8 @@ reasons and details are untrusted text: escaped (control characters as \\n, \\x0
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -32,6 +34,8 @@ def quarantine_figure(counts: pd.DataFrame) -> go.Figure:
             cliponaxis=False,
         )
     )
+    # Counts are whole numbers: integer ticks (never 0,5 steps)
+    fig.update_xaxes(tickformat=",d", dtick=max(1, math.ceil(int(ordered["messages"].max()) / 6)), rangemode="tozero")
     charts.style(fig, height=max(160, 50 + 28 * len(ordered)), legend=False, time_axis=False)
     fig.update_layout(hovermode="closest", margin=dict(l=10, r=50, t=10, b=10))
     return fig
