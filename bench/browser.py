@@ -5,6 +5,8 @@ Sets up a fresh database `bench_browser` with 6 h of simulated history, keeps li
   pages        for each page, --visits fresh navigations; time from navigation to the page's content being
                visible (its KPI cards / charts / map), next to the time to the app shell (sidebar) measured on the
                same visits as the baseline.
+  server side  the same pages run in AppTest with every read uncached: the page script's time and its reads' time
+               (bench/page_calls.py), i.e. what of the time to content is the server's and what the browser's.
   concurrency  --sessions browser contexts on the Live page with a 5 s refresh for --duration seconds;
                counts error elements (Streamlit exceptions, the database banner) and the dashboard's
                connections to PostgreSQL (pg_stat_activity, sampled every second) against the pool bound.
@@ -21,13 +23,17 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
 
+from bench.page_calls import run_page
+from data_access.engine import make_engine
 from db import settings
+from db.settings import ROLE_USERS, with_user
 from tests.support.app import dashboard, ingestion
-from tests.support.browser import CONTENT, SHELL, chromium, new_context
+from tests.support.browser import CONTENT, SHELL, chromium, new_context, page_url
 from tests.support.services import free_port
 
 from .freshness import ROOT, fresh_database
@@ -63,22 +69,51 @@ def page_times(browser, base: str, visits: int) -> None:
         flush=True,
     )
     warm_context = new_context(browser)
-    _visit(warm_context, f"{base}/live", CONTENT["live"])
+    _visit(warm_context, page_url(base, "live"), CONTENT["live"])
     for name, selectors in CONTENT.items():
         shell, cold, warm = [], [], []
         for _ in range(visits):
             context = new_context(browser)
-            s, c = _visit(context, f"{base}/{name}", selectors)
+            s, c = _visit(context, page_url(base, name), selectors)
             context.close()
             shell.append(s)
             cold.append(c)
-            warm.append(_visit(warm_context, f"{base}/{name}", selectors)[1])
+            warm.append(_visit(warm_context, page_url(base, name), selectors)[1])
         print(
             f"{name:9s} {statistics.median(shell):9.2f}s {statistics.median(cold):8.2f}s {max(cold):8.2f}s "
             f"{statistics.median(warm):8.2f}s {max(warm):8.2f}s",
             flush=True,
         )
     warm_context.close()
+
+
+def server_side(url: str, visits: int) -> None:
+    """Where the time goes on the server, same database, same pages as the visits: each page run in AppTest with
+    every read uncached (bench/page_calls.py: a first visit's script time) and, of that, the page's reads alone."""
+    engine = make_engine(with_user(url, ROLE_USERS["reader"], None))
+    print(f"{'page':9s} {'script p50':>11s} {'reads p50':>10s} {'reads':>6s}  slowest read", flush=True)
+    try:
+        for name in CONTENT:
+            scripts, reads, slowest = [], [], {}
+            for _ in range(visits):
+                calls, seconds = run_page(url, name, {}, datetime.now(UTC))
+                scripts.append(seconds)
+                total = 0.0
+                for call in dict.fromkeys(calls):
+                    started = time.perf_counter()
+                    call(engine)
+                    took = time.perf_counter() - started
+                    total += took
+                    slowest[call.label] = max(slowest.get(call.label, 0.0), took)
+                reads.append(total)
+            top = max(slowest, key=slowest.get)
+            print(
+                f"{name:9s} {statistics.median(scripts):10.2f}s {statistics.median(reads):9.2f}s {len(slowest):6d}  "
+                f"{top} {slowest[top]:.2f}s",
+                flush=True,
+            )
+    finally:
+        engine.dispose()
 
 
 def server_cpu_s(base: str) -> float:
@@ -110,7 +145,7 @@ def concurrency(browser, base: str, url: str, sessions: int, duration: float) ->
     for _ in range(sessions):
         context = new_context(browser, width=1280, height=900)
         page = context.new_page()
-        page.goto(f"{base}/live?refresh=5", wait_until="commit", timeout=READY_TIMEOUT_S * 1000)
+        page.goto(page_url(base, "live", "refresh=5"), wait_until="commit", timeout=READY_TIMEOUT_S * 1000)
         contexts.append(context)
         pages.append(page)
     samples: list[int] = []
@@ -184,6 +219,7 @@ def main() -> None:
         chromium() as browser,
     ):
         page_times(browser, base, args.visits)
+        server_side(url, args.visits)
         concurrency(browser, base, url, args.sessions, args.duration)
     tracebacks = (out / "dashboard.log").read_text().count("Traceback")
     print(f"dashboard log: {tracebacks} tracebacks", flush=True)

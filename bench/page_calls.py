@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,6 +66,11 @@ def _environment(url: str, now: datetime) -> Iterator[None]:
 def record(url: str, page: str, params: dict[str, str], now: datetime) -> list[Call]:
     """The reads one run of `page` makes on database `url` (owner URL; the page reads as the dashboard's role), the
     dashboard clock pinned at `now`, in the order the page makes them."""
+    return run_page(url, page, params, now)[0]
+
+
+def run_page(url: str, page: str, params: dict[str, str], now: datetime) -> tuple[list[Call], float]:
+    """record(), and the seconds the page's script took (every read uncached: a first visit's server time)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -85,13 +91,15 @@ def record(url: str, page: str, params: dict[str, str], now: datetime) -> list[C
             st.cache_resource.clear()
             at = AppTest.from_string(harness(page), default_timeout=300)
             at.query_params = params
+            started = time.perf_counter()
             at.run()
+            seconds = time.perf_counter() - started
             if at.exception:
                 raise RuntimeError(f"page {page} raised while recorded: {at.exception[0].value}")
     finally:
         data._cached = cached
         restore_shipped_settings()
-    return calls
+    return calls, seconds
 
 
 def record_pages(url: str, now: datetime, pages: dict[str, dict[str, str]] = PAGES) -> dict[str, list[Call]]:

@@ -9,15 +9,20 @@ import pytest
 
 from tests.support.app import dashboard
 from tests.support.apptest import seeded_pages_db
-from tests.support.browser import CONTENT, full_screenshot, new_context, no_raw_labels, no_traceback, wait_for_content
+from tests.support.browser import (
+    CONTENT,
+    full_screenshot,
+    new_context,
+    no_raw_labels,
+    no_traceback,
+    page_url,
+    wait_for_content,
+)
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.e2e
 MATRIX = [(page, lang, width) for page in CONTENT for lang in ("fr", "en") for width in (1280, 1920)]
 MATRIX += [("live", lang, 768) for lang in ("fr", "en")]
-# The Live page is the app's default page, served at "/" (app.py). Its own path "/live" opens Streamlit's "Page not
-# found" dialog on some loads (issue 11: to be handled with Streamlit's built-in strings): not this matrix's subject.
-PATHS = {"live": ""}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +39,7 @@ def test_page_screenshot(app, browser, output_dir, name, lang, width):
     context = new_context(browser, width=width, height=900, lang=lang)
     page = context.new_page()
     try:
-        page.goto(f"{app}/{PATHS.get(name, name)}?lang={lang}")
+        page.goto(page_url(app, name, f"lang={lang}"))
         wait_for_content(page, name)
         no_traceback(page)
         no_raw_labels(page)

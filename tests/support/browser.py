@@ -30,6 +30,9 @@ CONTENT = {
     "pipeline": ['[data-testid="stMetricValue"]'],
 }
 SHELL = '[data-testid="stSidebar"]'
+# The Live page is the app's default page, served at "/" (app.py). Its own path "/live" opens Streamlit's "Page not
+# found" dialog on some loads (issue 11, Streamlit's built-in strings): pages are opened at their served URL.
+PATHS = {"live": ""}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # A missing i18n key shows itself as 'section.name' on the page.
 RAW_KEY = re.compile(
@@ -59,6 +62,10 @@ def new_context(browser, *, width: int = 1440, height: int = 1000, lang: str = "
     return browser.new_context(
         viewport={"width": width, "height": height}, locale=LOCALES[lang], timezone_id="America/Martinique"
     )
+
+
+def page_url(base: str, name: str, query: str = "") -> str:
+    return f"{base}/{PATHS.get(name, name)}" + (f"?{query}" if query else "")
 
 
 def wait_for_content(page, name: str, timeout_ms: int = 60_000) -> None:
