@@ -163,7 +163,9 @@ def latency_over_time(series: pd.DataFrame, *, start: datetime, end: datetime, s
 
 # Time axes: ticks placed and labelled here, dates through Babel in the page's language (components/charts.py is
 # getting a shared dated-axis helper; `time_axis` is the one function to switch to it).
-AXIS_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
+AXIS_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600) + tuple(
+    d * 86400 for d in (1, 2, 7, 14, 28, 91, 182, 364)
+)
 
 
 def time_axis(fig: go.Figure, start: datetime, end: datetime, *, max_ticks: int = 8) -> go.Figure:
@@ -171,14 +173,17 @@ def time_axis(fig: go.Figure, start: datetime, end: datetime, *, max_ticks: int 
     under the first tick of each day ("2 déc." / "2 Dec"), or the date alone for day steps; the date is in every
     tooltip too."""
     span = max((end - start).total_seconds(), 60.0)
-    step = next((s for s in AXIS_STEPS_S if span / s <= max_ticks), AXIS_STEPS_S[-1])
+    step = next((s for s in AXIS_STEPS_S if span / s <= max_ticks), None)
+    step = step or AXIS_STEPS_S[-1] * math.ceil(span / AXIS_STEPS_S[-1] / max_ticks)
     lo, hi = (pd.Timestamp(m).tz_convert(TZ).tz_localize(None) for m in (start, end))
     first = lo.ceil(f"{step}s")
     ticks = list(pd.date_range(first, hi, freq=f"{step}s"))
     days = len({tick.date() for tick in ticks}) > 1 or lo.date() != hi.date()
     labels, seen = [], set()
     for tick in (t_.to_pydatetime() for t_ in ticks):
-        if step >= 86400:
+        if step >= 28 * 86400:  # months apart: the year matters, the weekday does not
+            labels.append(format_datetime(tick, "d MMM y", locale=locale(lang())))
+        elif step >= 86400:
             labels.append(format_datetime(tick, "EEE d MMM", locale=locale(lang())))
         elif days and tick.date() not in seen:
             labels.append(format_datetime(tick, "HH:mm'<br>'d MMM", locale=locale(lang())))
