@@ -11,7 +11,7 @@ Sets up a fresh database `bench_browser` with 6 h of simulated history, keeps li
                counts error elements (Streamlit exceptions, the database banner) and the dashboard's
                connections to PostgreSQL (pg_stat_activity, sampled every second) against the pool bound.
 
-Usage: .venv/bin/python -m bench.browser [--visits 5] [--sessions 30] [--duration 60]
+Usage: .venv/bin/python -m bench.browser [--visits 5] [--sessions 30 (0: none)] [--duration 60]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg2
 
+from bench import load_average
 from bench.page_calls import run_page
 from data_access.engine import make_engine
 from db import settings
@@ -194,7 +195,7 @@ def concurrency(browser, base: str, url: str, sessions: int, duration: float) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--visits", type=int, default=5)
-    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--sessions", type=int, default=30, help="0 skips the concurrency part")
     parser.add_argument("--duration", type=float, default=60)
     args = parser.parse_args()
     if settings.is_embedded():
@@ -218,9 +219,12 @@ def main() -> None:
         dashboard(url, free_port(), out / "dashboard.log") as base,
         chromium() as browser,
     ):
+        print(f"load average: {load_average()}", flush=True)
         page_times(browser, base, args.visits)
         server_side(url, args.visits)
-        concurrency(browser, base, url, args.sessions, args.duration)
+        if args.sessions > 0:  # --sessions 0: time to content only
+            concurrency(browser, base, url, args.sessions, args.duration)
+    print(f"load average: {load_average()}", flush=True)
     tracebacks = (out / "dashboard.log").read_text().count("Traceback")
     print(f"dashboard log: {tracebacks} tracebacks", flush=True)
 

@@ -26,7 +26,6 @@ Usage: .venv/bin/python -m bench.queries [--raw-rows 20000000] [--agg-days 90] [
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import psycopg2
 
+from bench import load_average
 from bench.branches import branch_servers, url_for
 from bench.page_calls import PAGES, Call, record_pages
 from data_access import queries
@@ -389,10 +389,6 @@ def main() -> None:
     if "timescaledb" in columns and compressed:
         print(f"compression ratio = {columns['timescaledb']['raw_mib'] / compressed['raw_mib']:.1f}x")
     print(f"load average at end: {load_average()}", flush=True)
-
-
-def load_average() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" ({os.cpu_count()} cores)"
 
 
 def cagg_report(url: str, branch: str, repeat: int) -> None:
