@@ -10,7 +10,15 @@ import pytest
 
 from ingestion.catalogue import SENSORS
 from tests.support.app import dashboard
-from tests.support.browser import full_screenshot, metric_value, no_raw_labels, no_traceback, table_cells, widget
+from tests.support.browser import (
+    full_screenshot,
+    metric_value,
+    no_raw_labels,
+    no_traceback,
+    table_cells,
+    wait_for_content,
+    widget,
+)
 from tests.support.page_seed import (
     BACKFILL_READINGS,
     KPI_MESSAGES,
@@ -57,6 +65,7 @@ def test_pipeline_shared_url_numbers_and_language(pg_cluster, db_url, conn, outp
         page.goto(f"{url}/pipeline?{urlencode({'range': '1h', 'commune': 'Fort-de-France'})}")
         page.get_by_role("heading", name="Latence par étape").wait_for(timeout=30_000)
         to_content = time.monotonic() - started
+        wait_for_content(page, "pipeline", timeout_ms=120_000)  # the whole script has run: every table is there
         assert "Fort-de-France" in widget(page, "stMultiSelect", "Communes", sidebar=True).inner_text()
         assert widget(page, "stSelectbox", "Période", sidebar=True).locator("input").input_value() == ("Dernière heure")
         # Stage latencies: the p95 of each stage's samples is on the page.
@@ -87,6 +96,7 @@ def test_pipeline_shared_url_numbers_and_language(pg_cluster, db_url, conn, outp
 
         page.get_by_text("English").click()
         page.get_by_role("heading", name="Latency per stage").wait_for(timeout=20_000)
+        wait_for_content(page, "pipeline", timeout_ms=120_000)
         assert metric_value(page, "Readings stored") == f"{STORED:,}"
         page.get_by_text(f"{len(FDF)} sensors (sidebar filters)").wait_for()
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=30_000)
