@@ -97,7 +97,7 @@ def server_side(url: str, visits: int) -> None:
         for name in CONTENT:
             scripts, reads, slowest = [], [], {}
             for _ in range(visits):
-                calls, seconds = run_page(url, name, {}, datetime.now(UTC))
+                calls, seconds, _ = run_page(url, name, {}, datetime.now(UTC))
                 scripts.append(seconds)
                 total = 0.0
                 for call in dict.fromkeys(calls):

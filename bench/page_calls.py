@@ -4,7 +4,9 @@ components.data's cached read replaced by a recorder that notes each call (modul
 `now` that load() adds included) and runs it uncached. bench/queries.py then times exactly these calls, so the
 benchmark follows the pages when they change which queries they make, with no list to keep in step by hand.
 
-A page that raises while recorded is an error here: timing half a page would understate it.
+A page that raises while recorded (e.g. a read over the dashboard's 15 s statement timeout) is reported with the
+reads it had made, the failing one included (it was recorded before it ran): the benchmark times them without the
+timeout, to say where the time goes.
 """
 
 from __future__ import annotations
@@ -65,12 +67,16 @@ def _environment(url: str, now: datetime) -> Iterator[None]:
 
 def record(url: str, page: str, params: dict[str, str], now: datetime) -> list[Call]:
     """The reads one run of `page` makes on database `url` (owner URL; the page reads as the dashboard's role), the
-    dashboard clock pinned at `now`, in the order the page makes them."""
-    return run_page(url, page, params, now)[0]
+    dashboard clock pinned at `now`, in the order the page makes them. Raises if the page raised."""
+    calls, _, error = run_page(url, page, params, now)
+    if error:
+        raise RuntimeError(f"page {page} raised while recorded: {error}")
+    return calls
 
 
-def run_page(url: str, page: str, params: dict[str, str], now: datetime) -> tuple[list[Call], float]:
-    """record(), and the seconds the page's script took (every read uncached: a first visit's server time)."""
+def run_page(url: str, page: str, params: dict[str, str], now: datetime) -> tuple[list[Call], float, str | None]:
+    """The page's reads, the seconds its script took (every read uncached: a first visit's server time), and the
+    exception it raised, if any (its reads up to and including the failing one are in the list)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -94,15 +100,25 @@ def run_page(url: str, page: str, params: dict[str, str], now: datetime) -> tupl
             started = time.perf_counter()
             at.run()
             seconds = time.perf_counter() - started
-            if at.exception:
-                raise RuntimeError(f"page {page} raised while recorded: {at.exception[0].value}")
+            error = None
+            if at.exception:  # the line that names the error, not the SQL text the message carries
+                lines = [line for line in at.exception[0].value.splitlines() if line.strip()] or ["?"]
+                error = next((line for line in lines if "Error" in line or "canceling" in line), lines[0])[:300]
     finally:
         data._cached = cached
         restore_shipped_settings()
-    return calls, seconds
+    return calls, seconds, error
 
 
-def record_pages(url: str, now: datetime, pages: dict[str, dict[str, str]] = PAGES) -> dict[str, list[Call]]:
-    """Each page's distinct reads: a read a page makes twice with the same arguments in one run is served the second
-    time by load()'s cache in the real app, so it is timed once."""
-    return {page: list(dict.fromkeys(record(url, page, params, now))) for page, params in pages.items()}
+def record_pages(
+    url: str, now: datetime, pages: dict[str, dict[str, str]] = PAGES
+) -> tuple[dict[str, list[Call]], dict[str, str]]:
+    """Each page's distinct reads (a read a page makes twice with the same arguments in one run is served the second
+    time by load()'s cache in the real app, so it is timed once), and the error of each page that raised."""
+    calls, errors = {}, {}
+    for page, params in pages.items():
+        page_calls, _, error = run_page(url, page, params, now)
+        calls[page] = list(dict.fromkeys(page_calls))
+        if error:
+            errors[page] = error
+    return calls, errors
