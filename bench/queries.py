@@ -73,10 +73,12 @@ def build(admin: str, raw_rows: int, agg_days: int, minute_days: int, rebuild: b
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,))
         exists = cur.fetchone() is not None
-        if exists and not rebuild:
+        if exists and not rebuild and built(url):
             conn.close()
             migrate(url)  # a database built before a new migration gets it (e.g. an index)
             return url
+        if exists and not rebuild:
+            print(f"{DB} exists but its build did not finish (no bench_built row): building it again", flush=True)
         cur.execute(f"DROP DATABASE IF EXISTS {DB}")
         cur.execute(f"CREATE DATABASE {DB}")
     conn.close()
@@ -109,9 +111,17 @@ def build(admin: str, raw_rows: int, agg_days: int, minute_days: int, rebuild: b
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
+        # the mark of a finished build: a build interrupted half-way is never measured as if it were complete
+        cur.execute("CREATE TABLE bench_built AS SELECT now() AS built_at, %s::bigint AS raw_rows", (keys * per_key,))
     conn.close()
     print(f"built in {time.perf_counter() - started:.0f}s", flush=True)
     return url
+
+
+def built(url: str) -> bool:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('bench_built') IS NOT NULL")
+        return cur.fetchone()[0]
 
 
 def timed(fn, repeat: int, slow_ms: float | None = None) -> list[float]:
