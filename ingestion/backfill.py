@@ -1,0 +1,399 @@
+"""Backfill: N days of simulated history, newest first, at the writer's speed, beside the live ingestion.
+
+Order: the last hour, then the rest of the last 24 h, then the older history, each part in chunks written newest
+first (a day at the default 60 s step, on the epoch grid like the TimescaleDB raw chunks), so the Live and Trends
+pages have recent history within seconds and the range that is complete grows backwards from now.
+
+Each chunk is one transaction, on one of two paths:
+- fast (the range holds no reading yet, the normal case): readings and the windows computed in memory
+  (ingestion/backfill_windows.py) are sent with binary COPY into staging tables and inserted with plain INSERTs;
+  only the windows reaching outside the chunk are merged (ON CONFLICT ... additive, as the writer does). A
+  concurrent writer that got into the range first turns this into a unique violation: the chunk is redone on
+- the merging path (the range already holds readings: a restart filling the gap since the last run, the live
+  readings of the last minutes): minutes a series already has are left out (no backfill reading slipped between
+  live ones), the rest goes through Writer.commit (idempotent, windows merged).
+sensor_latest only moves forward, and only the rows the chunk advances are touched (no lock held on the others:
+the live writer never waits for the backfill). Every chunk writes its ingest_ledger row (processor 'backfill')
+and no pipeline_kpi row: backfilled readings are not live pipeline latency. Progress (%, ETA, the instant from
+which history is complete) goes to the terminal and to backfill_progress (migration 0011) for the dashboard.
+After the last chunk, alerts are evaluated over the backfilled range (ingestion/alerts_history.py).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import psycopg2
+import psycopg2.extras
+
+from ingestion import backfill_sql as q
+from ingestion.backfill_windows import STATUSES, binary_copy, chunk_windows, status_codes
+from ingestion.simulator import Simulator
+from ingestion.writer import Batch, Writer
+from ingestion.writer_sql import _LEDGER
+
+log = logging.getLogger(__name__)
+
+HOUR_S = 3600
+CHUNK_SIZES_S = (86400, 43200, 6 * 3600, 3 * 3600, 2 * 3600, 3600, 1800, 900, 600, 300, 60)  # on the epoch grid
+MAX_CHUNK_ROWS = 600_000  # per transaction: ~150 MB of work memory at most, a few seconds of locks at most
+PHASES = (("last_hour", HOUR_S), ("last_24h", 24 * HOUR_S), ("older", math.inf))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    start: float  # epoch seconds, [start, end)
+    end: float
+    phase: str
+
+
+def plan(end: float, span_s: float, step_s: float, rows_per_instant: int) -> list[Chunk]:
+    """The chunks of a backfill of `span_s` seconds up to `end`, newest first. The start is rounded down to the
+    hour (the first hour window is complete); phase boundaries to the minute; chunk boundaries are multiples of
+    the chunk size (the largest of CHUNK_SIZES_S holding at most MAX_CHUNK_ROWS readings)."""
+    start = math.floor((end - span_s) / HOUR_S) * HOUR_S
+    size = next((s for s in CHUNK_SIZES_S if s / step_s * rows_per_instant <= MAX_CHUNK_ROWS), CHUNK_SIZES_S[-1])
+    chunks: list[Chunk] = []
+    hi = end
+    for phase, back_s in PHASES:
+        lo = max(start, math.floor((end - back_s) / 60) * 60) if math.isfinite(back_s) else start
+        cuts = [hi]
+        cut = math.ceil(hi / size) * size - size
+        while cut > lo:
+            cuts.append(cut)
+            cut -= size
+        cuts.append(lo)
+        chunks += [Chunk(a, b, phase) for b, a in zip(cuts, cuts[1:], strict=False) if b > a]
+        hi = lo
+        if hi <= start:
+            break
+    return chunks
+
+
+@dataclass
+class Prepared:
+    """A chunk's readings as arrays, and what the fast path sends (built in a worker thread)."""
+
+    chunk: Chunk
+    t_ns: np.ndarray
+    codes: np.ndarray
+    values: np.ndarray
+    status: np.ndarray
+    readings_copy: bytes
+    windows_copy: bytes
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    readings: int  # generated for the range
+    stored: int  # new rows in sensor_data
+    fast_chunks: int
+    merged_chunks: int
+    seconds: float
+    alerts: int
+
+
+class Backfill:
+    """One backfill run. `end` defaults to now; `out` receives the progress lines (None: silent)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        span_s: float,
+        step_s: float = 60.0,
+        seed: int = 42,
+        end: float | None = None,
+        stop: threading.Event | None = None,
+        retries: int | None = 5,
+        out: Callable[[str], None] | None = print,
+        alerts: bool = True,
+    ):
+        self.dsn = dsn
+        self.sim = Simulator(seed=seed)
+        self.end = time.time() if end is None else float(end)
+        self.step_s = float(step_s)
+        self.chunks = plan(self.end, span_s, self.step_s, len(self.sim.series))
+        self.stop = stop or threading.Event()
+        self.retries = retries
+        self.out = out
+        self.alerts = alerts
+        self.run_id = f"backfill-{uuid.uuid4().hex[:8]}"
+        self.total = sum(self._expected_rows(c) for c in self.chunks)
+        self.done = self.stored = 0
+
+    def _expected_rows(self, c: Chunk) -> int:
+        step_ns = int(round(self.step_s * 1e9))
+        first = -(-int(math.floor(c.start * 1e9)) // step_ns)
+        last = -(-int(math.ceil(c.end * 1e9)) // step_ns)
+        return max(0, last - first) * len(self.sim.series)
+
+    # -- preparing a chunk (worker thread: numpy and the encoders release the GIL for most of it) --------------
+    def _prepare(self, chunk: Chunk, thresholds: np.ndarray) -> Prepared:
+        pieces = list(self.sim.history_arrays(chunk.start, chunk.end, self.step_s, max_rows=None))
+        t_ns, codes, values = (np.concatenate(p) for p in zip(*pieces, strict=True)) if pieces else ([], [], [])
+        t_ns, codes, values = np.asarray(t_ns, np.int64), np.asarray(codes, np.int32), np.asarray(values, float)
+        status = status_codes(codes, values, thresholds)
+        a_ns, b_ns = int(round(chunk.start * 1e9)), int(round(chunk.end * 1e9))
+        w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns)
+        readings = binary_copy([(t_ns, "timestamptz"), (codes, "int4"), (values, "float8"), (status, "int2")])
+        windows = b""
+        if w:
+            windows = binary_copy(
+                [(w["window_start"], "timestamptz"), (w["window_end"], "timestamptz"), (w["code"], "int4")]
+                + [(w[c], "float8") for c in ("avg", "min", "max")]
+                + [(w["count"], "int8"), (w["stddev"], "float8")]
+                + [(w[c], "int4") for c in ("n_warning", "n_critical", "n_fault")]
+                + [(w["sum_value"], "float8"), (w["sum_sq"], "float8"), (w["internal"], "bool")]
+            )
+        return Prepared(chunk, t_ns, codes, values, status, readings, windows)
+
+    # -- database ---------------------------------------------------------------------------------------------
+    def _thresholds(self, writer: Writer) -> np.ndarray:
+        """Per series code (warn_low, warn_high, crit_low, crit_high) from the database's metrics (NaN = none):
+        the catalogue the live validation uses, operators' edits included."""
+
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.execute(q.THRESHOLDS)
+                return {row[0]: row[1:] for row in cur.fetchall()}
+
+        by_metric = writer._with_retry(work)
+        return np.array(
+            [[np.nan if v is None else v for v in by_metric.get(m, (None,) * 4)] for _, m in self.sim.series],
+            dtype=float,
+        ).reshape(-1, 4)
+
+    def _staging(self, cur) -> None:
+        cur.execute(q.STAGING_DDL)
+        cur.execute(q.SERIES_COUNT)
+        if cur.fetchone()[0] != len(self.sim.series):
+            cur.execute("TRUNCATE backfill_series")
+            rows = [(code, s, m) for code, (s, m) in enumerate(self.sim.series)]
+            psycopg2.extras.execute_values(cur, q.SERIES_FILL, rows, page_size=2000)
+
+    def _latest_rows(self, p: Prepared) -> list[tuple]:
+        last = np.full(len(self.sim.series), -1, dtype=np.int64)
+        np.maximum.at(last, p.codes, p.t_ns)
+        pick = np.flatnonzero(p.t_ns == last[p.codes])
+        return [(*self.sim.series[p.codes[i]], _ts(p.t_ns[i]), float(p.values[i]), STATUSES[p.status[i]]) for i in pick]
+
+    def _installed_rows(self, codes: np.ndarray, t_ns: np.ndarray) -> list[tuple[str, int]]:
+        """(sensor, first reading in ns) for the sensors whose known installed_at is later than that reading."""
+        sensors = np.array([s for s, _ in self.sim.series])[codes]
+        first = pd.Series(t_ns).groupby(sensors).min()
+        return [(s, int(t)) for s, t in first.items() if self.installed.get(s, t + 1) > t]
+
+    def _installed_at(self, cur, rows: list[tuple[str, int]]) -> None:
+        if rows:  # only when something changes: the statement NOTIFYs every catalogue watcher
+            psycopg2.extras.execute_values(cur, q.INSTALLED_AT, [(s, _ts(t)) for s, t in rows])
+
+    def _mark_installed(self, rows: list[tuple[str, int]]) -> None:
+        for s, t in rows:
+            self.installed[s] = t
+
+    def _fast(self, writer: Writer, p: Prepared, batch_id: str) -> int:
+        latest, installed = self._latest_rows(p), self._installed_rows(p.codes, p.t_ns)
+
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.execute("SET LOCAL synchronous_commit = off")  # a lost chunk is simply written by the next run
+                self._staging(cur)
+                # up to the end of the chunk's last minute: a minute that has live readings gets none from here
+                cur.execute(q.RAW_IN_RANGE, {"a": _ts_s(p.chunk.start), "b": _ts_s(math.ceil(p.chunk.end / 60) * 60)})
+                if cur.fetchone()[0]:
+                    return None
+                cur.copy_expert(q.COPY_READINGS, io.BytesIO(p.readings_copy))
+                cur.execute(q.INSERT_READINGS)
+                stored = cur.rowcount
+                if p.windows_copy:
+                    cur.copy_expert(q.COPY_WINDOWS, io.BytesIO(p.windows_copy))
+                    cur.execute(q.INSERT_WINDOWS)
+                    cur.execute(q.MERGE_EDGE_WINDOWS)
+                psycopg2.extras.execute_values(cur, q.LATEST, latest, page_size=2000)
+                self._installed_at(cur, installed)
+                cur.execute(_LEDGER, _ledger(batch_id, len(p.t_ns), stored))
+                return stored
+
+        try:
+            stored = writer._with_retry(work)
+        except psycopg2.errors.UniqueViolation:  # a concurrent writer got into the range first
+            return None
+        if stored is not None:
+            self._mark_installed(installed)
+        return stored
+
+    def _merge(self, writer: Writer, p: Prepared) -> int:
+        """The range already holds readings: leave out the minutes a series already has, merge the rest."""
+
+        def occupied(conn):
+            with conn.cursor() as cur:
+                cur.execute(q.MINUTES_IN_RANGE, {"a": _ts_s(p.chunk.start), "b": _ts_s(p.chunk.end)})
+                return cur.fetchall()
+
+        code_of = {s: i for i, s in enumerate(self.sim.series)}
+        taken = [
+            code_of[(s, m)] * 10**12 + minute for s, m, minute in writer._with_retry(occupied) if (s, m) in code_of
+        ]
+        keys = p.codes.astype(np.int64) * 10**12 + (p.t_ns // 60_000_000_000) * 60
+        keep = ~np.isin(keys, np.array(taken, dtype=np.int64)) if taken else np.ones(len(keys), dtype=bool)
+        if not keep.any():
+            return 0
+        codes = p.codes[keep]
+        frame = pd.DataFrame(
+            {
+                "time": pd.to_datetime(p.t_ns[keep], unit="ns", utc=True),
+                "sensor_id": [self.sim.series[c][0] for c in codes],
+                "metric": [self.sim.series[c][1] for c in codes],
+                "value": p.values[keep],
+                "status": np.array(STATUSES, dtype=object)[p.status[keep]],
+            }
+        )
+        stored = writer.commit(Batch(frame, [], len(frame), "backfill")).stored
+        installed = self._installed_rows(codes, p.t_ns[keep])
+
+        def work(conn):
+            with conn.cursor() as cur:
+                self._installed_at(cur, installed)
+
+        writer._with_retry(work)
+        self._mark_installed(installed)
+        return stored
+
+    def _progress(self, writer: Writer, state: str, phase: str, covered_from: float | None, message="") -> None:
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 and self.done else None
+        eta = (self.total - self.done) / rate if rate else None
+        row = {
+            "run_id": self.run_id,
+            "state": state,
+            "phase": phase,
+            "range_start": _ts_s(self.chunks[-1].start if self.chunks else self.end),
+            "range_end": _ts_s(self.end),
+            "readings_total": self.total,
+            "readings_done": self.done,
+            "stored": self.stored,
+            "covered_from": None if covered_from is None else _ts_s(covered_from),
+            "eta_s": eta if state == "running" else None,
+            "rate": rate,
+            "finished_at": None if state == "running" else datetime.now(UTC),
+            "message": message[:500],
+        }
+
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.execute(q.PROGRESS_UPSERT, row)
+
+        try:
+            writer._with_retry(work)
+        except psycopg2.Error as exc:  # progress is for people: never a reason to stop writing history
+            log.warning("backfill progress not recorded: %s", str(exc).strip())
+        if self.out and state == "running":
+            pct = 100.0 * self.done / self.total if self.total else 100.0
+            covered = "" if covered_from is None else f", complete from {_local(covered_from)}"
+            self.out(
+                f"backfill {pct:5.1f}%  {self.done:,}/{self.total:,} readings, {self.stored:,} new, "
+                f"{rate or 0:,.0f} readings/s, ETA {eta or 0:.0f}s ({phase}{covered})"
+            )
+
+    def run(self) -> BackfillResult:
+        self.started = time.monotonic()
+        fast = merged = alerts = 0
+        with Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop) as writer:
+            self.installed = self._installed(writer)
+            thresholds = self._thresholds(writer)
+            self._progress(writer, "running", self.chunks[0].phase if self.chunks else "", None)
+            covered = None
+            state, message = "running", ""
+            try:
+                with ThreadPoolExecutor(1, thread_name_prefix="backfill-prepare") as pool:
+                    future = pool.submit(self._prepare, self.chunks[0], thresholds) if self.chunks else None
+                    for i, chunk in enumerate(self.chunks):
+                        p = future.result()
+                        if i + 1 < len(self.chunks):  # generate the next chunk while the database writes this one
+                            future = pool.submit(self._prepare, self.chunks[i + 1], thresholds)
+                        if self.stop.is_set():
+                            state, message = "stopped", "stopped before the end"
+                            break
+                        stored = self._fast(writer, p, writer.next_batch_id())
+                        if stored is None:
+                            stored = self._merge(writer, p)
+                            merged += 1
+                        else:
+                            fast += 1
+                        self.done += len(p.t_ns)
+                        self.stored += stored
+                        covered = chunk.start
+                        self._progress(writer, "running", chunk.phase, covered)
+                if state == "running" and self.alerts and self.chunks:
+                    from ingestion.alerts_history import evaluate_history
+
+                    self._progress(writer, "running", "alerts", covered)
+                    alerts = writer._with_retry(
+                        lambda conn: evaluate_history(conn, start=_ts_s(self.chunks[-1].start), end=_ts_s(self.end))
+                    )
+                state = "done" if state == "running" else state
+            except BaseException as exc:
+                self._progress(writer, "failed", "", covered, str(exc).strip() or type(exc).__name__)
+                raise
+            self._progress(writer, state, "", covered, message)
+        seconds = time.monotonic() - self.started
+        return BackfillResult(self.done, self.stored, fast, merged, seconds, alerts)
+
+    def _installed(self, writer: Writer) -> dict[str, int]:
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.execute(q.SENSORS_INSTALLED)
+                return {s: int(pd.Timestamp(t).value) for s, t in cur.fetchall()}
+
+        return writer._with_retry(work)
+
+
+def _ledger(batch_id: str, received: int, stored: int) -> dict:
+    return {
+        "batch_id": batch_id,
+        "processor": "backfill",
+        "source": "backfill",
+        "spool_id": None,
+        "first_seq": None,
+        "last_seq": None,
+        "received": received,
+        "stored": stored,
+        "duplicates": received - stored,
+        "quarantined": 0,
+        "quarantine_duplicates": 0,
+        "by_reason": "{}",
+    }
+
+
+def lower_priority() -> None:
+    """The backfill yields the CPU to the live ingestion (same machine, 2 cores): a niceness of 10 for this
+    process. Its database backend is another process; the live writer never waits on the backfill's locks."""
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+def _ts(t_ns) -> datetime:
+    return pd.Timestamp(int(t_ns), unit="ns", tz="UTC").to_pydatetime()
+
+
+def _ts_s(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _local(t: float) -> str:
+    return datetime.fromtimestamp(t - 4 * 3600, UTC).strftime("%d/%m %H:%M") + " (Martinique)"
