@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -106,7 +106,8 @@ class BackfillResult:
 
 
 class Backfill:
-    """One backfill run. `end` defaults to now; `out` receives the progress lines (None: silent)."""
+    """One backfill run. `end` defaults to now; `out` receives the progress lines (None: silent); `jobs`
+    chunks are written at a time."""
 
     def __init__(
         self,
@@ -120,6 +121,7 @@ class Backfill:
         retries: int | None = 5,
         out: Callable[[str], None] | None = print,
         alerts: bool = True,
+        jobs: int = 2,
     ):
         self.dsn = dsn
         self.sim = Simulator(seed=seed)
@@ -130,6 +132,8 @@ class Backfill:
         self.retries = retries
         self.out = out
         self.alerts = alerts
+        self.jobs = max(1, int(jobs))
+        self._installed_lock = threading.Lock()
         self.run_id = f"backfill-{uuid.uuid4().hex[:8]}"
         self.total = sum(self._expected_rows(c) for c in self.chunks)
         self.done = self.stored = 0
@@ -194,15 +198,17 @@ class Backfill:
         """(sensor, first reading in ns) for the sensors whose known installed_at is later than that reading."""
         sensors = np.array([s for s, _ in self.sim.series])[codes]
         first = pd.Series(t_ns).groupby(sensors).min()
-        return [(s, int(t)) for s, t in first.items() if self.installed.get(s, t + 1) > t]
+        with self._installed_lock:
+            return [(s, int(t)) for s, t in first.items() if self.installed.get(s, t + 1) > t]
 
     def _installed_at(self, cur, rows: list[tuple[str, int]]) -> None:
         if rows:  # only when something changes: the statement NOTIFYs every catalogue watcher
             psycopg2.extras.execute_values(cur, q.INSTALLED_AT, [(s, _ts(t)) for s, t in rows])
 
     def _mark_installed(self, rows: list[tuple[str, int]]) -> None:
-        for s, t in rows:
-            self.installed[s] = t
+        with self._installed_lock:
+            for s, t in rows:
+                self.installed[s] = min(t, self.installed.get(s, t))
 
     def _fast(self, writer: Writer, p: Prepared, batch_id: str) -> int:
         latest, installed = self._latest_rows(p), self._installed_rows(p.codes, p.t_ns)
@@ -229,8 +235,8 @@ class Backfill:
 
         try:
             stored = writer._with_retry(work)
-        except psycopg2.errors.UniqueViolation:  # a concurrent writer got into the range first
-            return None
+        except (psycopg2.errors.UniqueViolation, psycopg2.errors.DeadlockDetected):
+            return None  # a concurrent writer got into the range first: the merging path takes the chunk
         if stored is not None:
             self._mark_installed(installed)
         return stored
@@ -238,17 +244,29 @@ class Backfill:
     def _merge(self, writer: Writer, p: Prepared) -> int:
         """The range already holds readings: leave out the minutes a series already has, merge the rest."""
 
-        def occupied(conn):
-            with conn.cursor() as cur:
-                cur.execute(q.MINUTES_IN_RANGE, {"a": _ts_s(p.chunk.start), "b": _ts_s(p.chunk.end)})
-                return cur.fetchall()
-
+        bounds = {"a": _ts_s(p.chunk.start), "b": _ts_s(math.ceil(p.chunk.end / 60) * 60)}
         code_of = {s: i for i, s in enumerate(self.sim.series)}
-        taken = [
-            code_of[(s, m)] * 10**12 + minute for s, m, minute in writer._with_retry(occupied) if (s, m) in code_of
-        ]
-        keys = p.codes.astype(np.int64) * 10**12 + (p.t_ns // 60_000_000_000) * 60
-        keep = ~np.isin(keys, np.array(taken, dtype=np.int64)) if taken else np.ones(len(keys), dtype=bool)
+        minute = p.t_ns // 60_000_000_000
+        minutes_in_range = (bounds["b"] - _ts_s(math.floor(p.chunk.start / 60) * 60)).total_seconds() // 60
+
+        def occupied(conn):
+            """Series fully covered are dropped on their counts alone; minutes are read only for the others."""
+            with conn.cursor() as cur:
+                cur.execute(q.MINUTES_PER_SERIES, bounds)
+                counts = {code_of[(s, m)]: n for s, m, n in cur.fetchall() if (s, m) in code_of}
+                full = [c for c, n in counts.items() if n >= minutes_in_range]  # every minute of the range
+                partial = sorted({self.sim.series[c][0] for c in counts if c not in full})
+                taken = []
+                if partial:
+                    cur.execute(q.MINUTES_IN_RANGE, {**bounds, "sensors": partial})
+                    taken = [(code_of[(s, m)], t // 60) for s, m, t in cur.fetchall() if (s, m) in code_of]
+                return full, taken
+
+        full, taken = writer._with_retry(occupied)
+        keys = p.codes.astype(np.int64) * 10**12 + minute
+        keep = ~np.isin(p.codes, np.array(full, dtype=np.int32))
+        if taken:
+            keep &= ~np.isin(keys, np.array([c * 10**12 + m for c, m in taken], dtype=np.int64))
         if not keep.any():
             return 0
         codes = p.codes[keep]
@@ -308,9 +326,26 @@ class Backfill:
                 f"{rate or 0:,.0f} readings/s, ETA {eta or 0:.0f}s ({phase}{covered})"
             )
 
+    def _write_chunk(self, chunk: Chunk, thresholds: np.ndarray) -> tuple[int, int, bool] | None:
+        """Prepare and write one chunk on this worker thread's own connection: (readings, stored, fast)."""
+        if self.stop.is_set():
+            return None
+        writer = getattr(self._local, "writer", None)
+        if writer is None:
+            writer = self._local.writer = Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop)
+            self._writers.append(writer)
+        p = self._prepare(chunk, thresholds)
+        stored = self._fast(writer, p, writer.next_batch_id())
+        if stored is not None:
+            return len(p.t_ns), stored, True
+        return len(p.t_ns), self._merge(writer, p), False
+
     def run(self) -> BackfillResult:
+        """Write every chunk, `jobs` at a time (each worker its own connection: the database uses both cores while
+        the next chunk is generated), newest first; then the historic alerts."""
         self.started = time.monotonic()
         fast = merged = alerts = 0
+        self._local, self._writers = threading.local(), []
         with Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop) as writer:
             self.installed = self._installed(writer)
             thresholds = self._thresholds(writer)
@@ -318,36 +353,40 @@ class Backfill:
             covered = None
             state, message = "running", ""
             try:
-                with ThreadPoolExecutor(1, thread_name_prefix="backfill-prepare") as pool:
-                    future = pool.submit(self._prepare, self.chunks[0], thresholds) if self.chunks else None
-                    for i, chunk in enumerate(self.chunks):
-                        p = future.result()
-                        if i + 1 < len(self.chunks):  # generate the next chunk while the database writes this one
-                            future = pool.submit(self._prepare, self.chunks[i + 1], thresholds)
-                        if self.stop.is_set():
-                            state, message = "stopped", "stopped before the end"
-                            break
-                        stored = self._fast(writer, p, writer.next_batch_id())
-                        if stored is None:
-                            stored = self._merge(writer, p)
-                            merged += 1
-                        else:
-                            fast += 1
-                        self.done += len(p.t_ns)
+                with ThreadPoolExecutor(self.jobs, thread_name_prefix="backfill") as pool:
+                    futures = [pool.submit(self._write_chunk, c, thresholds) for c in self.chunks]
+                    finished = [False] * len(self.chunks)
+                    for future in as_completed(futures):
+                        outcome = future.result()
+                        if outcome is None:
+                            continue
+                        i = futures.index(future)
+                        readings, stored, was_fast = outcome
+                        fast, merged = fast + was_fast, merged + (not was_fast)
+                        self.done += readings
                         self.stored += stored
-                        covered = chunk.start
-                        self._progress(writer, "running", chunk.phase, covered)
+                        finished[i] = True
+                        newest_done = next((k for k, f in enumerate(finished) if not f), len(finished))
+                        covered = self.chunks[newest_done - 1].start if newest_done else None
+                        self._progress(writer, "running", self.chunks[i].phase, covered)
+                if self.stop.is_set():
+                    state, message = "stopped", "stopped before the end"
                 if state == "running" and self.alerts and self.chunks:
                     from ingestion.alerts_history import evaluate_history
 
                     self._progress(writer, "running", "alerts", covered)
+                    # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
+                    bounds = {"start": _ts_s(self.chunks[-1].start), "end": _ts_s(self.end)}
                     alerts = writer._with_retry(
-                        lambda conn: evaluate_history(conn, start=_ts_s(self.chunks[-1].start), end=_ts_s(self.end))
+                        lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30)
                     )
                 state = "done" if state == "running" else state
             except BaseException as exc:
                 self._progress(writer, "failed", "", covered, str(exc).strip() or type(exc).__name__)
                 raise
+            finally:
+                for worker in self._writers:
+                    worker.close()
             self._progress(writer, state, "", covered, message)
         seconds = time.monotonic() - self.started
         return BackfillResult(self.done, self.stored, fast, merged, seconds, alerts)

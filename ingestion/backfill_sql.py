@@ -76,10 +76,17 @@ THRESHOLDS = "SELECT metric, warn_low, warn_high, crit_low, crit_high FROM metri
 
 # What a chunk's range already holds: any raw reading at all, and the minutes each series already has.
 RAW_IN_RANGE = "SELECT EXISTS (SELECT 1 FROM sensor_data WHERE time >= %(a)s AND time < %(b)s)"
+MINUTES_PER_SERIES = """
+SELECT sensor_id, metric, count(*)
+  FROM sensor_data_agg
+ WHERE window_end - window_start = interval '1 minute' AND window_start >= %(a)s AND window_start < %(b)s
+ GROUP BY 1, 2
+"""
 MINUTES_IN_RANGE = """
 SELECT sensor_id, metric, EXTRACT(EPOCH FROM window_start)::bigint
   FROM sensor_data_agg
  WHERE window_end - window_start = interval '1 minute' AND window_start >= %(a)s AND window_start < %(b)s
+   AND sensor_id = ANY(%(sensors)s)
 """
 
 PROGRESS_UPSERT = """
