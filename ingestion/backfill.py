@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 HOUR_S = 3600
 CHUNK_SIZES_S = (86400, 43200, 6 * 3600, 3 * 3600, 2 * 3600, 3600, 1800, 900, 600, 300, 60)  # on the epoch grid
 MAX_CHUNK_ROWS = 600_000  # per transaction: ~150 MB of work memory at most, a few seconds of locks at most
+LAST_HOUR_CHUNK_S = 900  # the newest chunks share windows with the live writer: short transactions there
 PHASES = (("last_hour", HOUR_S), ("last_24h", 24 * HOUR_S), ("older", math.inf))
 
 
@@ -68,12 +69,13 @@ def plan(end: float, span_s: float, step_s: float, rows_per_instant: int) -> lis
     chunks: list[Chunk] = []
     hi = end
     for phase, back_s in PHASES:
+        step = min(size, LAST_HOUR_CHUNK_S) if phase == "last_hour" else size
         lo = max(start, math.floor((end - back_s) / 60) * 60) if math.isfinite(back_s) else start
         cuts = [hi]
-        cut = math.ceil(hi / size) * size - size
+        cut = math.ceil(hi / step) * step - step
         while cut > lo:
             cuts.append(cut)
-            cut -= size
+            cut -= step
         cuts.append(lo)
         chunks += [Chunk(a, b, phase) for b, a in zip(cuts, cuts[1:], strict=False) if b > a]
         hi = lo
@@ -224,11 +226,12 @@ class Backfill:
                 cur.copy_expert(q.COPY_READINGS, io.BytesIO(p.readings_copy))
                 cur.execute(q.INSERT_READINGS)
                 stored = cur.rowcount
+                # sensor_latest, then windows, each in key order: the live writer's order, so no deadlock
+                psycopg2.extras.execute_values(cur, q.LATEST, latest, page_size=2000)
                 if p.windows_copy:
                     cur.copy_expert(q.COPY_WINDOWS, io.BytesIO(p.windows_copy))
                     cur.execute(q.INSERT_WINDOWS)
                     cur.execute(q.MERGE_EDGE_WINDOWS)
-                psycopg2.extras.execute_values(cur, q.LATEST, latest, page_size=2000)
                 self._installed_at(cur, installed)
                 cur.execute(_LEDGER, _ledger(batch_id, len(p.t_ns), stored))
                 return stored

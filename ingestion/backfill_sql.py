@@ -50,7 +50,11 @@ INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, a
                                   n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
 """
 INSERT_WINDOWS = _WINDOW_INSERT + _WINDOW_SELECT + " WHERE w.internal"
-MERGE_EDGE_WINDOWS = _WINDOW_INSERT + _WINDOW_SELECT + " WHERE NOT w.internal\n" + AGG_MERGE
+# Rows locked in key order (as the writer does), so that two writers merging the same windows wait, never deadlock.
+MERGE_EDGE_WINDOWS = (
+    _WINDOW_INSERT + _WINDOW_SELECT + " WHERE NOT w.internal ORDER BY s.sensor_id, s.metric, w.window_start,"
+    " w.window_end\n" + AGG_MERGE
+)
 
 # sensor_latest only where the backfill has something newer (never backwards, and no lock on the other rows).
 LATEST = """
@@ -59,6 +63,7 @@ SELECT v.sensor_id, v.metric, v.time, v.value, v.status, now()
   FROM (VALUES %s) AS v (sensor_id, metric, time, value, status)
  WHERE NOT EXISTS (SELECT 1 FROM sensor_latest x
                     WHERE x.sensor_id = v.sensor_id AND x.metric = v.metric AND x.time >= v.time)
+ ORDER BY v.sensor_id, v.metric
 ON CONFLICT (sensor_id, metric) DO UPDATE
    SET time = excluded.time, value = excluded.value, status = excluded.status, ingested_at = excluded.ingested_at
  WHERE excluded.time > l.time
@@ -67,7 +72,7 @@ ON CONFLICT (sensor_id, metric) DO UPDATE
 # installed_at is never after a sensor's first stored reading (docs/architecture.md).
 INSTALLED_AT = """
 UPDATE sensors s SET installed_at = v.first
-  FROM (VALUES %s) AS v (sensor_id, first)
+  FROM (SELECT * FROM (VALUES %s) AS x (sensor_id, first) ORDER BY sensor_id) AS v
  WHERE s.sensor_id = v.sensor_id AND s.installed_at > v.first
 """
 SENSORS_INSTALLED = "SELECT sensor_id, installed_at FROM sensors"

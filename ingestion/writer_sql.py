@@ -69,6 +69,7 @@ WITH ins AS (
      -- not advance (a backfill or a late reading), so that it never holds up the live writer on them
      WHERE NOT EXISTS (SELECT 1 FROM sensor_latest x
                         WHERE x.sensor_id = i.sensor_id AND x.metric = i.metric AND x.time > i.time)
+     ORDER BY i.sensor_id, i.metric  -- rows locked in key order, sensor_latest before windows: as every writer
     ON CONFLICT (sensor_id, metric) DO UPDATE
        SET time = excluded.time, value = excluded.value, status = excluded.status,
            ingested_at = excluded.ingested_at
@@ -89,6 +90,7 @@ WITH ins AS (
                    w.size_s, m.sensor_id, m.metric, m.n, m.s, m.ss, m.lo, m.hi, m.nw, m.nc, m.nf
               FROM mins m CROSS JOIN win w) b
      GROUP BY b.window_start, b.size_s, b.sensor_id, b.metric
+     ORDER BY b.sensor_id, b.metric, b.window_start, b.size_s  -- key order: no deadlock with the backfill
     {AGG_MERGE}
     RETURNING 1
 )
