@@ -83,13 +83,13 @@ def test_first_start_shows_live_data_and_the_backfill_banner(tmp_path, output_di
 
             wait_for(dashboard_up, 120, "the dashboard of scripts/run.sh", every=0.5)
             timeline["dashboard_answers_s"] = time.monotonic() - started
-            page.get_by_text(ONLINE).wait_for(timeout=60_000)
+            page.get_by_text(ONLINE).wait_for(timeout=180_000)  # conditions, not targets: the timeline says how long
             page.wait_for_function(
                 """(label) => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
                        m.innerText.includes(label)
                        && /^\\s*[1-9]/.test(m.querySelector('[data-testid="stMetricValue"]').innerText))""",
                 arg=ONLINE,
-                timeout=90_000,
+                timeout=180_000,
             )
             timeline["live_numbers_s"] = time.monotonic() - started
             banner_seen = False
