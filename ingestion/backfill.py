@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -136,6 +136,7 @@ class Backfill:
         self.alerts = alerts
         self.jobs = max(1, int(jobs))
         self._installed_lock = threading.Lock()
+        self._code_of = {series: code for code, series in enumerate(self.sim.series)}
         self.run_id = f"backfill-{uuid.uuid4().hex[:8]}"
         self.total = sum(self._expected_rows(c) for c in self.chunks)
         self.done = self.stored = 0
@@ -147,11 +148,13 @@ class Backfill:
         return max(0, last - first) * len(self.sim.series)
 
     # -- preparing a chunk (worker thread: numpy and the encoders release the GIL for most of it) --------------
-    def _prepare(self, chunk: Chunk, thresholds: np.ndarray) -> Prepared:
+    def _prepare(self, chunk: Chunk, thresholds: np.ndarray, encode: bool = True) -> Prepared:
         pieces = list(self.sim.history_arrays(chunk.start, chunk.end, self.step_s, max_rows=None))
         t_ns, codes, values = (np.concatenate(p) for p in zip(*pieces, strict=True)) if pieces else ([], [], [])
         t_ns, codes, values = np.asarray(t_ns, np.int64), np.asarray(codes, np.int32), np.asarray(values, float)
         status = status_codes(codes, values, thresholds)
+        if not encode:  # for the merging path: the arrays only
+            return Prepared(chunk, t_ns, codes, values, status, b"", b"")
         a_ns, b_ns = int(round(chunk.start * 1e9)), int(round(chunk.end * 1e9))
         w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns)
         readings = binary_copy([(t_ns, "timestamptz"), (codes, "int4"), (values, "float8"), (status, "int2")])
@@ -244,28 +247,30 @@ class Backfill:
             self._mark_installed(installed)
         return stored
 
-    def _merge(self, writer: Writer, p: Prepared) -> int:
-        """The range already holds readings: leave out the minutes a series already has, merge the rest."""
-
-        bounds = {"a": _ts_s(p.chunk.start), "b": _ts_s(math.ceil(p.chunk.end / 60) * 60)}
-        code_of = {s: i for i, s in enumerate(self.sim.series)}
-        minute = p.t_ns // 60_000_000_000
-        minutes_in_range = (bounds["b"] - _ts_s(math.floor(p.chunk.start / 60) * 60)).total_seconds() // 60
+    def _coverage(self, writer: Writer, chunk: Chunk) -> tuple[list[int], list[tuple[int, int]]]:
+        """What the range already holds: the series that have every minute of it (dropped on their counts alone)
+        and, for the others, the (series, minute) they have."""
+        bounds = {"a": _ts_s(chunk.start), "b": _ts_s(math.ceil(chunk.end / 60) * 60)}
+        minutes_in_range = (bounds["b"] - _ts_s(math.floor(chunk.start / 60) * 60)).total_seconds() // 60
 
         def occupied(conn):
-            """Series fully covered are dropped on their counts alone; minutes are read only for the others."""
             with conn.cursor() as cur:
                 cur.execute(q.MINUTES_PER_SERIES, bounds)
-                counts = {code_of[(s, m)]: n for s, m, n in cur.fetchall() if (s, m) in code_of}
+                counts = {self._code_of[(s, m)]: n for s, m, n in cur.fetchall() if (s, m) in self._code_of}
                 full = [c for c, n in counts.items() if n >= minutes_in_range]  # every minute of the range
                 partial = sorted({self.sim.series[c][0] for c in counts if c not in full})
                 taken = []
                 if partial:
                     cur.execute(q.MINUTES_IN_RANGE, {**bounds, "sensors": partial})
-                    taken = [(code_of[(s, m)], t // 60) for s, m, t in cur.fetchall() if (s, m) in code_of]
+                    taken = [(self._code_of[(s, m)], t // 60) for s, m, t in cur.fetchall() if (s, m) in self._code_of]
                 return full, taken
 
-        full, taken = writer._with_retry(occupied)
+        return writer._with_retry(occupied)
+
+    def _merge(self, writer: Writer, p: Prepared, coverage) -> int:
+        """The range already holds readings: leave out the minutes a series already has, merge the rest."""
+        minute = p.t_ns // 60_000_000_000
+        full, taken = coverage
         keys = p.codes.astype(np.int64) * 10**12 + minute
         keep = ~np.isin(p.codes, np.array(full, dtype=np.int32))
         if taken:
@@ -337,11 +342,35 @@ class Backfill:
         if writer is None:
             writer = self._local.writer = Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop)
             self._writers.append(writer)
-        p = self._prepare(chunk, thresholds)
-        stored = self._fast(writer, p, writer.next_batch_id())
-        if stored is not None:
-            return len(p.t_ns), stored, True
-        return len(p.t_ns), self._merge(writer, p), False
+        expected = self._expected_rows(chunk)
+        if not self._range_holds_readings(writer, chunk):
+            p = self._prepare(chunk, thresholds)
+            stored = self._fast(writer, p, writer.next_batch_id())
+            if stored is not None:
+                return len(p.t_ns), stored, True
+        coverage = self._coverage(writer, chunk)
+        if len(coverage[0]) == len(self.sim.series):  # all there already (a restart): nothing to generate
+            return expected, 0, False
+        return expected, self._merge(writer, self._prepare(chunk, thresholds, encode=False), coverage), False
+
+    def _cancel(self, pending) -> None:
+        for future in pending:
+            future.cancel()  # not started yet: never will
+        for worker in list(self._writers):
+            conn = worker._conn
+            if conn is not None and not conn.closed:
+                conn.cancel()  # thread-safe in libpq: the running statement ends with QueryCanceled
+
+    def _range_holds_readings(self, writer: Writer, chunk: Chunk) -> bool:
+        """Any reading up to the end of the chunk's last minute (a minute with live readings gets none from here)."""
+        bounds = {"a": _ts_s(chunk.start), "b": _ts_s(math.ceil(chunk.end / 60) * 60)}
+
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.execute(q.RAW_IN_RANGE, bounds)
+                return bool(cur.fetchone()[0])
+
+        return writer._with_retry(work)
 
     def run(self) -> BackfillResult:
         """Write every chunk, `jobs` at a time (each worker its own connection: the database uses both cores while
@@ -358,20 +387,33 @@ class Backfill:
             try:
                 with ThreadPoolExecutor(self.jobs, thread_name_prefix="backfill") as pool:
                     futures = [pool.submit(self._write_chunk, c, thresholds) for c in self.chunks]
+                    index = {f: i for i, f in enumerate(futures)}
                     finished = [False] * len(self.chunks)
-                    for future in as_completed(futures):
-                        outcome = future.result()
-                        if outcome is None:
-                            continue
-                        i = futures.index(future)
-                        readings, stored, was_fast = outcome
-                        fast, merged = fast + was_fast, merged + (not was_fast)
-                        self.done += readings
-                        self.stored += stored
-                        finished[i] = True
-                        newest_done = next((k for k, f in enumerate(finished) if not f), len(finished))
-                        covered = self.chunks[newest_done - 1].start if newest_done else None
-                        self._progress(writer, "running", self.chunks[i].phase, covered)
+                    pending = set(futures)
+                    while pending:
+                        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                        if self.stop.is_set() and pending:
+                            self._cancel(pending)  # Ctrl-C / SIGTERM: end the statements running now
+                        for future in done:
+                            if future.cancelled():
+                                continue
+                            try:
+                                outcome = future.result()
+                            except psycopg2.Error:
+                                if self.stop.is_set():
+                                    continue  # cancelled on the way out; its transaction rolled back
+                                raise
+                            if outcome is None:
+                                continue
+                            i = index[future]
+                            readings, stored, was_fast = outcome
+                            fast, merged = fast + was_fast, merged + (not was_fast)
+                            self.done += readings
+                            self.stored += stored
+                            finished[i] = True
+                            newest_done = next((k for k, f in enumerate(finished) if not f), len(finished))
+                            covered = self.chunks[newest_done - 1].start if newest_done else None
+                            self._progress(writer, "running", self.chunks[i].phase, covered)
                 if self.stop.is_set():
                     state, message = "stopped", "stopped before the end"
                 if state == "running" and self.alerts and self.chunks:

@@ -4,6 +4,7 @@ left alone; sensor_latest never moves backwards; installed_at is never after a s
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import psycopg2
@@ -134,3 +135,24 @@ def test_progress_lines_say_percent_eta_and_what_is_complete(db_url, days):
     assert all("ETA" in line and "readings/s" in line for line in lines)
     # two workers: a line may come from an older chunk before the newer one is done; the last one is complete
     assert "complete from" in lines[-1]
+
+
+def test_a_stop_ends_the_run_early_and_says_so(db_url):
+    """Ctrl-C / SIGTERM (the stop event): the statements running are cancelled, nothing half-written stays
+    (each chunk is one transaction), the progress row says 'stopped' and a second run completes the range."""
+    stop = threading.Event()
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        lines.append(line)
+        if len(lines) == 2:  # after the first chunk
+            stop.set()
+
+    job = Backfill(db_url, span_s=2 * 86400, end=END, out=out, alerts=False, stop=stop)
+    first = job.run()
+    assert first.stored < job.total
+    assert table(db_url, "SELECT state FROM backfill_progress") == [("stopped",)]
+    stored = table(db_url, "SELECT count(*) FROM sensor_data")[0][0]
+    assert stored == first.stored  # whole chunks only
+    again = Backfill(db_url, span_s=2 * 86400, end=END, out=None, alerts=False).run()
+    assert stored + again.stored == again.readings
