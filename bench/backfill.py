@@ -15,9 +15,24 @@ from __future__ import annotations
 import argparse
 import time
 
+import psycopg2
+
 from bench.branches import branch_servers, url_for
 from bench.ingest import bench_writer, drop_db, fresh_db, make_rows
 from ingestion.backfill import Backfill
+
+
+def alerts_by_hour(url: str) -> dict[int, int]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT extract(hour FROM opened_at AT TIME ZONE 'America/Martinique')::int, count(*)"
+                " FROM alerts GROUP BY 1 ORDER BY 1"
+            )
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
 
 
 def main() -> None:
@@ -26,12 +41,15 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=60.0)
     parser.add_argument("--writer-rows", type=int, default=1_000_000)
     parser.add_argument("--no-alerts", action="store_true", help="leave out the historic alerts evaluation")
+    parser.add_argument("--branch", choices=["plain", "timescaledb"], help="measure one branch only")
     args = parser.parse_args()
 
     rows = make_rows(args.writer_rows)
     results = {}
     with branch_servers() as servers:
         for branch, admin in servers.items():
+            if args.branch and branch != args.branch:
+                continue
             db = fresh_db(admin)
             try:
                 writer_s = bench_writer(url_for(admin, db), rows, 100_000)
@@ -48,6 +66,7 @@ def main() -> None:
                         url, span_s=args.days * 86400, step_s=args.step, end=end, out=None, alerts=not args.no_alerts
                     )
                     runs.append(job.run())
+                by_hour = alerts_by_hour(url)
             finally:
                 drop_db(admin, db)
             first, again = runs
@@ -58,6 +77,7 @@ def main() -> None:
                 flush=True,
             )
             results[branch] = (len(rows) / writer_s, first, again)
+            print(f"{branch:12s} historic alerts opened per hour of day (Martinique): {by_hour}", flush=True)
     print()
     print(f"{'':34s}" + "".join(f"{b:>14s}" for b in results))
     lines = (
