@@ -76,7 +76,7 @@ def _backfill(args, stop: Stop, label="backfill") -> None:
 
 
 def cmd_backfill(args) -> int:
-    from ingestion.backfill import lower_priority
+    from ingestion.backfill_plan import lower_priority
 
     stop = Stop()
     lower_priority()  # a process of its own (scripts/run.sh): it yields the CPU to the live ingestion

@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
 import threading
 import time
 import uuid
@@ -39,49 +38,13 @@ import psycopg2
 import psycopg2.extras
 
 from ingestion import backfill_sql as q
+from ingestion.backfill_plan import Chunk, ledger_row, local_text, plan, ts_ns, ts_s
 from ingestion.backfill_windows import STATUSES, binary_copy, chunk_windows, status_codes
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
 from ingestion.writer_sql import _LEDGER
 
 log = logging.getLogger(__name__)
-
-HOUR_S = 3600
-CHUNK_SIZES_S = (86400, 43200, 6 * 3600, 3 * 3600, 2 * 3600, 3600, 1800, 900, 600, 300, 60)  # on the epoch grid
-MAX_CHUNK_ROWS = 600_000  # per transaction: ~150 MB of work memory at most, a few seconds of locks at most
-LAST_HOUR_CHUNK_S = 900  # the newest chunks share windows with the live writer: short transactions there
-PHASES = (("last_hour", HOUR_S), ("last_24h", 24 * HOUR_S), ("older", math.inf))
-
-
-@dataclass(frozen=True)
-class Chunk:
-    start: float  # epoch seconds, [start, end)
-    end: float
-    phase: str
-
-
-def plan(end: float, span_s: float, step_s: float, rows_per_instant: int) -> list[Chunk]:
-    """The chunks of a backfill of `span_s` seconds up to `end`, newest first. The start is rounded down to the
-    hour (the first hour window is complete); phase boundaries to the minute; chunk boundaries are multiples of
-    the chunk size (the largest of CHUNK_SIZES_S holding at most MAX_CHUNK_ROWS readings)."""
-    start = math.floor((end - span_s) / HOUR_S) * HOUR_S
-    size = next((s for s in CHUNK_SIZES_S if s / step_s * rows_per_instant <= MAX_CHUNK_ROWS), CHUNK_SIZES_S[-1])
-    chunks: list[Chunk] = []
-    hi = end
-    for phase, back_s in PHASES:
-        step = min(size, LAST_HOUR_CHUNK_S) if phase == "last_hour" else size
-        lo = max(start, math.floor((end - back_s) / 60) * 60) if math.isfinite(back_s) else start
-        cuts = [hi]
-        cut = math.ceil(hi / step) * step - step
-        while cut > lo:
-            cuts.append(cut)
-            cut -= step
-        cuts.append(lo)
-        chunks += [Chunk(a, b, phase) for b, a in zip(cuts, cuts[1:], strict=False) if b > a]
-        hi = lo
-        if hi <= start:
-            break
-    return chunks
 
 
 @dataclass
@@ -209,7 +172,9 @@ class Backfill:
         last = np.full(len(self.sim.series), -1, dtype=np.int64)
         np.maximum.at(last, p.codes, p.t_ns)
         pick = np.flatnonzero(p.t_ns == last[p.codes])
-        return [(*self.sim.series[p.codes[i]], _ts(p.t_ns[i]), float(p.values[i]), STATUSES[p.status[i]]) for i in pick]
+        return [
+            (*self.sim.series[p.codes[i]], ts_ns(p.t_ns[i]), float(p.values[i]), STATUSES[p.status[i]]) for i in pick
+        ]
 
     def _installed_rows(self, codes: np.ndarray, t_ns: np.ndarray) -> list[tuple[str, int]]:
         """(sensor, first reading in ns) for the sensors whose known installed_at is later than that reading."""
@@ -220,7 +185,7 @@ class Backfill:
 
     def _installed_at(self, cur, rows: list[tuple[str, int]]) -> None:
         if rows:  # only when something changes: the statement NOTIFYs every catalogue watcher
-            psycopg2.extras.execute_values(cur, q.INSTALLED_AT, [(s, _ts(t)) for s, t in rows])
+            psycopg2.extras.execute_values(cur, q.INSTALLED_AT, [(s, ts_ns(t)) for s, t in rows])
 
     def _mark_installed(self, rows: list[tuple[str, int]]) -> None:
         with self._installed_lock:
@@ -235,7 +200,7 @@ class Backfill:
                 cur.execute("SET LOCAL synchronous_commit = off")  # a lost chunk is simply written by the next run
                 self._staging(cur)
                 # up to the end of the chunk's last minute: a minute that has live readings gets none from here
-                cur.execute(q.RAW_IN_RANGE, {"a": _ts_s(p.chunk.start), "b": _ts_s(math.ceil(p.chunk.end / 60) * 60)})
+                cur.execute(q.RAW_IN_RANGE, {"a": ts_s(p.chunk.start), "b": ts_s(math.ceil(p.chunk.end / 60) * 60)})
                 if cur.fetchone()[0]:
                     return None
                 cur.copy_expert(q.COPY_READINGS, io.BytesIO(p.readings_copy))
@@ -248,7 +213,7 @@ class Backfill:
                     cur.execute(q.INSERT_WINDOWS)
                     cur.execute(q.MERGE_EDGE_WINDOWS)
                 self._installed_at(cur, installed)
-                cur.execute(_LEDGER, _ledger(batch_id, len(p.t_ns), stored))
+                cur.execute(_LEDGER, ledger_row(batch_id, len(p.t_ns), stored))
                 return stored
 
         try:
@@ -262,8 +227,8 @@ class Backfill:
     def _coverage(self, writer: Writer, chunk: Chunk) -> tuple[list[int], list[tuple[int, int]]]:
         """What the range already holds: the series that have every minute of it (dropped on their counts alone)
         and, for the others, the (series, minute) they have."""
-        bounds = {"a": _ts_s(chunk.start), "b": _ts_s(math.ceil(chunk.end / 60) * 60)}
-        minutes_in_range = (bounds["b"] - _ts_s(math.floor(chunk.start / 60) * 60)).total_seconds() // 60
+        bounds = {"a": ts_s(chunk.start), "b": ts_s(math.ceil(chunk.end / 60) * 60)}
+        minutes_in_range = (bounds["b"] - ts_s(math.floor(chunk.start / 60) * 60)).total_seconds() // 60
 
         def occupied(conn):
             with conn.cursor() as cur:
@@ -318,12 +283,12 @@ class Backfill:
             "run_id": self.run_id,
             "state": state,
             "phase": phase,
-            "range_start": _ts_s(self.chunks[-1].start if self.chunks else self.end),
-            "range_end": _ts_s(self.end),
+            "range_start": ts_s(self.chunks[-1].start if self.chunks else self.end),
+            "range_end": ts_s(self.end),
             "readings_total": self.total,
             "readings_done": self.done,
             "stored": self.stored,
-            "covered_from": None if covered_from is None else _ts_s(covered_from),
+            "covered_from": None if covered_from is None else ts_s(covered_from),
             "eta_s": eta if state == "running" else None,
             "rate": rate,
             "finished_at": None if state == "running" else datetime.now(UTC),
@@ -340,7 +305,7 @@ class Backfill:
             log.warning("backfill progress not recorded: %s", str(exc).strip())
         if self.out and state == "running":
             pct = 100.0 * self.done / self.total if self.total else 100.0
-            covered = "" if covered_from is None else f", complete from {_local(covered_from)}"
+            covered = "" if covered_from is None else f", complete from {local_text(covered_from)}"
             self.out(
                 f"backfill {pct:5.1f}%  {self.done:,}/{self.total:,} readings, {self.stored:,} new, "
                 f"{rate or 0:,.0f} readings/s, ETA {eta or 0:.0f}s ({phase}{covered})"
@@ -375,7 +340,7 @@ class Backfill:
 
     def _range_holds_readings(self, writer: Writer, chunk: Chunk) -> bool:
         """Any reading up to the end of the chunk's last minute (a minute with live readings gets none from here)."""
-        bounds = {"a": _ts_s(chunk.start), "b": _ts_s(math.ceil(chunk.end / 60) * 60)}
+        bounds = {"a": ts_s(chunk.start), "b": ts_s(math.ceil(chunk.end / 60) * 60)}
 
         def work(conn):
             with conn.cursor() as cur:
@@ -433,7 +398,7 @@ class Backfill:
 
                     self._progress(writer, "running", "alerts", covered)
                     # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
-                    bounds = {"start": _ts_s(self.chunks[-1].start), "end": _ts_s(self.end)}
+                    bounds = {"start": ts_s(self.chunks[-1].start), "end": ts_s(self.end)}
                     alerts = writer._with_retry(
                         lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30)
                     )
@@ -455,41 +420,3 @@ class Backfill:
                 return {s: int(pd.Timestamp(t).value) for s, t in cur.fetchall()}
 
         return writer._with_retry(work)
-
-
-def _ledger(batch_id: str, received: int, stored: int) -> dict:
-    return {
-        "batch_id": batch_id,
-        "processor": "backfill",
-        "source": "backfill",
-        "spool_id": None,
-        "first_seq": None,
-        "last_seq": None,
-        "received": received,
-        "stored": stored,
-        "duplicates": received - stored,
-        "quarantined": 0,
-        "quarantine_duplicates": 0,
-        "by_reason": "{}",
-    }
-
-
-def lower_priority() -> None:
-    """The backfill yields the CPU to the live ingestion (same machine, 2 cores): a niceness of 10 for this
-    process. Its database backend is another process; the live writer never waits on the backfill's locks."""
-    try:
-        os.nice(10)
-    except OSError:
-        pass
-
-
-def _ts(t_ns) -> datetime:
-    return pd.Timestamp(int(t_ns), unit="ns", tz="UTC").to_pydatetime()
-
-
-def _ts_s(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
-
-
-def _local(t: float) -> str:
-    return datetime.fromtimestamp(t - 4 * 3600, UTC).strftime("%d/%m %H:%M") + " (Martinique)"

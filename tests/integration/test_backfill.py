@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import psycopg2
 import pytest
 
-from ingestion.backfill import Backfill, plan
+from ingestion.backfill import Backfill
+from ingestion.backfill_plan import plan
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
 
