@@ -38,7 +38,7 @@ import psycopg2
 import psycopg2.extras
 
 from ingestion import backfill_sql as q
-from ingestion.backfill_plan import Chunk, ledger_row, local_text, plan, ts_ns, ts_s
+from ingestion.backfill_plan import Chunk, ledger_row, local_text, lower_backend_priority, plan, ts_ns, ts_s
 from ingestion.backfill_windows import STATUSES, binary_copy, chunk_windows, status_codes
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
@@ -319,6 +319,7 @@ class Backfill:
         if writer is None:
             writer = self._local.writer = Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop)
             self._writers.append(writer)
+            writer._with_retry(lower_backend_priority)
         expected = self._expected_rows(chunk)
         if not self._range_holds_readings(writer, chunk):
             p = self._prepare(chunk, thresholds)
@@ -356,6 +357,7 @@ class Backfill:
         fast = merged = alerts = 0
         self._local, self._writers = threading.local(), []
         with Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop) as writer:
+            writer._with_retry(lower_backend_priority)  # it runs the historic alerts: a long statement
             self.installed = self._installed(writer)
             thresholds = self._thresholds(writer)
             self._progress(writer, "running", self.chunks[0].phase if self.chunks else "", None)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+import psycopg2
 
+NICENESS = 10  # the backfill's processes, against 0 for the live ingestion and the dashboard
 HOUR_S = 3600
 CHUNK_SIZES_S = (86400, 43200, 6 * 3600, 3 * 3600, 2 * 3600, 3600, 1800, 900, 600, 300, 60)  # on the epoch grid
 MAX_CHUNK_ROWS = 600_000  # per transaction: ~150 MB of work memory at most, a few seconds of locks at most
@@ -65,11 +67,28 @@ def ledger_row(batch_id: str, received: int, stored: int) -> dict:
     }
 
 
+def lower_backend_priority(conn) -> None:
+    """Best effort: the same niceness for this connection's database backend when the server runs on this machine
+    (the embedded default) and we may renice it (root, or the server's own user); elsewhere nothing changes. The
+    backfill's backends would otherwise take both cores from the live writer's and the dashboard's."""
+    host = conn.info.host or ""
+    if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        conn.rollback()
+        os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, pid), NICENESS))
+    except (OSError, psycopg2.Error):
+        pass
+
+
 def lower_priority() -> None:
     """The backfill yields the CPU to the live ingestion (same machine, 2 cores): a niceness of 10 for this
-    process. Its database backend is another process; the live writer never waits on the backfill's locks."""
+    process (its database backends: lower_backend_priority). The live writer never waits on its locks either."""
     try:
-        os.nice(10)
+        os.nice(NICENESS)
     except OSError:
         pass
 

@@ -4,6 +4,7 @@ left alone; sensor_latest never moves backwards; installed_at is never after a s
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 
@@ -157,3 +158,19 @@ def test_a_stop_ends_the_run_early_and_says_so(db_url):
     assert stored == first.stored  # whole chunks only
     again = Backfill(db_url, span_s=2 * 86400, end=END, out=None, alerts=False).run()
     assert stored + again.stored == again.readings
+
+
+def test_the_backfill_backend_yields_the_cpu(db_url):
+    """The embedded server runs on this machine: the backfill's backend gets the backfill's niceness."""
+    from ingestion.backfill_plan import NICENESS, lower_backend_priority
+
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        assert os.getpriority(os.PRIO_PROCESS, pid) < NICENESS
+        lower_backend_priority(conn)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == NICENESS
+    finally:
+        conn.close()
