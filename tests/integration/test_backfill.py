@@ -4,10 +4,12 @@ left alone; sensor_latest never moves backwards; installed_at is never after a s
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from datetime import UTC, datetime
 
+import pandas as pd
 import psycopg2
 import pytest
 
@@ -174,3 +176,42 @@ def test_the_backfill_backend_yields_the_cpu(db_url):
         assert os.getpriority(os.PRIO_PROCESS, pid) == NICENESS
     finally:
         conn.close()
+
+
+def test_older_readings_do_not_lock_what_the_live_writer_advances(db_url):
+    """The cause of "0/60 online" during the old backfill: its sensor_latest upsert locked every row it met (ON
+    CONFLICT DO UPDATE locks even when its WHERE is false), so the live writer waited for the whole backfill
+    transaction. Now a transaction writing OLDER readings holds no lock on those rows: a live write of newer readings
+    of the same series, meanwhile, completes at once (lock_timeout 2 s would fail it otherwise)."""
+    from ingestion.writer import _Staged
+    from ingestion.writer_sql import _COPY, _MERGE, _STAGING_DDL
+
+    sim = Simulator(seed=42)
+    newest = next(sim.history(END - 60, END, step_s=60.0))
+    through_writer(db_url, END - 60, END)  # sensor_latest at END - 60 for every series
+    older = next(sim.history(END - 7200, END - 3600, step_s=60.0))
+    live = newest.assign(time=newest["time"] + pd.Timedelta(seconds=90))
+
+    def connect():
+        conn = psycopg2.connect(db_url)
+        with conn.cursor() as cur:
+            cur.execute(_STAGING_DDL)
+        conn.commit()
+        return conn
+
+    backfill, writer = connect(), connect()
+    try:
+        with backfill.cursor() as cur:  # the merging path of the backfill, its transaction left open
+            cur.copy_expert(_COPY, io.BytesIO(_Staged(older).payload))
+            cur.execute(_MERGE)
+        with writer.cursor() as cur:
+            cur.execute("SET lock_timeout = '2s'")
+            cur.copy_expert(_COPY, io.BytesIO(_Staged(live).payload))
+            cur.execute(_MERGE)
+            assert cur.fetchone()[2] == len(live)  # every sensor_latest row advanced
+        writer.commit()
+        backfill.commit()
+    finally:
+        backfill.close()
+        writer.close()
+    assert {t for (_, _, t, _, _) in table(db_url, LATEST)} == {live["time"].iloc[0].to_pydatetime()}
