@@ -67,7 +67,7 @@ def _backfill(args, stop: Stop, label="backfill") -> None:
     )
     result = job.run()
     print(
-        f"{label} done: {result.readings:,} readings in {result.seconds:.1f}s "
+        f"{label} {result.state}: {result.readings:,} readings in {result.seconds:.1f}s "
         f"({result.readings / max(result.seconds, 1e-9):,.0f} readings/s), {result.stored:,} new, "
         f"{result.fast_chunks} chunks written directly, {result.merged_chunks} merged, "
         f"{result.alerts:,} historic alerts",

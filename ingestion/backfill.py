@@ -68,6 +68,7 @@ class BackfillResult:
     merged_chunks: int
     seconds: float
     alerts: int
+    state: str = "done"  # or "stopped" (Ctrl-C / SIGTERM before the end)
 
 
 class Backfill:
@@ -413,7 +414,7 @@ class Backfill:
                     worker.close()
             self._progress(writer, state, "", covered, message)
         seconds = time.monotonic() - self.started
-        return BackfillResult(self.done, self.stored, fast, merged, seconds, alerts)
+        return BackfillResult(self.done, self.stored, fast, merged, seconds, alerts, state)
 
     def _installed(self, writer: Writer) -> dict[str, int]:
         def work(conn):
