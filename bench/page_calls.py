@@ -17,7 +17,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+
+import psycopg2
 
 # page: URL parameters of the view the benchmark measures (DESIGN §6: the Live page; Trends over 30 days).
 PAGES: dict[str, dict[str, str]] = {
@@ -122,3 +124,59 @@ def record_pages(
         if error:
             errors[page] = error
     return calls, errors
+
+
+# What the pages read beside readings and windows, for a database built by bench/queries.py.
+_ACTIVITY = """
+DELETE FROM pipeline_kpi; DELETE FROM ingest_ledger; DELETE FROM stream_batches; DELETE FROM quarantine;
+DELETE FROM alerts; DELETE FROM ingest_status;
+-- the lite consumer: a batch every 0.5 s (4 stages each) from 24 h before the data's end to now()
+INSERT INTO pipeline_kpi (time, stage, latency_ms, rows, batch_id, processor)
+SELECT b.t, st.stage, st.base * (1 + (abs(hashint4(b.i)) %% 100) / 50.0), 120, 'lite-' || b.i, 'lite'
+  FROM (SELECT i, %(end)s::timestamptz - interval '24 hours' + i * interval '0.5 s' AS t
+          FROM generate_series(0, (extract(epoch FROM greatest(%(end)s::timestamptz, now())
+                                           - %(end)s::timestamptz) + 86400)::int * 2) i) b
+ CROSS JOIN (VALUES ('source_to_broker', 5.0), ('broker_to_processor', 40.0), ('processor_to_db', 250.0),
+                    ('end_to_end', 300.0)) st(stage, base);
+INSERT INTO ingest_ledger (batch_id, committed_at, processor, source, received, stored, duplicates, quarantined,
+                           quarantine_duplicates)
+SELECT DISTINCT ON (batch_id) batch_id, time, 'lite', 'mqtt', 30, 120, 0, 0, 0 FROM pipeline_kpi;
+INSERT INTO ingest_ledger (batch_id, committed_at, processor, source, received, stored, duplicates, quarantined,
+                           quarantine_duplicates)
+SELECT 'backfill-' || i, %(end)s::timestamptz - interval '23 hours' + i * interval '1 s', 'backfill', 'backfill',
+       100000, 100000, 0, 0, 0 FROM generate_series(0, 23) i;
+INSERT INTO stream_batches (processor, query_id, batch_id, time, received, stored, duplicates, quarantined,
+                            late_dropped, windows)
+SELECT 'spark', 'bench', i, %(end)s::timestamptz - interval '3 hours' + i * interval '1 s', 240, 238, 0, 2, 0, 240
+  FROM generate_series(0, 3599) i;
+INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint)
+SELECT %(end)s::timestamptz - i * interval '17 s', 'mqtt', '{"sensor_id": "ghost-' || i || '", "value": ' || i || '}',
+       (ARRAY['unknown_sensor', 'out_of_range', 'bad_json', 'missing_field', 'stale'])[1 + i %% 5], 'bench #' || i,
+       md5('bench' || i)
+  FROM generate_series(0, 4999) i;
+INSERT INTO alerts (sensor_id, metric, kind, severity, opened_at, last_seen_at, closed_at, value, threshold, message)
+SELECT s.sensor_id, 'pm10', (ARRAY['threshold', 'anomaly', 'battery'])[1 + i %% 3],
+       (ARRAY['warning', 'critical', 'info'])[1 + i %% 3], o, o, CASE WHEN i < 3 THEN NULL ELSE o + interval '40 min' END,
+       85, 80, 'bench'
+  FROM (SELECT sensor_id, row_number() OVER (ORDER BY sensor_id) AS k FROM sensors) s
+ CROSS JOIN generate_series(0, 39) i
+ CROSS JOIN LATERAL (SELECT %(end)s::timestamptz - (i * 2.25 + s.k / 60.0) * interval '1 day' AS o) x;
+INSERT INTO ingest_status (consumer, updated_at, host, pid, state, spool_depth, last_commit_at)
+VALUES ('consume', %(end)s, 'bench', 1, 'running', 0, %(end)s),
+       ('consume-kafka', %(end)s, 'bench', 2, 'running', 12, %(end)s);
+"""
+
+
+def data_end(url: str) -> datetime:
+    """The newest reading of the bench database: the pages are recorded with the dashboard clock pinned there."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT max(time) FROM sensor_latest")
+        return cur.fetchone()[0].astimezone(UTC)
+
+
+def seed_activity(url: str, end: datetime) -> None:
+    """What the pages read beside readings and windows, re-seeded at every run relative to `end` (and up to the
+    database's now(), which get_pipeline_latency_stats counts from)."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(_ACTIVITY, {"end": end})
+        cur.execute("ANALYZE pipeline_kpi, ingest_ledger, stream_batches, quarantine, alerts, ingest_status")

@@ -54,3 +54,22 @@ def test_the_pipeline_page_records_each_read_its_file_makes_with_the_pinned_cloc
     assert {c.name for c in calls} == loaded_names(ROOT / "pages" / "pipeline.py")
     ranged = [dict(c.kwargs) for c in calls if "end" in dict(c.kwargs)]
     assert ranged and all(k["end"] == now for k in ranged)
+
+
+def test_the_benchmark_activity_seed_is_what_the_pages_then_read(pg_cluster):
+    """bench.page_calls.seed_activity on a fresh database: every page records and runs without error on it."""
+    from bench.page_calls import data_end, record_pages, seed_activity
+    from tests.support.page_seed import pinned_now, seed_history
+
+    url = pg_cluster.url(pg_cluster.fresh_database())
+    seed_history(url, hours=1, now=pinned_now())
+    end = data_end(url)
+    seed_activity(url, end)
+    seed_activity(url, end)  # re-seeded at every run: idempotent
+    calls, errors = record_pages(url, end, {"pipeline": {"range": "24h"}, "live": {}})
+    assert not errors and calls["pipeline"] and calls["live"]
+    import psycopg2
+
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT processor, count(*) FROM ingest_ledger GROUP BY 1 ORDER BY 1")
+        assert [p for p, _ in cur.fetchall()] == ["backfill", "lite"]
