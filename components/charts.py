@@ -16,7 +16,7 @@ from tsdownsample import MinMaxLTTBDownsampler
 
 from components.formatting import auto_decimals, d3_date, fmt_duration, fmt_number, plotly_separators, to_local
 from components.i18n import lang, t
-from components.names import display_name, place
+from components.names import display_name, short_place
 from components.text import plotly_text
 from data_access.queries import MAX_POINTS
 
@@ -312,13 +312,14 @@ def correlation_heatmap(matrix: pd.DataFrame, labels: dict[str, str]) -> go.Figu
 
 def status_tiles(status: pd.DataFrame, *, names: dict[str, str] | None = None) -> str:
     """HTML grid of coloured tiles, one per sensor (columns sensor_id, name, kind, commune, status, age_s), labelled
-    with `names` (default: the place part of the name). Every text from the database is escaped."""
+    with `names` (default: the place part of the name, without the town shown under it). Every text from the
+    database is escaped."""
     names = names or {}
     tiles = []
     for row in status.itertuples(index=False):
         color = STATUS_COLORS.get(row.status, "#5f6368")
         age = "—" if pd.isna(row.age_s) else t("age.ago", d=fmt_duration(float(row.age_s), lang(), units=1))
-        label = html.escape(names.get(row.sensor_id) or place(row.name, row.sensor_id))
+        label = html.escape(names.get(row.sensor_id) or short_place(row.name, row.commune, row.sensor_id))
         title = html.escape(
             f"{display_name(row.name, row.kind, row.sensor_id)} — {row.commune} — {t(f'status.{row.status}')} — {age}"
         )

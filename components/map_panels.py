@@ -133,22 +133,15 @@ def decorate(points, *, metric_row: dict, metric_name: str, unit: str, color_mod
 
 
 def kpis(points: pd.DataFrame, *, selected: int, metric, metric_name: str, unit: str, moment) -> None:
-    """Sensors drawn (and, coloured by status, how many of them measure the metric), their status or how many
-    reported in the frame, and mean / min / max of the metric over the sensors that have a value."""
+    """Sensors drawn (of how many selected), their status or how many reported in the frame, how many of the
+    selection measure the metric, and mean / min / max of the metric over the sensors that have a value."""
     values = points["value"] if metric else pd.Series(dtype=float)
     present = values.dropna()
-    measuring = int(points["measures"].sum()) if metric else 0
-    k = st.columns([1.1, 1.45, 1, 1, 1])
-    if len(points) < selected:
-        note = t("map.shown_of", n=fmt_int(selected, lang()))
-    elif metric:
-        note = t("map.measuring", n=fmt_int(measuring, lang()), metric=metric_name)
-    else:
-        note = None
+    k = [*st.columns(3), *st.columns(3)]  # two rows of three: every label whole at 1280 px
     k[0].metric(
         t("map.shown"),
         fmt_int(len(points), lang()),
-        delta=note,
+        delta=t("map.shown_of", n=fmt_int(selected, lang())) if len(points) < selected else None,
         delta_color="off",
         delta_arrow="off",
         help=t("map.shown_help"),
@@ -163,10 +156,17 @@ def kpis(points: pd.DataFrame, *, selected: int, metric, metric_name: str, unit:
         )
     else:
         k[1].metric(t("map.reported"), f"{int((points['count'] > 0).sum())} / {len(points)}", border=True)
+    if metric:
+        k[2].metric(
+            t("map.measuring"),
+            f"{fmt_int(int(points['measures'].sum()), lang())} / {fmt_int(selected, lang())}",
+            help=t("map.measuring_help", metric=metric_name),
+            border=True,
+        )
     for col, label, value in (
-        (k[2], t("map.mean"), present.mean() if len(present) else None),
-        (k[3], t("map.min"), present.min() if len(present) else None),
-        (k[4], t("map.max"), present.max() if len(present) else None),
+        (k[3], t("map.mean"), present.mean() if len(present) else None),
+        (k[4], t("map.min"), present.min() if len(present) else None),
+        (k[5], t("map.max"), present.max() if len(present) else None),
     ):
         shown = fmt_compact(float(value), lang(), 1) if metric and value is not None and pd.notna(value) else "—"
         col.metric(

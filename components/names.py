@@ -47,3 +47,11 @@ def place_names(catalogue: pd.DataFrame, *, with_id: bool = False) -> dict[str, 
         else place(row.name, row.sensor_id)
         for row in catalogue[["sensor_id", "name"]].itertuples(index=False)
     }
+
+
+def short_place(name: object, commune: object, sensor_id: str = "") -> str:
+    """The place part without its town when the town is shown beside it: "Hôtel de Ville" in Fort-de-France."""
+    where = place(name, sensor_id)
+    if isinstance(commune, str) and commune and where.startswith(commune + " ") and len(where) > len(commune) + 1:
+        return where[len(commune) + 1 :]
+    return where

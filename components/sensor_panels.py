@@ -121,9 +121,16 @@ def quality_table(
             {
                 t("sensor.col.metric"): labels.get(metric, metric),
                 t("sensor.col.readings"): fmt_int(int(sh["readings"]), lang()) if sh is not None else "0",
-                t("sensor.col.gaps"): fmt_int(int(s["gaps"]), lang()) if s is not None else "0",
-                t("sensor.col.gap_time"): fmt_duration(s["gap_s"]) if s is not None and s["gaps"] else "—",
-                t("sensor.col.longest"): fmt_duration(s["longest_s"]) if s is not None and s["gaps"] else "—",
+                t("sensor.col.gaps"): (
+                    t(
+                        "sensor.gaps_cell",
+                        n=fmt_int(int(s["gaps"]), lang()),
+                        total=fmt_duration(s["gap_s"]),
+                        longest=fmt_duration(s["longest_s"]),
+                    )
+                    if s is not None and s["gaps"]
+                    else "0"
+                ),
                 t("sensor.col.coverage"): fmt_pct(s["coverage"]) if s is not None else "—",
                 t("sensor.col.stuck"): (
                     t(
@@ -134,9 +141,12 @@ def quality_table(
                     if len(runs)
                     else "—"
                 ),
-                t("sensor.col.warning"): fmt_pct(sh["share_warning"], 2) if sh is not None else "—",
-                t("sensor.col.critical"): fmt_pct(sh["share_critical"], 2) if sh is not None else "—",
-                t("sensor.col.fault"): fmt_pct(sh["share_fault"], 2) if sh is not None else "—",
+                # One column for the three shares: the table fits the page at 1280 px without a scroll bar.
+                t("sensor.col.shares"): (
+                    " / ".join(fmt_pct(sh[f"share_{level}"], 2) for level in ("warning", "critical", "fault"))
+                    if sh is not None
+                    else "—"
+                ),
             }
         )
     return pd.DataFrame(rows)

@@ -49,8 +49,8 @@ def periods(plan, of_metric: pd.DataFrame, *, sensor_ids, metric: str, unit: str
     comparison = trends.compare_periods(of_metric, previous)
     overall = comparison.iloc[0]
     k1, k2, k3, k4 = st.columns(4)
-    k1.metric(f"{t('trends.mean_now')} ({unit})", fmt_compact(overall["current"], lang(), 1), border=True)
-    k2.metric(f"{t('trends.mean_prev')} ({unit})", fmt_compact(overall["previous"], lang(), 1), border=True)
+    for col, label, value in ((k1, "trends.mean_now", overall["current"]), (k2, "trends.mean_prev", overall["previous"])):
+        col.metric(f"{t(label)} ({unit})", fmt_compact(value, lang(), 1), help=t("trends.means_help"), border=True)
     k3.metric(f"{t('trends.delta')} ({unit})", fmt_signed(overall["delta"], lang(), 1), border=True)
     k4.metric(
         t("trends.delta_pct"),

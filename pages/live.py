@@ -17,7 +17,7 @@ from components.data import load
 from components.errors import guard
 from components.formatting import auto_decimals, fmt_compact, fmt_duration, fmt_int, fmt_number, fmt_signed, fmt_time
 from components.i18n import lang, metric_label, metric_short, t
-from components.names import display_names, place_names
+from components.names import place_names
 from components.sidebar import current_filters, ensure_entrypoint, refresh_interval
 from data_access import alerts, live, queries
 
@@ -43,7 +43,6 @@ if not sensor_ids:
 if not any(len(m) for m in catalogue.loc[catalogue["sensor_id"].isin(sensor_ids), "metrics"]):
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
-names = display_names(catalogue)
 metric_rows = metrics.set_index("metric")
 labels = {m: f"{metric_label(r)} ({r['unit']})" for m, r in metric_rows.iterrows()}
 short_labels = {m: metric_short(m, r) for m, r in metric_rows.iterrows()}
@@ -181,7 +180,7 @@ def live_series() -> None:
 def status_grid() -> None:
     st.subheader(t("live.grid"))
     status = load(live.sensor_status, sensor_ids=sensor_ids)
-    st.html(charts.status_tiles(status, names=place_names(catalogue)))
+    st.html(charts.status_tiles(status))
 
 
 def export_table() -> None:

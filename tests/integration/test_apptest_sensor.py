@@ -15,9 +15,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from components import i18n
 from ingestion.catalogue import SENSORS
 from tests.support.page_seed import FDF_AQ, FDF_WX, pin_clock, pinned_now, seed_alerts, seed_history
+from tests.support.page_seed import shown_name as page_shown_name
 
 ROOT = Path(__file__).resolve().parents[2]
 # The real sidebar, then the real page file (see test_apptest_live.py for why not st.navigation here).
@@ -61,10 +61,8 @@ def seeded(pg_cluster, db_name, conn, now):
     return url
 
 
-def shown_name(sensor_id: str, lang: str = "fr") -> str:
-    """The name a page shows: the kind as the UI catalogue names it, then the place part of the stored name."""
-    sensor = SENSOR[sensor_id]
-    return f"{i18n.catalogue(lang)[f'kind.{sensor.kind}']} – {sensor.name.split(' – ', 1)[1]}"
+def shown_name(sensor_id: str) -> str:
+    return page_shown_name(SENSOR[sensor_id])
 
 
 def cards(at) -> dict[str, str]:
@@ -171,7 +169,8 @@ def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, a
         )
     at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h"})
     quality = at.dataframe[1].value.set_index("Mesure")
-    assert quality.loc["Température (°C)", "Trous"] == "1" and quality.loc["Humidité relative (%)", "Trous"] == "0"
+    assert quality.loc["Température (°C)", "Trous"].startswith("1 (30\u202fmin")  # count, total, longest
+    assert quality.loc["Humidité relative (%)", "Trous"] == "0"
 
 
 def test_english_labels(seeded, app_env):

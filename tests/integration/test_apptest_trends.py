@@ -102,7 +102,7 @@ def test_aggregates_for_six_hours_named_with_window_and_all_sections(pg_cluster,
     assert len(at.get("plotly_chart")) >= 7  # evolution, comparison, periods, correlation, 3 alert charts
     assert any("3 alertes ouvertes sur la période" in c.value for c in at.caption)
     cards = {m.label: m.value for m in at.metric}
-    assert float(cards["Moyenne, cette période (µg/m³)"].replace("\u202f", "").replace(",", ".")) > 0
+    assert float(cards["Cette période (µg/m³)"].replace("\u202f", "").replace(",", ".")) > 0
     assert cards["Écart relatif"].endswith("%")
     assert not at.warning  # a 15-minute window over 6 h needs no widening
 
