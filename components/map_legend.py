@@ -163,9 +163,11 @@ def hex_color(rgb: list[int]) -> str:
 
 def legend(scale: ValueScale, fmt, title: str) -> str:
     """HTML legend of a scale: a gradient bar with the stops inside [lo, hi] (discs), or one block per class with its
-    bounds (heat / hexagons). Each colour is also in a data-colors attribute, read by the browser tests."""
+    bounds (heat / hexagons). Its colours are also in data attributes (data-colors; data-stops: value:colour pairs,
+    the gradient's stops or the classes' lower bounds), read by the browser tests."""
     if scale.binned:
         bins = scale.bins()
+        points = " ".join(f"{lo!r}:{hex_color(c)}" for lo, _, c in bins) + f" {bins[-1][1]!r}:{hex_color(bins[-1][2])}"
         colors = [hex_color(c) for _, _, c in bins]
         blocks = "".join(f'<div style="flex:1;background:{c}"></div>' for c in colors)
         bar = f'<div style="display:flex;height:12px;border-radius:3px;overflow:hidden">{blocks}</div>'
@@ -178,6 +180,7 @@ def legend(scale: ValueScale, fmt, title: str) -> str:
         inner = [(v, c) for v, c in stops if first < v < last]
         parts = [(first, ramp(first, stops)), *inner, (last, ramp(last, stops))]
         colors = [hex_color(c) for _, c in parts]
+        points = " ".join(f"{v!r}:{hex_color(c)}" for v, c in parts)
         gradient = ", ".join(f"{hex_color(c)} {100 * (v - first) / span:.1f}%" for v, c in parts)
         bar = f'<div style="height:12px;border-radius:3px;background:linear-gradient(to right, {gradient})"></div>'
         ticks = sorted({first, last, *[v for v, _ in inner]})
@@ -189,7 +192,7 @@ def legend(scale: ValueScale, fmt, title: str) -> str:
     )
     return (
         f'<div class="mm-legend mm-scale" data-binned="{str(scale.binned).lower()}" '
-        f'data-colors="{" ".join(colors)}" style="max-width:520px;margin:4px 12px 26px 12px">{bar}'
+        f'data-colors="{" ".join(colors)}" data-stops="{points}" style="max-width:520px;margin:4px 12px 26px 12px">{bar}'
         f'<div style="position:relative;height:14px;font-size:0.75rem;color:#555">{labels}</div>'
         f'<div style="font-size:0.75rem;color:#555;margin-top:2px">{html.escape(title)}</div></div>'
     )

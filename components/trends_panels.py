@@ -48,8 +48,11 @@ def periods(plan, of_metric: pd.DataFrame, *, sensor_ids, metric: str, unit: str
         return
     comparison = trends.compare_periods(of_metric, previous)
     overall = comparison.iloc[0]
-    k1, k2, k3, k4 = st.columns(4)
-    for col, label, value in ((k1, "trends.mean_now", overall["current"]), (k2, "trends.mean_prev", overall["previous"])):
+    k1, k2, k3, k4 = st.columns([1.1, 1.3, 0.9, 0.9])  # the longer labels get the room they need at 1280 px
+    for col, label, value in (
+        (k1, "trends.mean_now", overall["current"]),
+        (k2, "trends.mean_prev", overall["previous"]),
+    ):
         col.metric(f"{t(label)} ({unit})", fmt_compact(value, lang(), 1), help=t("trends.means_help"), border=True)
     k3.metric(f"{t('trends.delta')} ({unit})", fmt_signed(overall["delta"], lang(), 1), border=True)
     k4.metric(

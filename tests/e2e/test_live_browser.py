@@ -27,7 +27,8 @@ def test_live_page_shows_kpis_with_numbers_that_change(pg_cluster, db_url, outpu
         dashboard(db_url, free_port(), logs / "dashboard-live.log") as url,
     ):
         page.goto(f"{url}/?refresh=5", wait_until="domcontentloaded")
-        page.get_by_text("Capteurs en ligne").wait_for(timeout=30_000)
+        # A fresh server's first run (imports) plus the root's switch to /live: 60 s on 2 shared, loaded cores.
+        page.get_by_text("Capteurs en ligne").wait_for(timeout=60_000)
         page.wait_for_url(re.compile(r"/live\?"), timeout=15_000)  # the root opens Live under its own address
         metrics = page.locator('[data-testid="stMetric"]')
         metrics.first.wait_for(timeout=30_000)
@@ -167,7 +168,7 @@ def test_shared_url_acknowledge_and_language(pg_cluster, db_url, db_name, conn, 
         )
         page.goto(f"{url}/live?{query}", wait_until="domcontentloaded")
         online = page.locator('[data-testid="stMetric"]', has_text="Capteurs en ligne")
-        online.wait_for(timeout=30_000)
+        online.wait_for(timeout=60_000)
         # /live is the Live page itself: no "Page not found" dialog, the navigation marks Live.
         assert page.get_by_role("dialog").count() == 0 and page.get_by_text("Page not found").count() == 0
         assert "/live?" in page.url

@@ -94,6 +94,19 @@ def legend_colours(page) -> list[list[int]]:
     return [[int(code[i : i + 2], 16) for i in (1, 3, 5)] for code in codes]
 
 
+def legend_colour_at(page, value: float) -> list[int]:
+    """The colour the legend's gradient shows at `value` (linear between its stops, as CSS draws it)."""
+    stops = [item.split(":") for item in page.locator(".mm-scale").first.get_attribute("data-stops").split()]
+    stops = [(float(v), [int(code[i : i + 2], 16) for i in (1, 3, 5)]) for v, code in stops]
+    if value <= stops[0][0]:
+        return stops[0][1]
+    for (v0, c0), (v1, c1) in zip(stops, stops[1:], strict=False):
+        if value <= v1:
+            f = 0.0 if v1 == v0 else (value - v0) / (v1 - v0)
+            return [round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True)]
+    return stops[-1][1]
+
+
 def matches_legend(pixel, colours, alpha: float, tolerance: float = 12) -> bool:
     """Whether a pixel is one of the legend's colours drawn with `alpha` over land or sea."""
     for colour in colours:
@@ -143,16 +156,16 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         no_traceback(page)
         no_raw_labels(page)
         assert not errors, errors  # every deck.gl layer initialised
-        # The legend tells the truth: the disc of the highest pm10 value is drawn in the legend's top colour (discs are
-        # 230/255 opaque over the land), the lowest in its bottom colour.
+        # The legend tells the truth: the discs of the lowest and the highest pm10 values are drawn in the colour the
+        # legend's gradient shows at those values (discs are 230/255 opaque over the land).
         box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
-        colours = legend_colours(page)
         with psycopg2.connect(db_url) as c, c.cursor() as cur:
-            cur.execute("SELECT sensor_id FROM sensor_latest WHERE metric = 'pm10' ORDER BY value")
-            ranked = [r[0] for r in cur.fetchall()]
-        for sensor_id, colour in ((ranked[-1], colours[-1]), (ranked[0], colours[0])):
+            cur.execute("SELECT sensor_id, value FROM sensor_latest WHERE metric = 'pm10' ORDER BY value")
+            ranked = cur.fetchall()
+        for sensor_id, value in (ranked[0], ranked[-1]):
+            colour = legend_colour_at(page, value)
             drawn = pixel_at(page, *canvas_point(box, SENSOR[sensor_id].longitude, SENSOR[sensor_id].latitude))
-            assert matches_legend(drawn, [colour], 230 / 255), (sensor_id, drawn, colour)
+            assert matches_legend(drawn, [colour], 230 / 255), (sensor_id, value, drawn, colour)
         assert unclipped_at(page) == {1280: [], 1920: []}
         print(f"map: heading and canvas after {to_map:.1f} s, checks done after {time.monotonic() - started:.1f} s")
         full_screenshot(page, shots / "map.png")
