@@ -8,8 +8,14 @@ from components.sidebar import render_sidebar
 
 st.set_page_config(page_title="Madinina Monitor", page_icon="🌴", layout="wide")
 # Streamlit's own hints under text fields ("Press Enter to apply", "Press Ctrl+Enter to submit form") exist in English
-# only: hidden everywhere (every form has its submit button, every field applies on leaving it).
-st.html("<style>[data-testid='InputInstructions']{display:none}</style>")
+# only: hidden everywhere (every form has its submit button, every field applies on leaving it). Below 1,000 px
+# (a tablet), rows of KPI cards wrap three to a line instead of squeezing five until their labels are cut; Streamlit
+# itself stacks columns only under 640 px.
+st.html(
+    "<style>[data-testid='InputInstructions']{display:none}"
+    "@media (max-width:1000px){[data-testid='stMain'] [data-testid='stHorizontalBlock']{flex-wrap:wrap}"
+    "[data-testid='stMain'] [data-testid='stColumn']{min-width:calc(33% - 1rem)}}</style>"
+)
 with guarded():  # a failing sidebar must still leave the navigation below
     render_sidebar()
 
