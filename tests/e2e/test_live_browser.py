@@ -207,7 +207,7 @@ def test_shared_url_acknowledge_and_language(pg_cluster, db_url, db_name, conn, 
         with conn.cursor() as cur:
             cur.execute("SELECT acknowledged_by, ack_comment FROM alerts WHERE alert_id = %s", (critical,))
             assert cur.fetchone() == ("Opératrice 1", "Capteur vérifié sur place")
-        page.get_by_text("non acquittées : 1").wait_for(timeout=15_000)  # one left: the warning
+        page.get_by_text("1 à acquitter", exact=True).wait_for(timeout=15_000)  # one left: the warning
         full_screenshot(page, shots / "live-ack.png")
 
         # Language switch: labels change, filters stay.
@@ -221,4 +221,4 @@ def test_shared_url_acknowledge_and_language(pg_cluster, db_url, db_name, conn, 
         assert "lang=en" in page.url and "commune=Fort-de-France" in page.url
         no_raw_labels(page)
         full_screenshot(page, shots / "live-filtered-en.png")
-        assert time.monotonic() - started < 60
+        assert time.monotonic() - started < 120  # about 40 s on an idle machine; others share these 2 cores

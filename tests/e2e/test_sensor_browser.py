@@ -54,7 +54,7 @@ def test_sensor_shared_url_numbers_language_and_alerts(pg_cluster, db_url, conn,
             "6 dernières heures"
         )
         assert widget(page, "stSelectbox", "Seuil de trou").locator("input").input_value().startswith("300 ×")
-        assert "Pas des données enregistrées sur la période : 1\xa0min" in page.inner_text("body")
+        page.get_by_text(re.compile(r"Pas des données enregistrées sur la période : 1\smin")).wait_for(timeout=30_000)
         # Real numbers: freshness, the latest temperature, the battery trend.
         assert metric_value(page, "Intervalle attendu") == "1\u202fs"  # CLDR: narrow no-break space
         assert MOMENT.match(metric_value(page, "Dernière lecture"))

@@ -169,7 +169,8 @@ def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, a
         )
     at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h"})
     quality = at.dataframe[1].value.set_index("Mesure")
-    assert quality.loc["Température (°C)", "Trous"].startswith("1 (30\u202fmin")  # count, total, longest
+    # One gap of 31 min: from the last reading kept to the next one (30 readings a minute apart removed).
+    assert quality.loc["Température (°C)", "Trous"] == "1 (31\xa0min, le plus long 31\xa0min)"
     assert quality.loc["Humidité relative (%)", "Trous"] == "0"
 
 
