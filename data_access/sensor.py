@@ -147,15 +147,15 @@ def gap_source(start: datetime, end: datetime) -> str:
 
 
 def stored_steps(engine: Engine, *, sensor_id: str, start: datetime, end: datetime) -> dict[str, int]:
-    """metric -> the step (seconds) its readings are stored at in [start, end), from the median count of its
-    windows there (1-hour windows from STEP_HOURLY_FROM on, else 1-minute ones): 1 for a live sensor, 60 for a
-    one-minute history. Metrics without a whole window in the range are left out."""
+    """metric -> the step (seconds) its readings are stored at in [start, end), from the readings of its fuller
+    windows there (sensor_step.sql; 1-hour windows from STEP_HOURLY_FROM on, else 1-minute ones): 1 for a live
+    sensor, 60 for a one-minute history. Metrics without a whole window in the range are left out."""
     window_s = 3600 if end - start >= STEP_HOURLY_FROM else 60
     frame = read(engine, "sensor_step", sensor_id=sensor_id, start=start, end=end, window_s=window_s)
     return {
-        row.metric: max(1, round(window_s / float(row.median_count)))
+        row.metric: max(1, round(window_s / float(row.full_count)))
         for row in frame.itertuples()
-        if row.median_count and row.median_count > 0
+        if row.full_count and row.full_count > 0
     }
 
 

@@ -40,7 +40,7 @@ def canvas_point(box: dict, lon: float, lat: float) -> tuple[float, float]:
 
 
 def wait_for_map(page) -> None:
-    page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=60_000)
     page.wait_for_timeout(2500)  # deck.gl draws on the next animation frames
 
 
@@ -160,6 +160,10 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         assert not errors, errors  # every deck.gl layer initialised
         # The legend tells the truth: the discs of the lowest and the highest pm10 values are drawn in the colour the
         # legend's gradient shows at those values (discs are slightly transparent over the land).
+        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.evaluate(
+            "e => e.scrollIntoView({block: 'center'})"
+        )
+        page.wait_for_timeout(300)
         box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
         with psycopg2.connect(db_url) as c, c.cursor() as cur:
             cur.execute("SELECT sensor_id, value FROM sensor_latest WHERE metric = 'pm10' ORDER BY value")
@@ -171,8 +175,11 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         print(f"map: heading and canvas after {to_map:.1f} s, checks done after {time.monotonic() - started:.1f} s")
         full_screenshot(page, shots / "map.png")
 
-        # Hover: the tooltip of a sensor, in French.
-        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        # Hover: the tooltip of a sensor, in French (the map brought into view: the cards above it take two rows).
+        canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+        canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        box = canvas.bounding_box()
         target = SENSOR[FDF_AQ[0]]
         x, y = canvas_point(box, target.longitude, target.latitude)
         page.mouse.move(x, y)
@@ -258,6 +265,10 @@ def test_map_replay_and_hexagons(pg_cluster, db_url, output_dir, page):
         # out of its disc and inside its 2.5 km hexagon (about 24 px at this zoom), every coloured pixel is one of them.
         colours = legend_colours(page)
         assert len(colours) == 6 and page.locator(".mm-scale").first.get_attribute("data-binned") == "true"
+        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.evaluate(
+            "e => e.scrollIntoView({block: 'center'})"
+        )
+        page.wait_for_timeout(300)
         box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
         cx, cy = canvas_point(box, SENSOR[ISOLATED].longitude, SENSOR[ISOLATED].latitude)
         ring = [
