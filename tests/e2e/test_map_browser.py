@@ -135,7 +135,7 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         query = urlencode({"range": "6h", "metric": "pm10", "mcolor": "metric"})
         page.goto(f"{url}/map?{query}", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Carte").wait_for(timeout=30_000)
-        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=30_000)
+        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=60_000)
         to_map = time.monotonic() - started
         wait_for_map(page)
         # The shared URL restored the sidebar metric and the page's colour mode.
