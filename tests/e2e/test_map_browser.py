@@ -198,10 +198,14 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         page.get_by_text("Base map drawn without internet").wait_for()
         no_raw_labels(page)
         full_screenshot(page, shots / "map-en.png")
-        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        box = canvas.bounding_box()
         page.mouse.move(*canvas_point(box, target.longitude, target.latitude))
         tooltip.wait_for(state="visible", timeout=10_000)
         assert "Town: Fort-de-France" in tooltip.inner_text()
+        assert "Air quality – Fort-de-France" in tooltip.inner_text()  # the sensor's kind in English
+        assert "Qualité" not in tooltip.inner_text()
 
         # Clicking a sensor disc opens its page.
         target = SENSOR[ISOLATED]
@@ -226,8 +230,6 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         # Back on the map in French: the list below the map opens another sensor.
         page.goto(f"{url}/map?{query}", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Carte").wait_for(timeout=30_000)
-        page.locator('[data-testid="stMetric"]').first.wait_for(timeout=30_000)
-        assert unclipped_at(page) == {1280: [], 1920: []}  # (after the hovers: a resize re-lays the map out)
         other = SENSOR[FDF_AQ[1]]
         pick = page.locator('[data-testid="stSelectbox"]').filter(has=page.locator("input[aria-label*='Capteur']"))
         if pick.count() == 0:
@@ -316,3 +318,4 @@ def test_map_replay_and_hexagons(pg_cluster, db_url, output_dir, page):
         no_traceback(page)
         assert not errors, errors
         full_screenshot(page, output_dir / "screenshots" / "map-replay-heat.png")
+        assert unclipped_at(page) == {1280: [], 1920: []}  # last: a resize re-lays the map out
