@@ -124,3 +124,38 @@ def table_cells(page, index: int = 0) -> list[str]:
         if any(cells) or time.monotonic() > deadline:
             return cells
         page.wait_for_timeout(250)
+
+
+# Month abbreviations of the charts' date labels (CLDR, as components.formatting.plotly_locale gives them to Plotly).
+MONTHS = {
+    "fr": r"(?:janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.)",
+    "en": r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept|Oct|Nov|Dec)",
+}
+
+
+def clipped_texts(page) -> list[str]:
+    """Texts cut by their box in the KPI cards (label, value, note): Streamlit ends them with an ellipsis when
+    their content is wider than the card (scrollWidth > clientWidth)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stMetric"] *')]
+                 .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.trim())"""
+    )
+
+
+def unclipped_at(page, widths=(1280, 1920)) -> dict[int, list[str]]:
+    """clipped_texts at each viewport width (the cards re-laid out); the viewport is restored afterwards."""
+    size = page.viewport_size
+    found = {}
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": size["height"]})
+        page.wait_for_timeout(700)  # one layout pass of the columns
+        page.locator('[data-testid="stMetric"]').first.wait_for()
+        found[width] = clipped_texts(page)
+    page.set_viewport_size(size)
+    return found
+
+
+def axis_dates(page, lang: str) -> list[str]:
+    """The tick labels of the charts' x axes that name a date (a day and a month)."""
+    ticks = page.locator(".js-plotly-plot .xtick text").all_text_contents()
+    return [t for t in ticks if re.search(rf"\d{{1,2}} {MONTHS[lang]}", t)]

@@ -154,3 +154,11 @@ def seed_hostile(conn, now: datetime) -> None:
             "VALUES (%s, %s, %s, %s, %s, md5(%s))",
             (now - timedelta(minutes=1), HOSTILE, HOSTILE + "\n\x01" + TAG, HOSTILE[:60], HOSTILE, "hostile"),
         )
+
+
+def shown_name(sensor, lang: str = "fr") -> str:
+    """The name the pages show for a catalogue sensor: its kind as the UI catalogue names it, then the place part of
+    its stored name (components.names, computed here from the catalogues and the stored name)."""
+    from components import i18n
+
+    return f"{i18n.catalogue(lang)[f'kind.{sensor.kind}']} – {sensor.name.split(' – ', 1)[1]}"
