@@ -68,3 +68,42 @@ def test_hand_computed_windows_with_a_late_reading(db_url, conn):
     assert hour[0][:5] == ("09:00", 4, pytest.approx(65.25), 60.0, 72.0)
     assert hour[0][5] == pytest.approx(5.12347538, rel=1e-8)
     assert hour[0][6:] == (1, 1)
+
+
+def test_six_hour_windows_start_at_martinique_midnight_and_take_late_readings(db_url, conn):
+    """sensor_data_agg_6h: tumbling 6-hour windows starting at 00, 06, 12, 18 h in Martinique (04, 10, 16, 22 h UTC),
+    hand-computed from the readings sent, a late reading merged into its old window."""
+    day = datetime(2026, 11, 22, tzinfo=UTC)
+    sent = [  # (UTC time, value): 03:59:59 is 23:59:59 local on the 21st, 04:00:00 is midnight
+        (day + timedelta(hours=3, minutes=59, seconds=59), 50.0),
+        (day + timedelta(hours=4), 60.0),
+        (day + timedelta(hours=9, minutes=59, seconds=59), 66.0),
+        (day + timedelta(hours=10), 72.0),
+    ]
+    late = (day + timedelta(hours=5), 63.0)
+    with Writer(db_url) as writer:
+        processor = LiteProcessor(writer, Validator(source="test"), max_batch=10_000)
+        for when, value in sent:
+            processor.submit(msg((when - T).total_seconds(), value), received_at=day.timestamp() + 11 * 3600)
+        processor.flush()
+        processor.submit(msg((late[0] - T).total_seconds(), late[1]), received_at=day.timestamp() + 11 * 3600 + 1)
+        processor.flush()
+    with conn.cursor() as cur:
+        cur.execute(
+            """SELECT window_start, window_end, count, avg, min, max, round(stddev::numeric, 9)::float, n_warning,
+                      n_critical, sum_value, sum_sq
+                 FROM sensor_data_agg_6h WHERE sensor_id = %s AND metric = 'noise' ORDER BY window_start""",
+            (SID,),
+        )
+        rows = cur.fetchall()
+    h = timedelta(hours=1)
+    assert [(r[0], r[1]) for r in rows] == [
+        (day - 2 * h, day + 4 * h),  # 21 Nov 18:00 - 22 Nov 00:00 local
+        (day + 4 * h, day + 10 * h),  # 22 Nov 00:00 - 06:00 local
+        (day + 10 * h, day + 16 * h),
+    ]
+    assert rows[0][2:6] == (1, 50.0, 50.0, 50.0) and rows[0][6] is None
+    # 60, 66 (warning > 65) and the late 63: mean 63, sample stddev 3
+    assert rows[1][2:6] == (3, pytest.approx(63.0), 60.0, 66.0)
+    assert rows[1][6:] == (pytest.approx(3.0), 1, 0, pytest.approx(189.0), pytest.approx(60**2 + 66**2 + 63**2))
+    assert rows[2][2:6] == (1, 72.0, 72.0, 72.0) and rows[2][7:9] == (0, 1)  # critical > 70

@@ -152,17 +152,19 @@ def windows_frame(conn, size: str) -> pd.DataFrame:
 def test_windows_computed_elsewhere_give_the_same_larger_windows(db_url, conn):
     """upsert_windows (the Spark job's sink) takes complete 1-minute windows and derives the 5-minute sliding and
     1-hour windows from them: the same rows as the lite writer builds from the readings, replay-safe."""
+    agg_6h = AGG.replace("FROM sensor_data_agg", "FROM sensor_data_agg_6h")
     with Writer(db_url) as writer:
         writer.write(frame(BATCH), batch_id="b1")
-        expected = table(conn, AGG)
+        expected, expected_6h = table(conn, AGG), table(conn, agg_6h)
+        assert expected_6h
         minutes = windows_frame(conn, "1 minute")
         with conn.cursor() as cur:
-            cur.execute("DELETE FROM sensor_data_agg")
+            cur.execute("DELETE FROM sensor_data_agg; DELETE FROM sensor_data_agg_6h")
         conn.commit()
         assert writer.upsert_windows(minutes) == len(expected)
-        assert table(conn, AGG) == expected
+        assert table(conn, AGG) == expected and table(conn, agg_6h) == expected_6h
         writer.upsert_windows(minutes)  # a replayed micro-batch
-        assert table(conn, AGG) == expected
+        assert table(conn, AGG) == expected and table(conn, agg_6h) == expected_6h
 
         # A minute emitted again with more readings (Spark's update mode): the windows containing it follow.
         later = minutes[(minutes.sensor_id == "s1") & (minutes.window_start == pd.Timestamp("2026-11-22T10:01Z"))]
@@ -174,5 +176,7 @@ def test_windows_computed_elsewhere_give_the_same_larger_windows(db_url, conn):
             " AND window_end - window_start = interval '1 hour'",
         )
         assert hour == [(4, 110.0, 10.0, 1)]
+        six = table(conn, "SELECT count, sum_value, min, n_critical FROM sensor_data_agg_6h WHERE sensor_id = 's1'")
+        assert six == [(4, 110.0, 10.0, 1)]
         with pytest.raises(ValueError, match="60-second windows only"):
             writer.upsert_windows(windows_frame(conn, "1 hour"))
