@@ -51,7 +51,7 @@ def fresh_database(admin: str, name: str = DB) -> str:
         cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
-    url = admin.rsplit("/", 1)[0] + "/" + name
+    url = settings.with_database(admin, name)
     migrate(url)
     with psycopg2.connect(url) as conn:
         sync_catalogue(conn)
@@ -197,7 +197,7 @@ def main() -> None:
         from db.embedded import from_environment
 
         from_environment().start()
-    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
+    admin = settings.with_database(settings.owner_url(), "postgres")
     workdir = ROOT / "test-output" / "bench-freshness"
     for name in args.paths.split(","):
         run_path(name, fresh_database(admin), args.duration, args.poll, workdir)

@@ -53,7 +53,7 @@ def fresh_db(admin_url: str) -> str:
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    url = url_for(admin_url, name)
     migrate(url)
     conn = psycopg2.connect(url)
     sync_catalogue(conn)

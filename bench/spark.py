@@ -118,8 +118,7 @@ def main() -> None:
         from db.embedded import from_environment
 
         from_environment().start()
-    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
-    base = admin.rsplit("/", 1)[0] + "/"
+    admin = settings.with_database(settings.owner_url(), "postgres")
 
     from ingestion.spark.job import local_session
 
@@ -132,7 +131,7 @@ def main() -> None:
         for name in ("lite", "spark"):
             db = fresh_db(admin)
             try:
-                url = base + db
+                url = settings.with_database(admin, db)
                 if name == "lite":
                     elapsed, stored = bench_lite(landing, url)
                 else:
