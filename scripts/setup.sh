@@ -32,6 +32,7 @@ fi
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 if [ "$MODE" = dev ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+  command -v openssl >/dev/null || need+=(openssl)  # the broker's local CA and certificate (scripts/mqtt_broker.py)
   command -v chromium >/dev/null || need+=(chromium)
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v docker-compose >/dev/null || need+=(docker-compose)  # validates deploy/compose.yaml offline
