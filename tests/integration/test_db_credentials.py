@@ -161,12 +161,17 @@ def test_db_url_and_up_hand_out_working_urls_and_never_print_a_password(cluster)
         assert psql(url.stdout.strip(), "SELECT current_user").stdout.strip() == USERS[role]
 
 
-def test_an_environment_password_replaces_the_generated_one(output_dir, monkeypatch):
+def _started_server(root: Path) -> EmbeddedPostgres:
+    """A new embedded server of its own (these tests change its passwords)."""
     require(pg.binaries_available(), "PostgreSQL server binaries")
-    root = output_dir / f"pg-envpw-{os.getpid()}"
     shutil.rmtree(root, ignore_errors=True)
     server = EmbeddedPostgres(data_dir=root / "pg", port=free_port(), timescaledb=False)
     server.start()
+    return server
+
+
+def test_an_environment_password_replaces_the_generated_one(output_dir, monkeypatch):
+    server = _started_server(output_dir / f"pg-envpw-{os.getpid()}")
     try:
         generated = server.credentials.password(READER)
         monkeypatch.setenv("MADININA_READER_PASSWORD", "chosen: by the 'operator' \\ here")
@@ -231,11 +236,7 @@ def test_a_trust_data_directory_is_converted_on_its_next_start(output_dir, state
 
 
 def test_a_lost_password_file_is_replaced_at_a_stopped_start_and_refused_while_running(output_dir):
-    require(pg.binaries_available(), "PostgreSQL server binaries")
-    root = output_dir / f"pg-lostpw-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
-    server = EmbeddedPostgres(data_dir=root / "pg", port=free_port(), timescaledb=False)
-    server.start()
+    server = _started_server(output_dir / f"pg-lostpw-{os.getpid()}")
     try:
         old = server.credentials.load()
         server.credentials.passfile.unlink()
