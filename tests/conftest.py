@@ -42,6 +42,7 @@ BOTH_BRANCHES = {
     "test_pipeline_queries.py",
     "test_alerts_queries.py",
     "test_alerts_engine.py",
+    "test_alert_actions_sql.py",
     "test_psql.py",
     "test_spark_job.py::test_same_input_same_tables_as_the_lite_processor",
 }
