@@ -8,8 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import charts, clock, inputs
+from components import alert_history, charts, clock, inputs
 from components import sensor_panels as sp
+from components.alert_actions import alert_actions
 from components.data import load
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, metric_label, t
@@ -254,13 +255,9 @@ else:
             key="sensor_battery",
         )
 
-# -- alert history ------------------------------------------------------------------------------------------------------
-st.markdown(f"#### {t('sensor.alerts')}")
-if history.empty:
-    st.caption(t("sensor.alerts.none"))
-else:
-    st.caption(t("sensor.alerts.caption", n=len(history), open=int(history["is_open"].sum())))
-    st.dataframe(sp.alert_table(history), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(history)))
+# -- alerts: history, silences, actions ---------------------------------------------------------------------------------
+alert_history.sensor_section(sid, history)
+alert_actions((sid,))
 
 # -- data quality --------------------------------------------------------------------------------------------------------
 st.markdown(f"#### {t('sensor.quality')}")

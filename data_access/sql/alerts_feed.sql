@@ -2,7 +2,8 @@
 -- recent first. Sensor names and metric labels joined for display.
 SELECT a.alert_id, a.sensor_id, s.name AS sensor_name, s.commune, a.metric, m.label_fr, m.label_en, m.unit,
        a.kind, a.severity, a.opened_at, a.last_seen_at, a.closed_at, a.value, a.threshold, a.message,
-       a.acknowledged_at, a.acknowledged_by, a.ack_comment, (a.closed_at IS NULL) AS is_open
+       a.acknowledged_at, a.acknowledged_by, a.ack_comment, a.assignee, a.resolved_by, a.resolution, a.silenced,
+       (a.closed_at IS NULL) AS is_open
   FROM alerts a
   LEFT JOIN sensors s ON s.sensor_id = a.sensor_id
   LEFT JOIN metrics m ON m.metric = a.metric
