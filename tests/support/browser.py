@@ -7,8 +7,8 @@ import time
 
 # A missing i18n key shows itself as 'section.name' on the page.
 RAW_KEY = re.compile(
-    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|sidebar|severity|age|window|kind|status|"
-    r"source|col|page|db|reading)\.[a-z_]+\b"
+    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|actions|silence|events|sidebar|severity|age|"
+    r"window|kind|status|source|col|page|db|reading)\.[a-z_]+\b"
 )
 
 
