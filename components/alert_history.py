@@ -16,6 +16,7 @@ from components.i18n import metric_label, t
 from components.sensor_panels import alert_table, stamp
 from data_access import alerts
 
+SILENCE_ACTIONS = ("silenced", "unsilenced")
 LIVE_HOURS = 24
 LIVE_LIMIT = 200
 SENSOR_LIMIT = 300
@@ -63,7 +64,7 @@ def events_table(events: pd.DataFrame, *, with_sensor: bool) -> pd.DataFrame:
     table |= {
         t("events.col.subject"): [_subject(r) for _, r in events.iterrows()],
         t("events.col.action"): [
-            t(f"events.action.{a}") + (" 🔕" if s and a not in ("silenced", "unsilenced") else "")
+            t(f"events.action.{a}") + (f" · {t('alerts.state.silenced')}" if s and a not in SILENCE_ACTIONS else "")
             for a, s in zip(events["action"], events["silenced"], strict=True)
         ],
         t("events.col.actor"): [t("events.system") if a == "system" else a for a in events["actor"]],

@@ -73,7 +73,7 @@ def feed_table(sensor_ids: tuple[str, ...]) -> None:
 def _state(row) -> str:
     """open / open · silenced / closed at … / resolved by … at …."""
     if row.is_open:
-        return t("alerts.state.open") + (f" · 🔕 {t('alerts.state.silenced')}" if row.silenced else "")
+        return t("alerts.state.open") + (f" · {t('alerts.state.silenced')}" if row.silenced else "")
     time = fmt_time(row.closed_at, lang())
     if isinstance(row.resolved_by, str):
         return t("alerts.state.resolved", time=time, by=row.resolved_by)

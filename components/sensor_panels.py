@@ -85,7 +85,7 @@ def battery_figure(hourly: pd.DataFrame, forecast: dict, *, crit_low: float | No
 
 def alert_table(history: pd.DataFrame) -> pd.DataFrame:
     """The alert history as shown: local times, translated kind and severity, metric label with the unit, who
-    resolved it and why, whether it fired under a silence (🔕), its assignee."""
+    resolved it and why, whether it fired under a silence, its assignee."""
     label_col = "label_fr" if lang() == "fr" else "label_en"
 
     def value(v, unit) -> str:
@@ -98,7 +98,7 @@ def alert_table(history: pd.DataFrame) -> pd.DataFrame:
         return f"{text} — {row['ack_comment']}" if row.get("ack_comment") else text
 
     def closed(row) -> str:
-        silenced = " 🔕" if row["silenced"] else ""
+        silenced = f" · {t('alerts.state.silenced')}" if row["silenced"] else ""
         if pd.isna(row["closed_at"]):
             return t("sensor.still_open") + silenced
         if isinstance(row["resolved_by"], str):
