@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from components.backfill_banner import render_backfill_banner
 from components.errors import guarded
 from components.i18n import t
 from components.sidebar import render_sidebar
@@ -18,5 +19,6 @@ pages = [
     st.Page("pages/pipeline.py", title=t("page.pipeline"), icon=":material/lan:", url_path="pipeline"),
 ]
 navigation = st.navigation(pages)
+render_backfill_banner()  # on every page while history is being written
 with guarded():  # the last resort: a short message with a correlation id, the trace in the server log
     navigation.run()
