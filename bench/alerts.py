@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,14 +36,9 @@ from ingestion import alerts
 from ingestion.registry import sync_catalogue
 from ingestion.simulator import Simulator
 from ingestion.writer import Writer
+from tests.support.services import free_port
 
 _CONDITIONS_ONLY = alerts._EVALUATE[: alerts._EVALUATE.index("), cond AS (")] + ") SELECT count(*) FROM conditions"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _params() -> dict:
@@ -117,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="madinina-bench-alerts-"))
-    server = EmbeddedPostgres(data_dir=work / "pg", port=_free_port(), timescaledb=False)
+    server = EmbeddedPostgres(data_dir=work / "pg", port=free_port(), timescaledb=False)
     try:
         dsn = server.start()
         migrate(dsn)
