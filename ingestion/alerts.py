@@ -23,7 +23,7 @@ dashboard's (SQL functions of migration 0010); the webhook notifier is ingestion
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 # Metrics that can legitimately stay constant for minutes (lights off by day, no rain, full car park...).
 STUCK_ELIGIBLE = (
@@ -224,6 +224,8 @@ def evaluate(conn, *, now: datetime | None = None, historic: bool | None = None)
         if not locked:
             conn.rollback()
             return None
+        if now is not None and now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)  # a naive instant is UTC, as everywhere in ingestion
         if historic is None:
             historic = now is not None and now < db_now - HISTORIC_LAG
         cur.execute(

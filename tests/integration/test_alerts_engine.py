@@ -278,6 +278,6 @@ def test_one_evaluation_at_a_time(db_url, pg_cluster, db_name, conn, wconn):
         assert evaluate(wconn, now=T0 + timedelta(seconds=1)) is None
         assert alert_id_of(conn, "pm10") == []
         other.rollback()
-        assert evaluate(wconn, now=T0 + timedelta(seconds=1)).opened == 1
+        assert evaluate(wconn, now=(T0 + timedelta(seconds=1)).replace(tzinfo=None)).opened == 1  # naive = UTC
     finally:
         other.close()
