@@ -12,6 +12,7 @@ from components.charts import SEVERITY_BACKGROUNDS
 from components.data import load
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, t
+from components.names import place
 from data_access import alerts
 
 FEED_LIMIT = 50
@@ -82,8 +83,7 @@ def _state(row) -> str:
 
 def _short_name(row) -> str:
     """'Qualité de l'air – Fort-de-France Bishop' -> 'Fort-de-France Bishop' (the kind is in the alert column)."""
-    name = row.sensor_name if isinstance(row.sensor_name, str) else row.sensor_id
-    return name.split(" – ", 1)[-1]
+    return place(row.sensor_name, row.sensor_id)
 
 
 def option_label(row) -> str:
@@ -91,6 +91,6 @@ def option_label(row) -> str:
     ack = f" · ✔ {row.acknowledged_by}" if isinstance(row.acknowledged_by, str) else ""
     return (
         f"#{row.alert_id} · {t(f'severity.{row.severity}')} · "
-        f"{row.sensor_name if isinstance(row.sensor_name, str) else row.sensor_id} · {_metric_label(row)} · "
+        f"{_short_name(row)} · {_metric_label(row)} · "
         f"{fmt_time(row.opened_at, lang(), with_date=True)}{ack}"
     )
