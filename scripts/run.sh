@@ -67,6 +67,8 @@ fi
 if [ "$MQTT" = 1 ] || [ "$MQTT" = tls ]; then
   mosquitto_bin="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
   [ -x "$mosquitto_bin" ] || { echo "MQTT=$MQTT needs Mosquitto: apt-get install mosquitto (or scripts/setup.sh dev)" >&2; exit 1; }
+  # The TLS secrets (scripts/mqtt_broker.py): a CA and certificate by openssl, the password file by mosquitto_passwd.
+  [ "$MQTT" != tls ] || command -v openssl >/dev/null || { echo "MQTT=tls needs openssl: apt-get install openssl (or scripts/setup.sh dev)" >&2; exit 1; }
   # The shipped configuration (deploy/mosquitto/mosquitto.conf), with exactly its substitutable lines set: the
   # port and the persistence dir; with MQTT=tls also its TLS section switched on.
   mqtt_dir="$(realpath -m "$MQTT_DATA")"
