@@ -1,7 +1,7 @@
 """The project's Mosquitto: local TLS + device credentials (issue 9, DESIGN §9), and the one renderer of its
 configuration (deploy/mosquitto/mosquitto.conf) for the run command and the tests.
 
-  python -m scripts.mqtt_broker secrets [--dir .data/mqtt-tls] [--san DNS:host | IP:a.b.c.d]... [--renew]
+  python -m scripts.mqtt_broker secrets [--dir .data/mqtt-tls] [--device ID]... [--san DNS:host | IP:a.b.c.d]... [--renew]
                                         [--broker-user NAME|UID]
   python -m scripts.mqtt_broker render --port P --data DIR [--tls-port P --tls-dir DIR [--tls-address A]]
 
@@ -18,7 +18,10 @@ Secrets (keys, passwords, the password file) are mode 0600 in 0700 directories; 
 user Mosquitto drops to (`mosquitto`; --broker-user for another, e.g. 1883 for the eclipse-mosquitto image),
 which reads it after dropping its privileges, and the top directory is 0711 so that user can reach broker/.
 Run it again after adding sensors: new accounts get passwords, the password file and the ACL are rewritten,
-existing passwords and certificates are kept (--renew makes a new server certificate).
+existing passwords and certificates are kept (--renew makes a new server certificate). A sensor added at run
+time (`ingestion sensors add`, not in the code's catalogue) gets its account with `--device ID` (its ACL topic
+madinina/+/+/<ID>: its own id, whatever commune and kind); it is kept by later runs (its password file is there;
+delete that file to remove the account).
 
 `render` prints the shipped file with its substitutable lines set: the loopback listener's port and the
 persistence directory; with --tls-*, also its TLS section switched on (the `#tls ` prefix removed), its listener
@@ -169,6 +172,7 @@ def generate(
     directory: Path = DEFAULT_DIR,
     *,
     sensor_ids: list[str] | None = None,
+    devices: list[str] = (),
     sans: list[str] = (),
     renew: bool = False,
     broker_user: str | None = None,
@@ -179,6 +183,11 @@ def generate(
 
     if sensor_ids is None:
         sensor_ids = list(by_id)
+    s = Secrets(directory)
+    # Devices outside the code's catalogue (added with `ingestion sensors add`): named once with --device, kept
+    # after through their password file, so a later run without --device does not drop them.
+    kept = {p.name.removesuffix(".password") for p in s.password_file("x").parent.glob("*.password")}
+    sensor_ids = [*sensor_ids, *sorted((kept | set(devices)) - set(SERVICE_ACL) - set(sensor_ids))]
 
     mosquitto_passwd = shutil.which("mosquitto_passwd")
     if mosquitto_passwd is None:
@@ -187,7 +196,6 @@ def generate(
     bad = [a for a in accounts if not _ACCOUNT.match(a)]
     if bad:
         raise ValueError(f"account names must match {_ACCOUNT.pattern}: {bad[:5]}")
-    s = Secrets(directory)
     uid = _broker_uid(broker_user)
     s.directory.parent.mkdir(parents=True, exist_ok=True)  # with the usual modes: only what is made below is private
     old_umask = os.umask(0o077)  # every file made here (keys included) starts private
@@ -237,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("secrets", help="CA, server certificate, password file, ACL, client passwords")
     make.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    make.add_argument("--device", action="append", default=[], help="a sensor id not in the code's catalogue")
     make.add_argument("--san", action="append", default=[], help="another name of the broker, e.g. DNS:mqtt.lan")
     make.add_argument("--renew", action="store_true", help="a new server certificate")
     make.add_argument("--broker-user", help="as root: the user Mosquitto drops to (default mosquitto)")
@@ -249,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "secrets":
-            made = generate(args.dir, sans=args.san, renew=args.renew, broker_user=args.broker_user)
+            made = generate(
+                args.dir, devices=args.device, sans=args.san, renew=args.renew, broker_user=args.broker_user
+            )
             print(f"MQTT TLS and credentials in {made.directory} (CA for clients: {made.ca_cert})")
         else:
             tls = TlsListener(args.tls_port, args.tls_dir.resolve(), args.tls_address) if args.tls_port else None

@@ -263,3 +263,31 @@ def test_run_sh_mqtt_tls_mode_streams_through_the_tls_listener_with_its_own_acco
 
 def _passwords(directory) -> list[str]:
     return [p.read_text().strip() for p in (directory / "clients").iterdir()]
+
+
+def test_a_device_added_at_run_time_gets_its_own_account_kept_by_later_runs(output_dir):
+    from scripts.mqtt_broker import main
+
+    require(mosquitto_path() is not None and shutil.which("mosquitto_passwd"), "Mosquitto (Debian package mosquitto)")
+    directory = output_dir / "mqtt-tls-device"
+    shutil.rmtree(directory, ignore_errors=True)
+    new = "mq-test-new-01"  # as `ingestion sensors add` would register it: not in the code's catalogue
+    assert main(["secrets", "--dir", str(directory), "--device", new]) == 0
+    assert main(["secrets", "--dir", str(directory)]) == 0  # a later run (run.sh's) without --device keeps it
+    made = Secrets(directory)
+    assert stat.S_IMODE(made.password_file(new).stat().st_mode) == 0o600
+    assert f"user {new}\ntopic write madinina/+/+/{new}\n" in (made.broker / "acl").read_text()
+    broker = Broker(output_dir / "mosquitto-tls-device", tls_dir=directory)
+    broker.start()
+    subscriber = Received(tls(broker, made, CONSUMER))
+    try:
+        device = MqttPublisher(tls(broker, made, new), client_id=new, mqtt5=True)
+        device.publish(b'{"forged": 1}', sensor_topic(DEVICE))  # first: delivered, it would arrive before the next
+        device.publish(b'{"own": 1}', f"madinina/le-lamentin/weather/{new}")
+        device.close()
+        assert device.refused == 1
+        wait_for(lambda: subscriber.messages, 30, "the new device's message")
+        assert subscriber.messages == [(f"madinina/le-lamentin/weather/{new}", b'{"own": 1}')]
+    finally:
+        subscriber.close()
+        broker.stop()
