@@ -16,6 +16,7 @@ from components.data import engine, load
 from components.errors import guard
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, t
+from components.identity import current_actor, unauthenticated_notice
 from components.sidebar import lang_key
 from components.text import md_escape, scrub_paths
 from data_access import alerts
@@ -98,6 +99,11 @@ def _option_label(row) -> str:
 def acknowledge_form(sensor_ids: tuple[str, ...]) -> None:
     """Pick an open, unacknowledged alert; give a name and a comment; acknowledge. Success or error is shown."""
     st.markdown(f"**{t('ack.title')}**")
+    actor = current_actor()
+    if actor.authenticated or not actor.can_act:  # with the login, the logged-in operator acts, nobody else
+        unauthenticated_notice()
+        if not actor.can_act:
+            return
     flash = st.session_state.pop("ack_flash", None)
     if flash:
         kind, text = flash
@@ -111,9 +117,12 @@ def acknowledge_form(sensor_ids: tuple[str, ...]) -> None:
     done = st.session_state.get("ack_done", 0)  # bumped after each success: fresh fields, the name kept
     with st.form(f"ack_form_{done}", clear_on_submit=False, border=True):
         alert_id = st.selectbox(t("ack.alert"), list(labels), format_func=labels.get, key=lang_key(f"ack_alert_{done}"))
-        by = st.text_input(
-            t("ack.by"), value=st.session_state.get("ack_name", ""), max_chars=alerts.MAX_BY, key=f"ack_by_{done}"
-        )
+        if actor.authenticated:
+            by = actor.subject
+        else:  # the embedded demo (the alert workflow replaces this box with the demo actor)
+            by = st.text_input(
+                t("ack.by"), value=st.session_state.get("ack_name", ""), max_chars=alerts.MAX_BY, key=f"ack_by_{done}"
+            )
         comment = st.text_area(
             t("ack.comment"),
             max_chars=alerts.MAX_COMMENT,
