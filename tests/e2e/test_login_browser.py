@@ -61,6 +61,19 @@ def sidebar(page):
     return page.locator('[data-testid="stSidebar"]')
 
 
+def wait_idle(page) -> None:
+    """Until the script run that drew what was just waited for has finished: what is absent then stays absent."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
+
+
+def action_shot(page, heading: str, path) -> None:
+    """The window with the alert section scrolled into view: the sidebar's login block (fixed) beside what the
+    visitor may do (the picture of the docs)."""
+    page.get_by_text(heading, exact=True).evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(300)  # let the scroll paint before the picture (no assertion depends on it)
+    page.screenshot(path=str(path))
+
+
 def log_in(page, login: str) -> None:
     """Through the provider's own pages: login form, then consent; back in the app once Streamlit's callback has
     set its cookie and sent the browser home."""
@@ -97,10 +110,17 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
             # Not logged in: a viewer. Reads the alerts, is offered no action.
             sidebar(page).get_by_text("Non connecté : lecture seule.").wait_for(timeout=60_000)
             page.get_by_text("connectez-vous (barre latérale) avec un compte opérateur").wait_for(timeout=30_000)
+            wait_idle(page)
             assert page.get_by_role("button", name="Acquitter").count() == 0
+            assert page.get_by_role("textbox", name="Commentaire").count() == 0
             page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)  # the feed, to read
             no_traceback(page)
             full_screenshot(page, shots / "login-anonymous.png")
+            action_shot(page, "Acquitter une alerte", shots / "login-anonymous-actions.png")
+            page.get_by_text("English").click()
+            sidebar(page).get_by_text("Not logged in: read only.").wait_for(timeout=30_000)
+            page.get_by_text("log in (sidebar) with an operator account").wait_for(timeout=30_000)
+            action_shot(page, "Acknowledge an alert", shots / "login-anonymous-actions-en.png")
 
             # A viewer (no operator role in realm_access.roles) logs in: still no action.
             log_in(page, "lea")
@@ -108,9 +128,12 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
             sidebar(page).get_by_text("Léa Lectrice").wait_for(timeout=60_000)
             sidebar(page).get_by_text("Rôle : lecteur (lecture seule)").wait_for()
             page.get_by_text("votre compte a le rôle lecteur").wait_for(timeout=30_000)
+            wait_idle(page)
             assert page.get_by_role("button", name="Acquitter").count() == 0
+            assert page.get_by_role("textbox", name="Commentaire").count() == 0
             no_traceback(page)
             full_screenshot(page, shots / "login-viewer.png")
+            action_shot(page, "Acquitter une alerte", shots / "login-viewer-actions.png")
 
             # Log out (Streamlit, then the provider's RP-initiated logout), back to a visitor.
             sidebar(page).get_by_role("button", name="Se déconnecter").click()
@@ -137,8 +160,10 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
             )
             no_traceback(page)
             full_screenshot(page, shots / "login-operator.png")
+            action_shot(page, "Acquitter une alerte", shots / "login-operator-actions.png")
 
             page.get_by_text("English").click()
             sidebar(page).get_by_text("Role: operator", exact=False).wait_for(timeout=30_000)
             page.get_by_text("You act as Marie-Josée Opératrice").wait_for(timeout=30_000)
             full_screenshot(page, shots / "login-operator-en.png")
+            action_shot(page, "Acknowledge an alert", shots / "login-operator-actions-en.png")

@@ -6,7 +6,10 @@ never an operator unless the rules say so, identities bounded and printable)."""
 from __future__ import annotations
 
 import math
+import re
+import tomllib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,6 +18,7 @@ from hypothesis import strategies as st
 from components import identity
 from components.identity import NOBODY, RoleRules, RolesConfigError, claim_values, resolve, rules_from
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
 ISSUED = NOW.timestamp() - 600  # logged in 10 minutes ago
 KEYCLOAK = RoleRules(claim="realm_access.roles", operator_roles=frozenset({"madinina-operator"}))
@@ -239,3 +243,25 @@ def test_operator_exactly_when_the_roles_list_holds_the_role(roles, shape, allow
     rules = RoleRules(operators=frozenset({"sub-9"} if allow_listed else set()))
     session = resolve(user(sub="sub-9", roles=value), rules, NOW)
     assert session.actor.can_act == ("operator" in sent or allow_listed)
+
+
+# -- the documented settings ----------------------------------------------------------------------------------------
+def _toml_blocks(text: str) -> list[str]:
+    return re.findall(r"```toml\n(.*?)```", text, re.S)
+
+
+def test_the_documented_settings_are_accepted():
+    """The README's example and the commented sections of secrets.toml.example parse, hold what st.login requires,
+    and give the rules they describe."""
+    readme = next(b for b in _toml_blocks((ROOT / "README.md").read_text()) if "[madinina.roles]" in b)
+    example = (ROOT / ".streamlit" / "secrets.toml.example").read_text()
+    uncommented = re.sub(r"^# (?=\[|[a-z_]+ = )", "", example, flags=re.M)
+    for text in (readme, uncommented):
+        secrets = tomllib.loads(text)
+        assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(
+            secrets["auth"]
+        )
+        rules = rules_from(secrets["madinina"]["roles"])
+        assert rules.claim == "realm_access.roles" and rules.operator_roles == {"madinina-operator"}
+        assert rules.session_hours == 12
+    assert "auth" not in tomllib.loads(example)  # shipped commented out: copying the file keeps the demo
