@@ -47,6 +47,7 @@ MAX_DISPLAY = 100
 _SUBJECT = re.compile(r"[\x21-\x7e]+")  # an OIDC `sub`: printable ASCII, no space
 _WORDS = re.compile(r"[\s,]+")
 _CLOCK_SKEW_S = 300
+RESERVED_SUBJECTS = ("demo", "system")  # the embedded demo's actor; the alerts engine's, in alert_events
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,11 @@ def verified_email(claims: Mapping) -> str | None:
 
 
 def _subject(claims: Mapping) -> str | None:
+    """The token's `sub`, unless it could be mistaken for the demo actor or the alerts engine in the history."""
     sub = claims.get("sub")
-    return sub if isinstance(sub, str) and len(sub) <= MAX_SUBJECT and _SUBJECT.fullmatch(sub) else None
+    if not isinstance(sub, str) or len(sub) > MAX_SUBJECT or not _SUBJECT.fullmatch(sub):
+        return None
+    return None if sub.lower() in RESERVED_SUBJECTS else sub
 
 
 def _display(claims: Mapping) -> str:
@@ -233,23 +237,17 @@ def current_actor() -> Actor:
     return _session().actor
 
 
-def login_configured() -> bool:
-    return _session().state != "demo"
-
-
 def unauthenticated_notice() -> None:
-    """Shown next to every action form: in the demo, that actions are unauthenticated; with the login, who acts
-    (operator) or why the visitor cannot act (viewer, not logged in)."""
-    session = _session()
-    actor = session.actor
-    if session.state == "demo":
-        st.caption(t("identity.unauthenticated"))
-    elif actor.can_act:
-        st.caption(t("identity.acting_as", name=md_escape(actor.display), subject=md_escape(actor.subject)))
-    elif session.state == "signed_in":
-        st.info(t("identity.viewer_notice"), icon=":material/visibility:")
+    """Shown next to every action form: in the demo, that actions are unauthenticated; with the login, as whom an
+    operator acts, or why a visitor cannot act. Derived from current_actor() alone, so the two always agree."""
+    actor = current_actor()
+    if actor.can_act:
+        if actor.authenticated:
+            st.caption(t("identity.acting_as", name=md_escape(actor.display), subject=md_escape(actor.subject)))
+        else:
+            st.caption(t("identity.unauthenticated"))
     else:
-        st.info(t("identity.login_to_act"), icon=":material/login:")
+        st.caption(t("identity.viewer_notice" if actor.authenticated else "identity.login_to_act"))
 
 
 def _provider(auth: Mapping) -> str | None:

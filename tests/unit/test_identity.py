@@ -164,7 +164,7 @@ def test_a_subject_that_looks_like_an_email_is_not_an_email():
 
 
 def test_without_a_usable_identity_nobody_acts_whatever_the_roles():
-    for sub in (..., "", "has space", "x" * 101, "é", 12, None):
+    for sub in (..., "", "has space", "x" * 101, "é", 12, None, "demo", "System"):  # the last two: reserved
         claims = user(sub=sub, name="N", roles=["operator"], email="n@x.org", email_verified=False)
         session = resolve(claims, RoleRules(), NOW)
         assert session.state == "no_identity" and not session.actor.can_act

@@ -9,6 +9,8 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
+from components.text import md_escape
+
 AUTH = {
     "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
     "cookie_secret": "x" * 32,
@@ -73,7 +75,7 @@ def test_visitor_not_logged_in_reads_only_and_is_offered_the_login():
     assert at.text[0].value == "|viewer|False"
     assert [b.label for b in at.sidebar.button] == ["Se connecter"]
     assert "Non connecté" in texts(at.sidebar.caption)[0]
-    assert "connectez-vous (barre latérale) avec un compte opérateur" in at.main.info[0].value
+    assert "connectez-vous (barre latérale) avec un compte opérateur" in texts(at.main.caption)[0]
 
 
 def test_viewer_logged_in_cannot_act():
@@ -82,7 +84,7 @@ def test_viewer_logged_in_cannot_act():
     assert "Léa" in at.sidebar.markdown[0].value
     assert "Rôle : lecteur" in texts(at.sidebar.caption)[0]
     assert [b.label for b in at.sidebar.button] == ["Se déconnecter"]
-    assert "votre compte a le rôle lecteur" in at.main.info[0].value
+    assert texts(at.main.caption)[0].startswith("Lecture seule : votre compte a le rôle lecteur")
 
 
 def test_operator_logged_in_acts_as_themselves_and_names_are_text():
@@ -92,8 +94,10 @@ def test_operator_logged_in_acts_as_themselves_and_names_are_text():
     shown = at.sidebar.markdown[0].value
     assert r"\[Session expirée\]\(https\:" in shown and r"\*\*Chef\*\*" in shown and r"\<b\>" in shown
     assert "Rôle : opérateur" in texts(at.sidebar.caption)[0]
-    assert texts(at.main.caption)[0].startswith(r"Vous agissez en tant que \[Session expirée\]")
-    assert not at.main.info
+    assert texts(at.main.caption) == [
+        f"Vous agissez en tant que {md_escape(name)} ({md_escape('someone@madinina.example')}) : chaque action est "
+        "enregistrée sous cette identité."
+    ]
 
 
 def test_english_labels():
