@@ -78,11 +78,11 @@ def log_in(page, login: str) -> None:
     """Through the provider's own pages: login form, then consent; back in the app once Streamlit's callback has
     set its cookie and sent the browser home."""
     sidebar(page).get_by_role("button", name=re.compile("Se connecter|Log in")).click()
-    page.locator('input[name="login"]').wait_for(timeout=30_000)
+    page.locator('input[name="login"]').wait_for(timeout=60_000)
     page.locator('input[name="login"]').fill(login)
     page.locator('input[name="password"]').fill("not checked by the dev interactions")
     page.get_by_role("button", name="Sign-in").click()
-    page.get_by_role("button", name="Continue").click(timeout=30_000)
+    page.get_by_role("button", name="Continue").click(timeout=60_000)
     sidebar(page).get_by_role("button", name=re.compile("Se déconnecter|Log out")).wait_for(timeout=60_000)
 
 
@@ -109,17 +109,17 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
 
             # Not logged in: a viewer. Reads the alerts, is offered no action.
             sidebar(page).get_by_text("Non connecté : lecture seule.").wait_for(timeout=60_000)
-            page.get_by_text("connectez-vous (barre latérale) avec un compte opérateur").wait_for(timeout=30_000)
+            page.get_by_text("connectez-vous (barre latérale) avec un compte opérateur").wait_for(timeout=60_000)
             wait_idle(page)
             assert page.get_by_role("button", name="Acquitter").count() == 0
             assert page.get_by_role("textbox", name="Commentaire").count() == 0
-            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)  # the feed, to read
+            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # the feed, to read
             no_traceback(page)
             full_screenshot(page, shots / "login-anonymous.png")
             action_shot(page, "Acquitter une alerte", shots / "login-anonymous-actions.png")
             page.get_by_text("English").click()
-            sidebar(page).get_by_text("Not logged in: read only.").wait_for(timeout=30_000)
-            page.get_by_text("log in (sidebar) with an operator account").wait_for(timeout=30_000)
+            sidebar(page).get_by_text("Not logged in: read only.").wait_for(timeout=60_000)
+            page.get_by_text("log in (sidebar) with an operator account").wait_for(timeout=60_000)
             action_shot(page, "Acknowledge an alert", shots / "login-anonymous-actions-en.png")
 
             # A viewer (no operator role in realm_access.roles) logs in: still no action.
@@ -127,7 +127,7 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
             page.goto(live, wait_until="domcontentloaded")
             sidebar(page).get_by_text("Léa Lectrice").wait_for(timeout=60_000)
             sidebar(page).get_by_text("Rôle : lecteur (lecture seule)").wait_for()
-            page.get_by_text("votre compte a le rôle lecteur").wait_for(timeout=30_000)
+            page.get_by_text("votre compte a le rôle lecteur").wait_for(timeout=60_000)
             wait_idle(page)
             assert page.get_by_role("button", name="Acquitter").count() == 0
             assert page.get_by_role("textbox", name="Commentaire").count() == 0
@@ -137,7 +137,7 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
 
             # Log out (Streamlit, then the provider's RP-initiated logout), back to a visitor.
             sidebar(page).get_by_role("button", name="Se déconnecter").click()
-            page.get_by_role("button", name="Yes, sign me out").click(timeout=30_000)
+            page.get_by_role("button", name="Yes, sign me out").click(timeout=60_000)
             sidebar(page).get_by_role("button", name="Se connecter").wait_for(timeout=60_000)
 
             # The operator logs in and acknowledges: recorded under their verified e-mail.
@@ -145,11 +145,11 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
             page.goto(live, wait_until="domcontentloaded")
             sidebar(page).get_by_text("Marie-Josée Opératrice").wait_for(timeout=60_000)
             sidebar(page).get_by_text(re.compile("Rôle : opérateur")).wait_for()
-            page.get_by_text("Vous agissez en tant que Marie-Josée Opératrice").wait_for(timeout=30_000)
+            page.get_by_text("Vous agissez en tant que Marie-Josée Opératrice").wait_for(timeout=60_000)
             assert page.get_by_role("textbox", name="Votre nom").count() == 0  # no name to type: the login says it
             page.get_by_role("textbox", name="Commentaire").fill("Vérifié sur place")
             page.get_by_role("button", name="Acquitter").click()
-            page.get_by_text(re.compile(f"Alerte n° {critical} acquittée par")).wait_for(timeout=30_000)
+            page.get_by_text(re.compile(f"Alerte n° {critical} acquittée par")).wait_for(timeout=60_000)
             with conn.cursor() as cur:
                 cur.execute("SELECT acknowledged_by, ack_comment FROM alerts WHERE alert_id = %s", (critical,))
                 assert cur.fetchone() == ("marie-josee.operatrice@madinina.example", "Vérifié sur place")
@@ -163,7 +163,7 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
             action_shot(page, "Acquitter une alerte", shots / "login-operator-actions.png")
 
             page.get_by_text("English").click()
-            sidebar(page).get_by_text("Role: operator", exact=False).wait_for(timeout=30_000)
-            page.get_by_text("You act as Marie-Josée Opératrice").wait_for(timeout=30_000)
+            sidebar(page).get_by_text("Role: operator", exact=False).wait_for(timeout=60_000)
+            page.get_by_text("You act as Marie-Josée Opératrice").wait_for(timeout=60_000)
             full_screenshot(page, shots / "login-operator-en.png")
             action_shot(page, "Acknowledge an alert", shots / "login-operator-actions-en.png")
