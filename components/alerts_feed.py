@@ -17,6 +17,7 @@ from components.errors import guard
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, t
 from components.identity import current_actor, unauthenticated_notice
+from components.names import place
 from components.sidebar import lang_key
 from components.text import md_escape, scrub_paths
 from data_access import alerts
@@ -82,14 +83,13 @@ def feed_table(sensor_ids: tuple[str, ...]) -> None:
 
 def _short_name(row) -> str:
     """'Qualité de l'air – Fort-de-France Bishop' -> 'Fort-de-France Bishop' (the kind is in the alert column)."""
-    name = row.sensor_name if isinstance(row.sensor_name, str) else row.sensor_id
-    return name.split(" – ", 1)[-1]
+    return place(row.sensor_name, row.sensor_id)
 
 
 def _option_label(row) -> str:
     return (
         f"#{row.alert_id} · {t(f'severity.{row.severity}')} · "
-        f"{row.sensor_name if isinstance(row.sensor_name, str) else row.sensor_id} · {_metric_label(row)} · "
+        f"{_short_name(row)} · {_metric_label(row)} · "
         f"{fmt_time(row.opened_at, lang(), with_date=True)}"
     )
 

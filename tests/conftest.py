@@ -43,6 +43,8 @@ BOTH_BRANCHES = {
     "test_pipeline_queries.py",
     "test_alerts_queries.py",
     "test_alerts_engine.py",
+    "test_backfill.py",
+    "test_alerts_history.py",
     "test_psql.py",
     "test_spark_job.py::test_same_input_same_tables_as_the_lite_processor",
 }

@@ -124,7 +124,8 @@ def test_hostile_strings_render_as_text(run_page, page, params):
 def test_the_hostile_sensor_is_really_shown(run_page):
     """The checks above see the hostile strings (escaped), not an empty page."""
     at = run_page("sensor", {"range": "1h", "sensor_id": FDF_AQ[0]})
-    assert at.subheader[0].value.startswith(r"\[Session expired – click here\]\(https\:")
+    # Shown as "<kind> – <place part of the stored name>": the hostile place part, escaped.
+    assert at.subheader[0].value.startswith(r"Qualité de l'air – click here\]\(https\:")
     assert r"\<b\>Fort\</b\>" in " ".join(m.value for m in at.markdown)
     at = run_page("pipeline", {"range": "1h"})
     samples = at.dataframe[-1].value
