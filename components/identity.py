@@ -36,13 +36,13 @@ from streamlit.errors import StreamlitAuthError
 from components import clock
 from components.i18n import t
 from components.text import clip, md_escape
-from data_access.alerts import MAX_BY
+from data_access.alerts import MAX_NAME
 
 log = logging.getLogger(__name__)
 
 Role = Literal["viewer", "operator"]
 State = Literal["demo", "anonymous", "expired", "signed_in", "no_identity", "broken"]
-MAX_SUBJECT = MAX_BY  # what the alert functions accept as an actor
+MAX_SUBJECT = MAX_NAME  # what the alert functions accept as an actor
 MAX_DISPLAY = 100
 _SUBJECT = re.compile(r"[\x21-\x7e]+")  # an OIDC `sub`: printable ASCII, no space
 _WORDS = re.compile(r"[\s,]+")

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from babel.dates import format_datetime
 
-from components import charts
+from components import charts, formatting
 from components.formatting import TZ, fmt_number, fmt_time, locale
 from components.i18n import lang, t
 from components.sensor_panels import fmt_duration
@@ -68,12 +68,8 @@ def latency_table(stats: pd.DataFrame) -> pd.DataFrame:
 
 
 def fmt_ms(value: float) -> str:
-    """A latency with its unit: '0,5 ms', '20 ms', '1,5 s', '2 min'."""
-    if value < 1000:
-        return t("pipeline.ms", n=fmt_number(value, lang(), 0 if value >= 1 else 1))
-    if value < 60_000:
-        return t("dur.s", n=fmt_number(value / 1000, lang(), 0 if value % 1000 == 0 else 1))
-    return t("dur.min", n=fmt_number(value / 60_000, lang(), 0))
+    """A latency with its unit: '0,5 ms', '20 ms', '1,5 s', '2 min' (components.formatting, CLDR units)."""
+    return formatting.fmt_milliseconds(value, lang())
 
 
 DECADES_MS = tuple(10.0**e for e in range(-1, 7))

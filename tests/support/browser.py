@@ -36,8 +36,8 @@ PATHS = {"live": ""}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # A missing i18n key shows itself as 'section.name' on the page.
 RAW_KEY = re.compile(
-    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|sidebar|severity|age|window|kind|status|"
-    r"source|col|page|db|reading|dur|ingest)\.[a-z_]+\b"
+    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|actions|silence|events|sidebar|severity|age|"
+    r"window|kind|status|source|col|page|db|reading|dur|ingest)\.[a-z_]+\b"
 )
 
 
