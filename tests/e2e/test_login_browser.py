@@ -3,9 +3,11 @@
 test starts (panva/node-oidc-provider, tests/support/oidc_provider.py) with Keycloak-shaped accounts: roles in the
 ID token's `realm_access.roles`.
 
-Not logged in, a visitor reads and is offered no action; a viewer logs in through the provider's login and consent
-pages and still is offered none; after logging out, an operator logs in and acknowledges an alert; the database
-records the operator's verified e-mail (not a name typed in a box) and the feed shows it. Screenshots FR/EN."""
+Not logged in, a visitor reads and is offered no action form; a viewer logs in through the provider's login and
+consent pages and still is offered none; after logging out, an operator logs in and, through the Live page's forms,
+acknowledges an alert, silences its sensor and resolves the alert. The database records each action under the
+operator's verified e-mail from the ID token (not a name typed in a box, never "demo"); the feed, the silences and
+the alert history on the Live page and the Sensor page show that identity. Screenshots FR/EN for the docs."""
 
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ OPERATOR = {
     "realm_access": {"roles": ["default-roles-madinina", OPERATOR_ROLE]},
 }
 ACCOUNTS = {"lea": VIEWER, "mjo": OPERATOR}
+SUBJECT = OPERATOR["email"].lower()  # what the database records: the verified e-mail, lower-cased
+SID = FDF_AQ[0]
 
 
 def secrets_toml(port: int, provider) -> str:
@@ -66,10 +70,11 @@ def wait_idle(page) -> None:
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
 
 
-def action_shot(page, heading: str, path) -> None:
-    """The window with the alert section scrolled into view: the sidebar's login block (fixed) beside what the
-    visitor may do (the picture of the docs)."""
-    page.get_by_text(heading, exact=True).evaluate("e => e.scrollIntoView({block: 'center'})")
+def action_shot(page, heading, path) -> None:
+    """The window with `heading` (a text, or a locator) scrolled to its middle: the sidebar's login block (fixed)
+    beside what the visitor may do or did (the pictures of the docs)."""
+    target = page.get_by_text(heading, exact=True) if isinstance(heading, str) else heading
+    target.evaluate("e => e.scrollIntoView({block: 'center'})")
     page.wait_for_timeout(300)  # let the scroll paint before the picture (no assertion depends on it)
     page.screenshot(path=str(path))
 
@@ -86,16 +91,49 @@ def log_in(page, login: str) -> None:
     sidebar(page).get_by_role("button", name=re.compile("Se déconnecter|Log out")).wait_for(timeout=60_000)
 
 
-def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_url, conn, output_dir, page, tmp_path):
+def assert_no_action_offered(page) -> None:
+    """No form at all: no submit button (acknowledge, comment, assign, resolve, silence, lift), no silence tab,
+    no text box (the page's only text boxes are the forms')."""
+    wait_idle(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert main.locator('[data-testid="stFormSubmitButton"]').count() == 0
+    assert main.get_by_role("tab", name="Silences (maintenance)").count() == 0
+    assert main.get_by_role("textbox").count() == 0
+    assert main.get_by_role("button", name=re.compile("Acquitter|Résoudre|Mettre en silence")).count() == 0
+
+
+def history_rows(page, title: str) -> list[list[str]]:
+    """The rows of the alert history table in the expander titled `title` (opened here): the cell texts, which
+    the glide grid keeps in a hidden accessible table (its header cells are not `td`)."""
+    expander = page.locator('[data-testid="stExpander"]', has_text=title)
+    expander.get_by_text(title).first.click()
+    table = expander.locator('[data-testid="stDataFrame"]')
+    table.wait_for(timeout=60_000)
+    rows: list[list[str]] = []
+
+    def filled() -> bool:
+        rows[:] = [r for r in ([c.strip() for c in tr.locator("td").all_text_contents()] for tr in
+                               table.locator("tr").all()) if any(r)]  # fmt: skip
+        return bool(rows)
+
+    wait_for(filled, 30, f"the rows of {title!r}")
+    return rows
+
+
+def test_viewer_cannot_act_operator_acknowledges_silences_resolves_as_themselves(
+    pg_cluster, db_url, conn, output_dir, page, tmp_path
+):
     require(node_path() is not None, "Node >= 20 with tests/support/oidc installed (scripts/setup.sh dev)")
     logs = output_dir / "logs"
     logs.mkdir(exist_ok=True)
     shots = output_dir / "screenshots"
     seed_history(db_url, hours=0.5)
-    seed_alerts(conn, FDF_AQ[0])
+    seed_alerts(conn, SID)
     with conn.cursor() as cur:
         cur.execute("SELECT alert_id FROM alerts WHERE severity = 'critical'")
         (critical,) = cur.fetchone()
+        cur.execute("SELECT coalesce(max(event_id), 0) FROM alert_events")
+        (mark,) = cur.fetchone()
 
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/oauth2callback"
@@ -104,23 +142,22 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
         secrets_file.write_text(secrets_toml(port, provider))
         args = ("--secrets.files", str(secrets_file))
         with dashboard(db_url, port, logs / "dashboard-login.log", args=args) as url:
-            live = f"{url}/?{urlencode({'sensor': FDF_AQ[0], 'refresh': 0})}"
+            live = f"{url}/?{urlencode({'sensor': SID, 'range': '1h', 'refresh': 0})}"
             page.goto(live, wait_until="domcontentloaded")
 
             # Not logged in: a viewer. Reads the alerts, is offered no action.
             sidebar(page).get_by_text("Non connecté : lecture seule.").wait_for(timeout=60_000)
             page.get_by_text("connectez-vous (barre latérale) avec un compte opérateur").wait_for(timeout=60_000)
-            wait_idle(page)
-            assert page.get_by_role("button", name="Acquitter").count() == 0
-            assert page.get_by_role("textbox", name="Commentaire").count() == 0
             page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # the feed, to read
+            assert_no_action_offered(page)
             no_traceback(page)
             full_screenshot(page, shots / "login-anonymous.png")
-            action_shot(page, "Acquitter une alerte", shots / "login-anonymous-actions.png")
+            action_shot(page, "Agir sur les alertes", shots / "login-anonymous-actions.png")
             page.get_by_text("English").click()
             sidebar(page).get_by_text("Not logged in: read only.").wait_for(timeout=60_000)
             page.get_by_text("log in (sidebar) with an operator account").wait_for(timeout=60_000)
-            action_shot(page, "Acknowledge an alert", shots / "login-anonymous-actions-en.png")
+            assert_no_action_offered(page)
+            action_shot(page, "Act on alerts", shots / "login-anonymous-actions-en.png")
 
             # A viewer (no operator role in realm_access.roles) logs in: still no action.
             log_in(page, "lea")
@@ -128,42 +165,88 @@ def test_viewer_cannot_act_operator_acknowledges_as_themselves(pg_cluster, db_ur
             sidebar(page).get_by_text("Léa Lectrice").wait_for(timeout=60_000)
             sidebar(page).get_by_text("Rôle : lecteur (lecture seule)").wait_for()
             page.get_by_text("votre compte a le rôle lecteur").wait_for(timeout=60_000)
-            wait_idle(page)
-            assert page.get_by_role("button", name="Acquitter").count() == 0
-            assert page.get_by_role("textbox", name="Commentaire").count() == 0
+            assert_no_action_offered(page)
             no_traceback(page)
             full_screenshot(page, shots / "login-viewer.png")
-            action_shot(page, "Acquitter une alerte", shots / "login-viewer-actions.png")
+            action_shot(page, "Agir sur les alertes", shots / "login-viewer-actions.png")
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM alert_events WHERE event_id > %s", (mark,))
+                assert cur.fetchone() == (0,), "a visitor or a viewer wrote nothing"
 
             # Log out (Streamlit, then the provider's RP-initiated logout), back to a visitor.
             sidebar(page).get_by_role("button", name="Se déconnecter").click()
             page.get_by_role("button", name="Yes, sign me out").click(timeout=60_000)
             sidebar(page).get_by_role("button", name="Se connecter").wait_for(timeout=60_000)
 
-            # The operator logs in and acknowledges: recorded under their verified e-mail.
+            # The operator logs in and acts through the forms: recorded under their verified e-mail.
             log_in(page, "mjo")
             page.goto(live, wait_until="domcontentloaded")
             sidebar(page).get_by_text("Marie-Josée Opératrice").wait_for(timeout=60_000)
             sidebar(page).get_by_text(re.compile("Rôle : opérateur")).wait_for()
             page.get_by_text("Vous agissez en tant que Marie-Josée Opératrice").wait_for(timeout=60_000)
             assert page.get_by_role("textbox", name="Votre nom").count() == 0  # no name to type: the login says it
-            page.get_by_role("textbox", name="Commentaire").fill("Vérifié sur place")
-            page.get_by_role("button", name="Acquitter").click()
-            page.get_by_text(re.compile(f"Alerte n° {critical} acquittée par")).wait_for(timeout=60_000)
-            with conn.cursor() as cur:
-                cur.execute("SELECT acknowledged_by, ack_comment FROM alerts WHERE alert_id = %s", (critical,))
-                assert cur.fetchone() == ("marie-josee.operatrice@madinina.example", "Vérifié sur place")
+            submit = page.locator('[data-testid="stFormSubmitButton"] button')
+
+            page.get_by_role("textbox", name="Commentaire (facultatif)").fill("Vérifié sur place", timeout=90_000)
+            submit.filter(has_text="Acquitter").click()
+            page.get_by_text(f"Alerte n° {critical} acquittée par {OPERATOR['name']}").wait_for(timeout=60_000)
             wait_for(
-                lambda: any(c.startswith("✔ marie-josee.operatrice@madinina.example") for c in table_cells(page)),
+                lambda: any(c.startswith(f"✔ {SUBJECT}") for c in table_cells(page)),
                 30,
                 "the feed to show the operator's acknowledgement",
             )
             no_traceback(page)
             full_screenshot(page, shots / "login-operator.png")
-            action_shot(page, "Acquitter une alerte", shots / "login-operator-actions.png")
+            action_shot(page, "Agir sur les alertes", shots / "login-operator-actions.png")
+
+            page.get_by_role("tab", name="Silences (maintenance)").click()
+            page.get_by_role("textbox", name="Motif (obligatoire)").fill("Étalonnage annuel")
+            submit.filter(has_text="Mettre en silence").click()
+            page.get_by_text("Silence posé sur").wait_for(timeout=60_000)
+            page.get_by_text("Silences en cours ou prévus").wait_for(timeout=60_000)
+
+            page.get_by_role("tab", name="Alerte", exact=True).click()
+            page.locator('[data-testid="stButtonGroup"] button', has_text="Résoudre").click()
+            page.get_by_role("textbox", name="Motif de la résolution").fill("Filtre remplacé")
+            submit.filter(has_text="Résoudre l'alerte").click()
+            page.get_by_text(f"Alerte n° {critical} résolue par {OPERATOR['name']}").wait_for(timeout=60_000)
+
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT alert_id, actor, action, comment FROM alert_events WHERE event_id > %s ORDER BY event_id",
+                    (mark,),
+                )
+                assert cur.fetchall() == [
+                    (critical, SUBJECT, "acknowledged", "Vérifié sur place"),
+                    (None, SUBJECT, "silenced", "Étalonnage annuel"),
+                    (critical, SUBJECT, "resolved", "Filtre remplacé"),
+                ]
+                cur.execute("SELECT acknowledged_by, resolved_by FROM alerts WHERE alert_id = %s", (critical,))
+                assert cur.fetchone() == (SUBJECT, SUBJECT)
+                cur.execute("SELECT created_by, sensor_id, metric FROM alert_silences")
+                assert cur.fetchall() == [(SUBJECT, SID, None)]
+                cur.execute("SELECT count(*) FROM alert_events WHERE actor = 'demo'")
+                assert cur.fetchone() == (0,)
+
+            # The history on the Live page: the three actions, by the operator's identity from the token.
+            live_rows = history_rows(page, "Historique des alertes (")
+            mine = {r[4].split(" · ")[0]: r[5] for r in live_rows if r[5] != "système"}  # action -> by
+            assert mine == {"acquittée": SUBJECT, "mise en silence": SUBJECT, "résolue": SUBJECT}, live_rows
+            no_traceback(page)
+            history = page.locator('[data-testid="stExpander"]', has_text="Historique des alertes (")
+            action_shot(page, history, shots / "login-operator-history.png")
 
             page.get_by_text("English").click()
             sidebar(page).get_by_text("Role: operator", exact=False).wait_for(timeout=60_000)
             page.get_by_text("You act as Marie-Josée Opératrice").wait_for(timeout=60_000)
             full_screenshot(page, shots / "login-operator-en.png")
-            action_shot(page, "Acknowledge an alert", shots / "login-operator-actions-en.png")
+            action_shot(page, "Act on alerts", shots / "login-operator-actions-en.png")
+            page.get_by_text("Français").click()
+            sidebar(page).get_by_text(re.compile("Rôle : opérateur")).wait_for(timeout=60_000)
+
+            # The Sensor page's history says the same.
+            page.goto(f"{url}/sensor?{urlencode({'sensor_id': SID, 'range': '1h', 'refresh': 0})}")
+            sensor_rows = history_rows(page, "Historique des alertes de ce capteur")
+            mine = {r[3].split(" · ")[0]: r[4] for r in sensor_rows if r[4] != "système"}
+            assert mine == {"acquittée": SUBJECT, "mise en silence": SUBJECT, "résolue": SUBJECT}, sensor_rows
+            no_traceback(page)
