@@ -3,8 +3,9 @@
 function (data_access.alerts, migration 0010) that validates it, refuses a closed alert or another actor's
 acknowledgement, and appends it to the alert history.
 
-Who acts is `components.identity.current_actor()` and nothing else: there is no name box. A viewer gets a short
-note instead of the forms; without a login (the embedded demo) the unauthenticated notice stands next to them. The
+Who acts is `components.identity.current_actor()` and nothing else: there is no name box. Above the forms,
+`identity.unauthenticated_notice()` says as whom an operator acts (without a login, the embedded demo: that actions
+are unauthenticated); a viewer gets that note (why they cannot act) instead of the forms. The
 forms live in a fragment that does not refresh by itself, so typing is never interrupted by the live refresh.
 """
 
@@ -38,11 +39,9 @@ def alert_actions(sensor_ids: tuple[str, ...]) -> None:
     """The action forms for the alerts and sensors of `sensor_ids`, as the current actor may use them."""
     st.markdown(f"**{t('actions.title')}**")
     actor = identity.current_actor()
+    identity.unauthenticated_notice()  # as whom the visitor acts (or, unauthenticated, the demo), or why they cannot
     if not actor.can_act:
-        st.caption(t("actions.viewer_only"))
         return
-    if not actor.authenticated:
-        identity.unauthenticated_notice()
     flash = st.session_state.pop("actions_flash", None)
     if flash:
         kind, text = flash
