@@ -174,17 +174,20 @@ def main() -> None:
         results: dict[str, dict[str, float]] = {}
         from ingestion.spark.job import local_session
 
-        if "files" in args.paths:
-            print("files:", flush=True)
-            rates = results["files"] = {"lite": measure("lite", lambda url: bench_lite(landing, url))}
+        def spark_rates(rates: dict[str, float], path: str, **source) -> None:
             for n in cores:
                 spark = local_session(n)
-                rates[f"spark local[{n}]"] = measure(
-                    f"spark local[{n}]",
-                    lambda url, n=n: bench_spark(spark, url, tmp / f"ck-files-{n}", source="files", path=str(landing),
-                                                 max_files_per_trigger=1),  # fmt: skip
-                )
-                spark.stop()
+                try:
+                    checkpoint = tmp / f"ck-{path}-{n}"
+                    run = lambda url, spark=spark, checkpoint=checkpoint: bench_spark(spark, url, checkpoint, **source)  # noqa: E731
+                    rates[f"spark local[{n}]"] = measure(f"spark local[{n}]", run)
+                finally:
+                    spark.stop()
+
+        if "files" in args.paths:
+            print("files:", flush=True)
+            results["files"] = {"lite": measure("lite", lambda url: bench_lite(landing, url))}
+            spark_rates(results["files"], "files", source="files", path=str(landing), max_files_per_trigger=1)
         if "kafka" in args.paths:
             from ingestion.kafka_producer import KafkaSink
             from tests.support.kafka import tansu
@@ -195,21 +198,14 @@ def main() -> None:
                     sink.send_batch(lines_of(landing))
                 print(f"kafka (Tansu, {args.partitions} partitions): producer {messages:,} messages in "
                       f"{time.perf_counter() - started:.2f}s", flush=True)  # fmt: skip
-                rates = results["kafka"] = {
-                    "lite": measure("lite consume-kafka", lambda url: bench_lite_kafka(broker.bootstrap, "sensor_data",
-                                                                                       url, messages, tmp))  # fmt: skip
-                }
-                for n in cores:
-                    spark = local_session(n)
-                    rates[f"spark local[{n}]"] = measure(
-                        f"spark local[{n}]",
-                        lambda url, n=n: bench_spark(
-                            spark, url, tmp / f"ck-kafka-{n}", source="kafka-python", kafka_bootstrap=broker.bootstrap,
-                            kafka_topic="sensor_data", max_offsets_per_trigger=-(-messages // args.files)),
-                    )  # fmt: skip
-                    spark.stop()
+                lite = lambda url: bench_lite_kafka(broker.bootstrap, "sensor_data", url, messages, tmp)  # noqa: E731
+                results["kafka"] = {"lite": measure("lite consume-kafka", lite)}
+                spark_rates(results["kafka"], "kafka", source="kafka-python", kafka_bootstrap=broker.bootstrap,
+                            kafka_topic="sensor_data", max_offsets_per_trigger=-(-messages // args.files))  # fmt: skip
     for path, rates in results.items():
-        ratios = ", ".join(f"{name} / lite = {rate / rates['lite']:.2f}x" for name, rate in rates.items() if name != "lite")
+        ratios = ", ".join(
+            f"{name} / lite = {rate / rates['lite']:.2f}x" for name, rate in rates.items() if name != "lite"
+        )
         print(f"{path}: {ratios}")
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (2 cores)")
 
