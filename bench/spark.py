@@ -172,7 +172,7 @@ def main() -> None:
         messages = make_files(landing, args.ticks, args.files, args.step)
         print(f"input: {messages:,} messages in {args.files} files ({args.ticks} ticks)", flush=True)
         results: dict[str, dict[str, float]] = {}
-        from ingestion.spark.job import local_session
+        from ingestion.spark.session import local_session
 
         def spark_rates(rates: dict[str, float], path: str, **source) -> None:
             for n in cores:

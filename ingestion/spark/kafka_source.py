@@ -52,6 +52,7 @@ def client_config(options: dict[str, str]) -> dict:
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": config.get("fetch.wait.max.ms", 100),  # as the lite consumer: 500 ms is freshness lost
     }
 
 
@@ -127,7 +128,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 while pending:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"the end of {sorted(pending)} was not found in {self.timeout:g} s")
-                    for message in client.consume(10_000, 0.5):
+                    # consume() returns when it has `num` messages or at the timeout: ask for little, wait little.
+                    for message in client.consume(100, 0.05):
                         error = message.error()
                         if error is not None and error.code() != KafkaError._PARTITION_EOF:
                             raise KafkaException(error)
@@ -203,9 +205,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     # -- the executor side: one range, in order --------------------------------------------------------------
     def read(self, partition: Range):
-        from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+        from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-        consumer = Consumer(client_config(self.options))
+        consumer = _executor_consumer(self.options)
         try:
             consumer.assign([TopicPartition(partition.topic, partition.partition, partition.start)])
             rows: list[tuple] = []
@@ -213,12 +215,15 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             while position < partition.end:
                 if time.monotonic() - progress > STALL_S:
                     raise TimeoutError(f"{partition}: nothing read from offset {position} in {STALL_S:g} s")
-                for message in consumer.consume(BATCH_ROWS, 1.0):
+                # consume() waits until it has `num` messages (or the timeout): ask for no more than remain.
+                for message in consumer.consume(min(BATCH_ROWS, partition.end - position), 0.5):
                     error = message.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
                             continue  # behind the end found by the driver: more is on its way
                         raise KafkaException(error)
+                    if message.offset() < position or message.topic() != partition.topic:
+                        continue  # fetched for an earlier assignment of this cached consumer
                     if message.offset() >= partition.end:
                         position = partition.end
                         break
@@ -230,7 +235,21 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if rows:
                 yield _record_batch(rows)
         finally:
-            consumer.close()
+            consumer.unassign()
+
+
+# Spark reuses its Python workers from task to task: each keeps one consumer per configuration (as the connector
+# keeps a consumer cache per executor), assigned to the range of each task, instead of connecting anew every time.
+_CONSUMERS: dict[tuple, object] = {}
+
+
+def _executor_consumer(options: dict[str, str]):
+    from confluent_kafka import Consumer
+
+    key = tuple(sorted(options.items()))
+    if key not in _CONSUMERS:
+        _CONSUMERS[key] = Consumer(client_config(options))
+    return _CONSUMERS[key]
 
 
 def _capped(begin: dict, end: dict, max_rows: int) -> dict:

@@ -128,15 +128,12 @@ class PartitionWriter:
         self.clock = clock
 
     def current_catalogue(self) -> Catalogue:
-        """The database's catalogue of the moment (one short connection per task), as the lite consumer keeps
-        it: a sensor an operator adds or deactivates counts from the next micro-batch on, without a restart."""
+        """The database's catalogue of the moment, read as each task starts, as the lite consumer keeps it: a
+        sensor an operator adds or deactivates counts from the next micro-batch on, without a restart."""
         try:
-            conn = psycopg2.connect(self.dsn, connect_timeout=5, application_name="madinina-spark-catalogue")
-            try:
-                return Catalogue.from_db(conn)
-            finally:
-                conn.close()
+            return Catalogue.from_db(_reader(self.dsn))
         except psycopg2.Error as exc:
+            _READERS.pop(self.dsn, None)
             log.warning("catalogue not readable (%s): validating with the one read at query start", exc)
             return self.catalogue
 
@@ -153,44 +150,67 @@ class PartitionWriter:
         by_reason: dict[str, int] = {}
         kwargs = {"clock": self.clock} if self.clock is not None else {}
         validator = Validator(self.current_catalogue(), source=messages.source, **kwargs)
-        # retries=None: a database outage makes the micro-batch wait, as it makes the lite consumers wait.
-        with Writer(self.dsn, processor=PROCESSOR, retries=None) as writer:
-            processor = LiteProcessor(writer, validator)
-            for chunk, first in enumerate(range(0, len(messages.rows), self.max_messages)):
-                rows = messages.rows[first : first + self.max_messages]
-                t0 = time.perf_counter()
-                batch = processor.build(rows, source=messages.source)
-                batch.spool_id = self.identity(summary["partition"], chunk, rows)
-                batch.first_seq, batch.last_seq = 1, len(rows)
-                t1 = time.perf_counter()
-                result = writer.commit(batch)
-                summary["validate_s"] += t1 - t0
-                summary["write_s"] += time.perf_counter() - t1
-                summary["commits"] += 1
-                if result.replayed:
-                    summary["replayed"] += 1
-                    counts, reasons = self._ledger_counts(batch.spool_id, batch.last_seq)
-                else:
-                    counts = dict(zip(_COUNTS, (batch.received, result.stored, result.duplicates,
-                                                result.quarantined, result.quarantine_duplicates), strict=True))  # fmt: skip
-                    reasons = result.by_reason
-                for name in _COUNTS:
-                    summary[name] += counts[name]
-                for reason, n in reasons.items():
-                    by_reason[reason] = by_reason.get(reason, 0) + n
+        writer = _writer(self.dsn)
+        processor = LiteProcessor(writer, validator)
+        for chunk, first in enumerate(range(0, len(messages.rows), self.max_messages)):
+            rows = messages.rows[first : first + self.max_messages]
+            t0 = time.perf_counter()
+            batch = processor.build(rows, source=messages.source)
+            batch.spool_id = self.identity(summary["partition"], chunk, rows)
+            batch.first_seq, batch.last_seq = 1, len(rows)
+            t1 = time.perf_counter()
+            result = writer.commit(batch)
+            summary["validate_s"] += t1 - t0
+            summary["write_s"] += time.perf_counter() - t1
+            summary["commits"] += 1
+            if result.replayed:
+                summary["replayed"] += 1
+                counts, reasons = self._ledger_counts(batch.spool_id, batch.last_seq)
+            else:
+                counts = dict(zip(_COUNTS, (batch.received, result.stored, result.duplicates,
+                                            result.quarantined, result.quarantine_duplicates), strict=True))  # fmt: skip
+                reasons = result.by_reason
+            for name in _COUNTS:
+                summary[name] += counts[name]
+            for reason, n in reasons.items():
+                by_reason[reason] = by_reason.get(reason, 0) + n
         summary["by_reason"] = json.dumps(by_reason, sort_keys=True)
         yield pa.RecordBatch.from_pylist([summary], schema=SUMMARY_SCHEMA)
 
     def _ledger_counts(self, spool_id: str, last_seq: int) -> tuple[dict[str, int], dict[str, int]]:
         """What the ledger recorded for a commit made before (a replay): the micro-batch's counts stay whole."""
-        conn = psycopg2.connect(self.dsn, connect_timeout=5, application_name="madinina-spark-ledger")
         try:
-            with conn.cursor() as cur:
+            with _reader(self.dsn).cursor() as cur:
                 cur.execute(_LEDGER_COUNTS, (spool_id, last_seq))
                 row = cur.fetchone()
-        finally:
-            conn.close()
+        except psycopg2.Error:
+            _READERS.pop(self.dsn, None)
+            raise
         return dict(zip(_COUNTS, row[: len(_COUNTS)], strict=True)), dict(row[-1])
+
+
+# Spark reuses its Python workers from task to task (spark.python.worker.reuse): each keeps one Writer and one
+# reading connection per database instead of opening them for every task of every micro-batch (measured: the
+# connection, its settings and the writer's staging table cost a share of a small micro-batch's time). They go
+# with the worker process; the Writer reconnects by itself after a failure.
+_WRITERS: dict[str, Writer] = {}
+_READERS: dict[str, object] = {}
+
+
+def _writer(dsn: str) -> Writer:
+    if dsn not in _WRITERS:
+        # retries=None: a database outage makes the micro-batch wait, as it makes the lite consumers wait.
+        _WRITERS[dsn] = Writer(dsn, processor=PROCESSOR, retries=None)
+    return _WRITERS[dsn]
+
+
+def _reader(dsn: str):
+    conn = _READERS.get(dsn)
+    if conn is None or conn.closed:
+        conn = psycopg2.connect(dsn, connect_timeout=5, application_name="madinina-spark-executor")
+        conn.autocommit = True
+        _READERS[dsn] = conn
+    return conn
 
 
 def _partition_id() -> int:

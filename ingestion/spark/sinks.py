@@ -180,4 +180,5 @@ class BatchSink:
         elapsed = time.perf_counter() - started
         t.batch_s += elapsed
         done = SinkTotals(**counts, quarantined=quarantined, quarantine_duplicates=repeats)
-        log.info("micro-batch %s: %s tasks, %s; %.2fs", batch_id, len(summaries), done.line(), elapsed)
+        tasks = ", ".join(f"{s['read_s']:.2f}/{s['validate_s']:.2f}/{s['write_s']:.2f}" for s in summaries)
+        log.info("micro-batch %s: %s; %.2fs (tasks read/validate/write s: %s)", batch_id, done.line(), elapsed, tasks)

@@ -22,7 +22,7 @@ REL = 1e-9
 
 
 def java_available() -> bool:
-    from ingestion.spark.job import ensure_java
+    from ingestion.spark.session import ensure_java
 
     ensure_java()
     java = Path(os.environ.get("JAVA_HOME", "/nonexistent"), "bin", "java")
@@ -31,7 +31,7 @@ def java_available() -> bool:
 
 def local_spark(cores: int = 2):
     require(java_available(), "Java 17 (Debian package openjdk-17-jre-headless)")
-    from ingestion.spark.job import local_session
+    from ingestion.spark.session import local_session
 
     return local_session(cores)
 

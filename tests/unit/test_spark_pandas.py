@@ -1,5 +1,5 @@
 """PySpark 4.3 warns that it does not fully support pandas 3 (the pinned 3.1.1). The job silences that one message
-(ingestion/spark/job.py) because it uses none of PySpark's pandas features; these tests keep both true."""
+(ingestion/spark/session.py) because it uses none of PySpark's pandas features; these tests keep both true."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import os
 import warnings
 from pathlib import Path
 
-from ingestion.spark import job
+from ingestion.spark import session
 
-SPARK_CODE = sorted((Path(job.__file__).parent).glob("*.py")) + [Path(job.__file__).parents[2] / "bench" / "spark.py"]
+SPARK_CODE = sorted((Path(session.__file__).parent).glob("*.py")) + [
+    Path(session.__file__).parents[2] / "bench" / "spark.py"
+]
 # PySpark's pandas features: conversions to/from pandas, pandas UDFs and the pandas-on-Spark API.
 PANDAS_FEATURES = {"toPandas", "mapInPandas", "applyInPandas", "pandas_udf", "PandasUDFType", "pandas_api"}
 
@@ -42,8 +44,8 @@ def test_only_that_warning_is_silenced_in_the_driver_and_the_workers(monkeypatch
     monkeypatch.setenv("PYTHONWARNINGS", "default::DeprecationWarning")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        job.quiet_pandas_warning()
-        job.quiet_pandas_warning()
+        session.quiet_pandas_warning()
+        session.quiet_pandas_warning()
         warnings.warn(
             "PySpark does not yet fully support pandas >= 3.0.0. Some features ...", FutureWarning, stacklevel=1
         )
