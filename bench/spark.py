@@ -92,7 +92,9 @@ def where_the_time_goes(query, totals, elapsed: float) -> str:
     return (
         f"    query: {len(query.recentProgress)} micro-batches, {totals.tasks} tasks, {elapsed:.2f}s: {spark_side}\n"
         f"    tasks (summed): Arrow -> messages {totals.read_s:.2f}s, validation {totals.validate_s:.2f}s, "
-        f"Writer.commit {totals.write_s:.2f}s; the sink's micro-batches {totals.batch_s:.2f}s wall"
+        f"Writer.commit {totals.write_s:.2f}s = {totals.task_s:.2f}s in {totals.tasks_wall_s:.2f}s from the first "
+        f"task's start to the last's end ({totals.task_s / max(totals.tasks_wall_s, 1e-9):.2f} tasks at a time); "
+        f"the sink's micro-batches {totals.batch_s:.2f}s wall"
     )
 
 
@@ -174,11 +176,11 @@ def main() -> None:
         results: dict[str, dict[str, float]] = {}
         from ingestion.spark.session import local_session
 
-        def spark_rates(rates: dict[str, float], path: str, **source) -> None:
+        def spark_rates(rates: dict[str, float], label: str, **source) -> None:
             for n in cores:
                 spark = local_session(n)
                 try:
-                    checkpoint = tmp / f"ck-{path}-{n}"
+                    checkpoint = tmp / f"ck-{label}-{n}"
                     run = lambda url, spark=spark, checkpoint=checkpoint: bench_spark(spark, url, checkpoint, **source)  # noqa: E731
                     rates[f"spark local[{n}]"] = measure(f"spark local[{n}]", run)
                 finally:

@@ -222,7 +222,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                         if error.code() == KafkaError._PARTITION_EOF:
                             continue  # behind the end found by the driver: more is on its way
                         raise KafkaException(error)
-                    if message.offset() < position or message.topic() != partition.topic:
+                    if (message.topic(), message.partition()) != (partition.topic, partition.partition) or (
+                        message.offset() < position
+                    ):
                         continue  # fetched for an earlier assignment of this cached consumer
                     if message.offset() >= partition.end:
                         position = partition.end
@@ -238,8 +240,10 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             consumer.unassign()
 
 
-# Spark reuses its Python workers from task to task: each keeps one consumer per configuration (as the connector
-# keeps a consumer cache per executor), assigned to the range of each task, instead of connecting anew every time.
+# Spark reuses its Python workers from task to task: each keeps one consumer (as the connector keeps a consumer
+# cache per executor), assigned to the range of each task, instead of connecting anew every time. One configuration
+# at a time: asked for another, a worker closes the one it kept (a worker outlives a query, and its broker, in the
+# tests; a consumer left to a stopped broker would retry its connection for as long as the worker lives).
 _CONSUMERS: dict[tuple, object] = {}
 
 
@@ -248,6 +252,9 @@ def _executor_consumer(options: dict[str, str]):
 
     key = tuple(sorted(options.items()))
     if key not in _CONSUMERS:
+        for consumer in _CONSUMERS.values():
+            consumer.close()
+        _CONSUMERS.clear()
         _CONSUMERS[key] = Consumer(client_config(options))
     return _CONSUMERS[key]
 

@@ -52,6 +52,8 @@ SUMMARY_SCHEMA = pa.schema(
         ("quarantined", pa.int64()),  # rejections
         ("quarantine_duplicates", pa.int64()),
         ("by_reason", pa.string()),  # JSON {reason: rejections}
+        ("started", pa.float64()),  # epoch seconds: when the task got its first record batch, and when it ended
+        ("ended", pa.float64()),
         ("read_s", pa.float64()),  # seconds in this task: Arrow -> messages
         ("validate_s", pa.float64()),  # LiteProcessor.build
         ("write_s", pa.float64()),  # Writer.commit
@@ -133,7 +135,7 @@ class PartitionWriter:
         try:
             return Catalogue.from_db(_reader(self.dsn))
         except psycopg2.Error as exc:
-            _READERS.pop(self.dsn, None)
+            _forget_reader(self.dsn)
             log.warning("catalogue not readable (%s): validating with the one read at query start", exc)
             return self.catalogue
 
@@ -141,12 +143,13 @@ class PartitionWriter:
         return f"spark:{self.query_id}:{self.batch_id}:{partition}:{chunk}:{digest(rows)}"
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time()
         messages = messages_of(batches)
         if not messages.rows:
             return
         summary = {name: 0 for name in ("commits", "replayed", *_COUNTS)}
-        summary.update(partition=_partition_id(), read_s=time.perf_counter() - started, validate_s=0.0, write_s=0.0)
+        summary.update(partition=_partition_id(), started=wall, read_s=time.perf_counter() - started, validate_s=0.0,
+                       write_s=0.0)  # fmt: skip
         by_reason: dict[str, int] = {}
         kwargs = {"clock": self.clock} if self.clock is not None else {}
         validator = Validator(self.current_catalogue(), source=messages.source, **kwargs)
@@ -175,6 +178,7 @@ class PartitionWriter:
             for reason, n in reasons.items():
                 by_reason[reason] = by_reason.get(reason, 0) + n
         summary["by_reason"] = json.dumps(by_reason, sort_keys=True)
+        summary["ended"] = time.time()
         yield pa.RecordBatch.from_pylist([summary], schema=SUMMARY_SCHEMA)
 
     def _ledger_counts(self, spool_id: str, last_seq: int) -> tuple[dict[str, int], dict[str, int]]:
@@ -184,33 +188,50 @@ class PartitionWriter:
                 cur.execute(_LEDGER_COUNTS, (spool_id, last_seq))
                 row = cur.fetchone()
         except psycopg2.Error:
-            _READERS.pop(self.dsn, None)
+            _forget_reader(self.dsn)
             raise
         return dict(zip(_COUNTS, row[: len(_COUNTS)], strict=True)), dict(row[-1])
 
 
 # Spark reuses its Python workers from task to task (spark.python.worker.reuse): each keeps one Writer and one
-# reading connection per database instead of opening them for every task of every micro-batch (measured: the
-# connection, its settings and the writer's staging table cost a share of a small micro-batch's time). They go
-# with the worker process; the Writer reconnects by itself after a failure.
-_WRITERS: dict[str, Writer] = {}
-_READERS: dict[str, object] = {}
+# reading connection for the job's database instead of opening them for every task of every micro-batch (measured:
+# the connections, their settings and the writer's staging table were a large share of a small micro-batch). One
+# database at a time: asked for another, a worker closes what it kept (a worker outlives a query in the tests).
+# They go with the worker process; the Writer reconnects by itself after a failure.
+_KEPT: dict[str, tuple[Writer, list]] = {}
+
+
+def _kept(dsn: str) -> tuple[Writer, list]:
+    if dsn not in _KEPT:
+        for writer, reader in _KEPT.values():
+            writer.close()
+            if reader and not reader[0].closed:
+                reader[0].close()
+        _KEPT.clear()
+        # retries=None: a database outage makes the micro-batch wait, as it makes the lite consumers wait.
+        _KEPT[dsn] = (Writer(dsn, processor=PROCESSOR, retries=None), [])
+    return _KEPT[dsn]
 
 
 def _writer(dsn: str) -> Writer:
-    if dsn not in _WRITERS:
-        # retries=None: a database outage makes the micro-batch wait, as it makes the lite consumers wait.
-        _WRITERS[dsn] = Writer(dsn, processor=PROCESSOR, retries=None)
-    return _WRITERS[dsn]
+    return _kept(dsn)[0]
 
 
 def _reader(dsn: str):
-    conn = _READERS.get(dsn)
-    if conn is None or conn.closed:
+    """An autocommit connection for the catalogue and the ledger (reads only)."""
+    held = _kept(dsn)[1]
+    if not held or held[0].closed:
         conn = psycopg2.connect(dsn, connect_timeout=5, application_name="madinina-spark-executor")
         conn.autocommit = True
-        _READERS[dsn] = conn
-    return conn
+        held[:] = [conn]
+    return held[0]
+
+
+def _forget_reader(dsn: str) -> None:
+    held = _KEPT.get(dsn, (None, []))[1]
+    if held and not held[0].closed:
+        held[0].close()
+    held.clear()
 
 
 def _partition_id() -> int:

@@ -82,6 +82,8 @@ class SinkTotals:
     read_s: float = 0.0  # summed over the tasks: Arrow -> messages
     validate_s: float = 0.0  # summed over the tasks: LiteProcessor.build
     write_s: float = 0.0  # summed over the tasks: Writer.commit
+    task_s: float = 0.0  # summed over the tasks: from their first record batch to their summary
+    tasks_wall_s: float = 0.0  # the micro-batches' spans from their first task's start to their last task's end
 
     def line(self) -> str:
         return (
@@ -170,7 +172,10 @@ class BatchSink:
         t.duplicates += counts["duplicates"]
         t.quarantined += quarantined
         t.quarantine_duplicates += repeats
+        if summaries:
+            t.tasks_wall_s += max(s["ended"] for s in summaries) - min(s["started"] for s in summaries)
         for s in summaries:
+            t.task_s += s["ended"] - s["started"]
             t.replayed_commits += s["replayed"]
             t.read_s += s["read_s"]
             t.validate_s += s["validate_s"]

@@ -147,7 +147,8 @@ def test_stop_crash_and_restart_are_exactly_once(spark, broker, pg_cluster, tmp_
     # 1. Several micro-batches (maxOffsetsPerTrigger), stopped gracefully after a few.
     query, sink = start(spark, config(broker, dsn, checkpoint, trigger="0 seconds", max_offsets_per_trigger=150))
     try:
-        wait_for(lambda: len(batch_log(dsn)) >= 3, 600, "three micro-batches")
+        wait_for(lambda: query.exception() is not None or len(batch_log(dsn)) >= 3, 600, "three micro-batches")
+        assert query.exception() is None, str(query.exception())
     finally:
         stop_gracefully(query, 30, sink)
         sink.close()
