@@ -5,11 +5,13 @@ Sets up a fresh database `bench_browser` with 6 h of simulated history, keeps li
   pages        for each page, --visits fresh navigations; time from navigation to the page's content being
                visible (its KPI cards / charts / map), next to the time to the app shell (sidebar) measured on the
                same visits as the baseline.
+  server side  the same pages run in AppTest with every read uncached: the page script's time and its reads' time
+               (bench/page_calls.py), i.e. what of the time to content is the server's and what the browser's.
   concurrency  --sessions browser contexts on the Live page with a 5 s refresh for --duration seconds;
                counts error elements (Streamlit exceptions, the database banner) and the dashboard's
                connections to PostgreSQL (pg_stat_activity, sampled every second) against the pool bound.
 
-Usage: .venv/bin/python -m bench.browser [--visits 5] [--sessions 30] [--duration 60]
+Usage: .venv/bin/python -m bench.browser [--visits 5] [--sessions 30 (0: none)] [--duration 60]
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
 
+from bench import load_average
+from bench.page_calls import run_page
+from data_access.engine import make_engine
 from db import settings
-from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
+from db.settings import ROLE_USERS, with_user
 from tests.support.app import dashboard, ingestion
+from tests.support.browser import CONTENT, SHELL, chromium, new_context, page_url
 from tests.support.services import free_port
 
 from .freshness import ROOT, fresh_database
@@ -35,15 +42,6 @@ from .freshness import ROOT, fresh_database
 READY_TIMEOUT_S = 300
 POOL_BOUND = 5 + 5  # data_access.engine.make_engine defaults: pool_size + max_overflow, one engine per server
 
-# The element whose appearance means "the page shows its content", per page.
-CONTENT = {
-    "live": ['[data-testid="stMetricValue"]', ".js-plotly-plot"],
-    "trends": [".js-plotly-plot"],
-    "map": ['[data-testid="stDeckGlJsonChart"] canvas'],
-    "sensor": ['[data-testid="stMetricValue"]'],
-    "pipeline": ['[data-testid="stMetricValue"]'],
-}
-SHELL = '[data-testid="stSidebar"]'
 ERRORS = '[data-testid="stException"], :text("Base de données injoignable")'
 
 
@@ -71,23 +69,52 @@ def page_times(browser, base: str, visits: int) -> None:
         f"{'page':9s} {'shell p50':>10s} {'cold p50':>9s} {'cold max':>9s} {'warm p50':>9s} {'warm max':>9s}",
         flush=True,
     )
-    warm_context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="fr-FR")
-    _visit(warm_context, f"{base}/live", CONTENT["live"])
+    warm_context = new_context(browser)
+    _visit(warm_context, page_url(base, "live"), CONTENT["live"])
     for name, selectors in CONTENT.items():
         shell, cold, warm = [], [], []
         for _ in range(visits):
-            context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="fr-FR")
-            s, c = _visit(context, f"{base}/{name}", selectors)
+            context = new_context(browser)
+            s, c = _visit(context, page_url(base, name), selectors)
             context.close()
             shell.append(s)
             cold.append(c)
-            warm.append(_visit(warm_context, f"{base}/{name}", selectors)[1])
+            warm.append(_visit(warm_context, page_url(base, name), selectors)[1])
         print(
             f"{name:9s} {statistics.median(shell):9.2f}s {statistics.median(cold):8.2f}s {max(cold):8.2f}s "
             f"{statistics.median(warm):8.2f}s {max(warm):8.2f}s",
             flush=True,
         )
     warm_context.close()
+
+
+def server_side(url: str, visits: int) -> None:
+    """Where the time goes on the server, same database, same pages as the visits: each page run in AppTest with
+    every read uncached (bench/page_calls.py: a first visit's script time) and, of that, the page's reads alone."""
+    engine = make_engine(with_user(url, ROLE_USERS["reader"], None))
+    print(f"{'page':9s} {'script p50':>11s} {'reads p50':>10s} {'reads':>6s}  slowest read", flush=True)
+    try:
+        for name in CONTENT:
+            scripts, reads, slowest = [], [], {}
+            for _ in range(visits):
+                calls, seconds, _ = run_page(url, name, {}, datetime.now(UTC))
+                scripts.append(seconds)
+                total = 0.0
+                for call in dict.fromkeys(calls):
+                    started = time.perf_counter()
+                    call(engine)
+                    took = time.perf_counter() - started
+                    total += took
+                    slowest[call.label] = max(slowest.get(call.label, 0.0), took)
+                reads.append(total)
+            top = max(slowest, key=slowest.get)
+            print(
+                f"{name:9s} {statistics.median(scripts):10.2f}s {statistics.median(reads):9.2f}s {len(slowest):6d}  "
+                f"{top} {slowest[top]:.2f}s",
+                flush=True,
+            )
+    finally:
+        engine.dispose()
 
 
 def server_cpu_s(base: str) -> float:
@@ -117,9 +144,9 @@ def concurrency(browser, base: str, url: str, sessions: int, duration: float) ->
 
     contexts, pages = [], []
     for _ in range(sessions):
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+        context = new_context(browser, width=1280, height=900)
         page = context.new_page()
-        page.goto(f"{base}/live?refresh=5", wait_until="commit", timeout=READY_TIMEOUT_S * 1000)
+        page.goto(page_url(base, "live", "refresh=5"), wait_until="commit", timeout=READY_TIMEOUT_S * 1000)
         contexts.append(context)
         pages.append(page)
     samples: list[int] = []
@@ -168,7 +195,7 @@ def concurrency(browser, base: str, url: str, sessions: int, duration: float) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--visits", type=int, default=5)
-    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--sessions", type=int, default=30, help="0 skips the concurrency part")
     parser.add_argument("--duration", type=float, default=60)
     args = parser.parse_args()
     if settings.is_embedded():
@@ -187,17 +214,17 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     print(f"database: 6 h of history in {time.perf_counter() - started:.0f} s", flush=True)
-    from playwright.sync_api import sync_playwright
-
     with (
         ingestion(url, out / "ingestion.log", "run", "--alerts-every", "5"),
         dashboard(url, free_port(), out / "dashboard.log") as base,
-        sync_playwright() as pw,
+        chromium() as browser,
     ):
-        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        print(f"load average: {load_average()}", flush=True)
         page_times(browser, base, args.visits)
-        concurrency(browser, base, url, args.sessions, args.duration)
-        browser.close()
+        server_side(url, args.visits)
+        if args.sessions > 0:  # --sessions 0: time to content only
+            concurrency(browser, base, url, args.sessions, args.duration)
+    print(f"load average: {load_average()}", flush=True)
     tracebacks = (out / "dashboard.log").read_text().count("Traceback")
     print(f"dashboard log: {tracebacks} tracebacks", flush=True)
 

@@ -23,6 +23,7 @@ import uuid
 import pandas as pd
 import psycopg2
 
+from bench import load_average
 from bench.branches import branch_servers, url_for
 from db.migrate import migrate
 from ingestion.registry import sync_catalogue
@@ -118,6 +119,7 @@ def main() -> None:
 
     rows = make_rows(args.rows)
     print(f"rows: {len(rows):,} ({rows['sensor_id'].nunique()} sensors, {rows['metric'].nunique()} metrics)")
+    print(f"load average at start: {load_average()}", flush=True)
     paths = (
         ("writer", lambda url: bench_writer(url, rows, args.batch), len(rows)),
         ("writer, no windows", lambda url: bench_writer(url, rows, args.batch, aggregates=False), len(rows)),
@@ -149,6 +151,7 @@ def main() -> None:
         print(f"{label:22s}" + "".join(f"{results[b][num] / results[b][den]:>13.2f}x" for b in branches))
     if len(branches) == 2:
         print(f"writer timescaledb / plain = {results[branches[1]]['writer'] / results[branches[0]]['writer']:.2f}x")
+    print(f"load average at end: {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

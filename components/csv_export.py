@@ -6,6 +6,8 @@
   return or newline gets a leading ``'`` so that a spreadsheet shows it as text instead of evaluating it (numbers are
   left as numbers); each header line is one quoted cell, so a comma in a filter value cannot open a new cell;
 - numbers with a dot and full precision (machine-readable; the file is data, not a report);
+- windows never pass the declared end of the range: the last one ends there and says `partial` (true) when it is
+  shorter than the window (an in-progress window holds the readings up to the end, none after);
 - built only when the user asks for it (a button, then the download button).
 """
 
@@ -37,6 +39,7 @@ COLUMNS = (
     "min",
     "max",
     "count",
+    "partial",
 )
 
 
@@ -67,11 +70,14 @@ def build_csv(
     *,
     window_s: int,
     header: dict[str, str],
+    end=None,
     catalogue: pd.DataFrame | None = None,
     units: dict[str, str] | None = None,
 ) -> bytes:
     """The export file: comment header, then one row per (metric, sensor, bucket) of `series` (columns time,
-    sensor_id, metric, value, min, max, count), sorted by metric, sensor, time. UTF-8, comma-separated."""
+    sensor_id, metric, value, min, max, count), sorted by metric, sensor, time. A bucket reaching past `end` (the
+    range's exclusive end, whose readings the series holds) ends at `end` and is marked partial. UTF-8,
+    comma-separated."""
     names: dict[str, tuple[str, str, str]] = {}
     if catalogue is not None and not catalogue.empty:
         names = {
@@ -79,6 +85,7 @@ def build_csv(
             for row in catalogue[["sensor_id", "name", "commune", "kind"]].itertuples(index=False)
         }
     units = units or {}
+    limit = pd.Timestamp(end) if end is not None else None
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for line in header_lines(header):
@@ -90,12 +97,13 @@ def build_csv(
         for row in ordered.itertuples(index=False):
             name, commune, kind = names.get(row.sensor_id, ("", "", ""))
             start = pd.Timestamp(row.time)
+            stop = start + step if limit is None else min(start + step, limit)
             writer.writerow(
                 [
                     safe_cell(v)
                     for v in (
                         iso_local(start),
-                        iso_local(start + step),
+                        iso_local(stop),
                         row.sensor_id,
                         name,
                         commune,
@@ -106,9 +114,34 @@ def build_csv(
                         float(row.min),
                         float(row.max),
                         int(row.count),
+                        "true" if stop < start + step else "false",
                     )
                 ]
             )
+    return buffer.getvalue().encode("utf-8")
+
+
+def table_csv(table: pd.DataFrame, *, header: dict[str, str]) -> bytes:
+    """Any table a page shows (one row per line, its own columns) under the same rules as build_csv: the comment
+    header, ISO-8601 times with the Martinique offset for every datetime column, formula-safe text cells (column
+    names included), numbers at full precision."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for line in header_lines(header):
+        writer.writerow([line])
+    writer.writerow([safe_cell(str(c)) for c in table.columns])
+    times = {c for c in table.columns if pd.api.types.is_datetime64_any_dtype(table[c])}
+    for row in table.itertuples(index=False):
+        writer.writerow(
+            [
+                ""
+                if v is None or (not isinstance(v, str) and pd.isna(v))
+                else iso_local(v)
+                if c in times
+                else safe_cell(v)
+                for c, v in zip(table.columns, row, strict=True)
+            ]
+        )
     return buffer.getvalue().encode("utf-8")
 
 

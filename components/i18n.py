@@ -40,3 +40,9 @@ def t(key: str, **fields) -> str:
 def metric_label(row) -> str:
     """Label of a metric from a row having label_fr / label_en."""
     return row["label_fr"] if lang() == "fr" else row["label_en"]
+
+
+def metric_short(metric: str, row) -> str:
+    """A metric's short label for KPI cards (`metric.short.<metric>`, "Occupation parking"), its full label for a
+    metric the catalogue does not name (added by an operator)."""
+    return catalogue(lang()).get(f"metric.short.{metric}") or metric_label(row)

@@ -100,6 +100,40 @@ def parse_ids(values: Iterable[str], allowed: Collection[str]) -> tuple[str, ...
     return tuple(dict.fromkeys(kept))
 
 
+def parse_chart_time(value: object, now: datetime) -> datetime | None:
+    """A time as a Plotly date axis reports it ("2026-11-22 08:15:30.123", Martinique local time, as drawn) -> naive
+    local datetime; None when not a string, too long, malformed or outside [DATE_MIN, now + 1 day]."""
+    if not isinstance(value, str) or len(value) > MAX_PARAM_CHARS:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        return None  # the charts draw naive local times: an offset did not come from them
+    return moment if in_date_range(moment, now) else None
+
+
+def parse_box_range(box: object, now: datetime) -> tuple[datetime, datetime] | None:
+    """The time range of a box selection on a time chart (Streamlit's selection["box"]: a list of {"x": [x0, x1],
+    ...}; the last box counts) -> (start, end), naive local times widened to whole minutes, start < end; None when
+    there is no usable box."""
+    if not isinstance(box, list | tuple) or not box or not isinstance(box[-1], dict):
+        return None
+    xs = box[-1].get("x")
+    if not isinstance(xs, list | tuple) or len(xs) != 2:
+        return None
+    times = [parse_chart_time(x, now) for x in xs]
+    if None in times:
+        return None
+    low, high = sorted(times)
+    start = low.replace(second=0, microsecond=0)
+    end = high.replace(second=0, microsecond=0)
+    if end < high:  # up to the next whole minute, within the accepted range
+        end = min(end + timedelta(minutes=1), date_max(now))
+    return (start, end) if start < end else None
+
+
 # -- Streamlit: the URL and the notices -----------------------------------------------------------------------------
 def reject(name: str) -> None:
     """Note that URL parameter `name` was ignored (shown once by flush_notices)."""

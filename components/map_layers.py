@@ -1,7 +1,7 @@
 """The Map page's deck.gl (pydeck) pieces: a base map drawn from shipped data — sea, land, APPROXIMATE commune
 limits and names from data/communes_outline.geojson (scripts/build_commune_outlines.py) — so that nothing depends
 on internet basemap tiles; the sensor layer coloured by status or by value and sized by value; heat and hexagon
-layers; colour scales from the metric thresholds and their legend. Pure functions, no Streamlit calls."""
+layers coloured by the view's scale (components.map_legend). Pure functions, no Streamlit calls."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pydeck as pdk
 
+from components.map_legend import ValueScale
+
 ROOT = Path(__file__).resolve().parents[1]
 OUTLINE_PATH = ROOT / "data" / "communes_outline.geojson"
-
-# Page titles of the pages this module serves (app.py builds the navigation before any page runs).
 
 CENTER = {"latitude": 14.64, "longitude": -61.02, "zoom": 9.5}
 SEA = [214, 230, 244, 255]
@@ -26,24 +26,10 @@ LAND_ALT = [240, 236, 224, 255]
 LIMIT = [160, 150, 135, 200]
 COAST = [95, 110, 125, 255]
 LABEL = [120, 112, 100, 255]
-GREY = [154, 160, 166, 200]
 WHITE = [255, 255, 255, 255]
-RGB = {
-    "online": [30, 142, 62],
-    "stale": [232, 163, 23],
-    "offline": [197, 34, 31],
-    "green": [30, 142, 62],
-    "yellow": [240, 190, 30],
-    "red": [197, 34, 31],
-    "warning": [232, 113, 10],
-    "critical": [197, 34, 31],
-}
-# A sequential ramp (viridis) for metrics without thresholds.
-VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]]
-RADIUS_M = (350.0, 1500.0)  # sensor disc radius for the lowest / highest value shown
-RADIUS_FIXED_M = 700.0
-RADIUS_NO_VALUE_M = 300.0
 LAYER_MODES = ("points", "heat", "hex")
+HEX_RADIUS_M = 2500
+HEX_OPACITY = 0.45
 SENSOR_LAYER_ID = "sensors"
 # pydeck turns every plain string argument into a JavaScript expression ("pixels" -> the variable `pixels`, i.e.
 # undefined): string options must be wrapped to reach deck.gl as strings.
@@ -151,128 +137,6 @@ def base_layers(*, labels: bool = True) -> list[pdk.Layer]:
     return layers
 
 
-# -- colours and sizes ---------------------------------------------------------------------------------------------
-def _num(value) -> float | None:
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
-
-
-def color_stops(metric: dict, lo: float, hi: float) -> list[tuple[float, list[int]]]:
-    """Colour stops (value, rgb) of a metric's scale over the values shown [lo, hi]. With thresholds: green for
-    normal values, yellow at the warning threshold, red at the critical one (on the low side, high side or both).
-    Without: viridis from lo to hi."""
-    warn_low, warn_high = _num(metric.get("warn_low")), _num(metric.get("warn_high"))
-    crit_low, crit_high = _num(metric.get("crit_low")), _num(metric.get("crit_high"))
-    if all(v is None for v in (warn_low, warn_high, crit_low, crit_high)):
-        if hi <= lo:
-            hi = lo + 1.0
-        return [(lo + (hi - lo) * k / (len(VIRIDIS) - 1), VIRIDIS[k]) for k in range(len(VIRIDIS))]
-    stops: list[tuple[float, list[int]]] = []
-    low_edge = crit_low if crit_low is not None else warn_low
-    high_edge = crit_high if crit_high is not None else warn_high
-    if low_edge is not None:
-        if crit_low is not None:
-            stops.append((crit_low, RGB["red"]))
-        if warn_low is not None:
-            stops.append((warn_low, RGB["yellow"]))
-    # The green part spans the normal values shown (at least a little beyond the warning thresholds).
-    normal_lo = warn_low if warn_low is not None else low_edge
-    normal_hi = warn_high if warn_high is not None else high_edge
-    if normal_lo is None:
-        stops.append((min(lo, normal_hi - 1e-9), RGB["green"]))
-    elif normal_hi is None:
-        stops.append((max(hi, normal_lo + 1e-9), RGB["green"]))
-    else:
-        stops.append(((normal_lo + normal_hi) / 2, RGB["green"]))
-    if high_edge is not None:
-        if warn_high is not None:
-            stops.append((warn_high, RGB["yellow"]))
-        if crit_high is not None:
-            stops.append((crit_high, RGB["red"]))
-    stops.sort(key=lambda s: s[0])
-    return stops
-
-
-def ramp(value: float, stops: list[tuple[float, list[int]]]) -> list[int]:
-    """Linear interpolation between colour stops; clamped at both ends."""
-    if value <= stops[0][0]:
-        return list(stops[0][1])
-    for (v0, c0), (v1, c1) in zip(stops, stops[1:], strict=False):
-        if value <= v1:
-            f = 0.0 if v1 == v0 else (value - v0) / (v1 - v0)
-            return [round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True)]
-    return list(stops[-1][1])
-
-
-def value_colors(values: pd.Series, metric: dict) -> tuple[list[list[int]], list[tuple[float, list[int]]]]:
-    """RGBA per value (grey where missing) and the stops used."""
-    present = values.dropna()
-    lo, hi = (float(present.min()), float(present.max())) if len(present) else (0.0, 1.0)
-    stops = color_stops(metric, lo, hi)
-    colors = [[*ramp(v, stops), 230] if _num(v) is not None else GREY for v in values]
-    return colors, stops
-
-
-def radii(values: pd.Series) -> list[float]:
-    """Disc radius in metres by value over the values shown; a fixed size when they are all equal."""
-    present = values.dropna()
-    if present.empty:
-        return [RADIUS_NO_VALUE_M] * len(values)
-    lo, hi = float(present.min()), float(present.max())
-    out = []
-    for v in values:
-        v = _num(v)
-        if v is None:
-            out.append(RADIUS_NO_VALUE_M)
-        elif hi <= lo:
-            out.append(RADIUS_FIXED_M)
-        else:
-            out.append(RADIUS_M[0] + (RADIUS_M[1] - RADIUS_M[0]) * (v - lo) / (hi - lo))
-    return out
-
-
-def hex_color(rgb: list[int]) -> str:
-    return "#" + "".join(f"{int(c):02x}" for c in rgb[:3])
-
-
-def legend_gradient(stops: list[tuple[float, list[int]]], fmt, unit: str, lo: float, hi: float) -> str:
-    """HTML legend: a gradient bar over [min shown, max shown] (or the stops' span) with value labels."""
-    first, last = min(stops[0][0], lo), max(stops[-1][0], hi)
-    span = (last - first) or 1.0
-    parts = [f"{hex_color(ramp(first, stops))} 0%"]
-    parts += [f"{hex_color(c)} {100 * (v - first) / span:.1f}%" for v, c in stops if first < v < last]
-    parts.append(f"{hex_color(ramp(last, stops))} 100%")
-    ticks = sorted({first, last, *[v for v, _ in stops if first <= v <= last]})
-    labels = "".join(
-        f'<span style="position:absolute;left:{100 * (v - first) / span:.1f}%;transform:translateX(-50%);'
-        f'white-space:nowrap">{html.escape(fmt(v))}</span>'
-        for v in ticks
-    )
-    return (
-        '<div class="mm-legend" style="max-width:520px;margin:4px 0 26px 0">'
-        f'<div style="height:12px;border-radius:3px;background:linear-gradient(to right, {", ".join(parts)})"></div>'
-        f'<div style="position:relative;height:14px;font-size:0.75rem;color:#555">{labels}</div>'
-        f'<div style="font-size:0.75rem;color:#555;margin-top:2px">{html.escape(unit)}</div></div>'
-    )
-
-
-def legend_swatches(items: list[tuple[list[int], str]]) -> str:
-    """HTML legend of coloured dots with labels."""
-    cells = "".join(
-        f'<span style="display:inline-flex;align-items:center;margin-right:16px">'
-        f'<span style="width:12px;height:12px;border-radius:50%;background:{hex_color(rgb)};'
-        f'display:inline-block;margin-right:6px;border:1px solid #fff;box-shadow:0 0 0 1px #bbb"></span>'
-        f"{html.escape(label)}</span>"
-        for rgb, label in items
-    )
-    return f'<div class="mm-legend" style="font-size:0.85rem;margin:4px 0 8px 0">{cells}</div>'
-
-
 # -- the deck ----------------------------------------------------------------------------------------------------------
 def sensor_layer(points: pd.DataFrame) -> pdk.Layer:
     """Discs at the sensors (columns longitude, latitude, color, radius, line, tip, sensor_id): pickable, so a click
@@ -297,11 +161,13 @@ def sensor_layer(points: pd.DataFrame) -> pdk.Layer:
     )
 
 
-def value_layer(points: pd.DataFrame, mode: str) -> pdk.Layer | None:
-    """Heat (mean value around each place) or hexagons (mean value per 2.5 km hexagon) of the sensors' values."""
+def value_layer(points: pd.DataFrame, mode: str, scale: ValueScale | None) -> pdk.Layer | None:
+    """Heat (mean value around each place) or hexagons (mean value per 2.5 km hexagon) of the sensors' values,
+    coloured by `scale` (its classes over the values shown: the legend's)."""
     data = points.loc[points["value"].notna(), ["longitude", "latitude", "value"]].to_dict("records")
-    if not data or mode == "points":
+    if not data or mode == "points" or scale is None:
         return None
+    colors = scale.layer_colors()
     if mode == "heat":
         return pdk.Layer(
             "HeatmapLayer",
@@ -312,6 +178,7 @@ def value_layer(points: pd.DataFrame, mode: str) -> pdk.Layer | None:
             aggregation=LITERAL("MEAN"),
             radius_pixels=70,
             opacity=0.55,
+            **colors,
         )
     return pdk.Layer(
         "HexagonLayer",
@@ -322,11 +189,12 @@ def value_layer(points: pd.DataFrame, mode: str) -> pdk.Layer | None:
         color_aggregation=LITERAL("MEAN"),
         get_elevation_weight="value",
         elevation_aggregation=LITERAL("MEAN"),
-        radius=2500,
+        radius=HEX_RADIUS_M,
         coverage=0.92,
         extruded=False,
-        opacity=0.45,
-        color_range=[[*VIRIDIS[k], 255] for k in range(len(VIRIDIS))],
+        opacity=HEX_OPACITY,
+        color_scale_type=LITERAL("quantize"),
+        **colors,
     )
 
 
@@ -340,11 +208,18 @@ TOOLTIP_STYLE = {
 }
 
 
-def deck(points: pd.DataFrame, *, mode: str = "points", labels: bool = True, height: int = 620) -> pdk.Deck:
+def deck(
+    points: pd.DataFrame,
+    *,
+    mode: str = "points",
+    scale: ValueScale | None = None,
+    labels: bool = True,
+    height: int = 620,
+) -> pdk.Deck:
     """The whole map: base layers from shipped data, optional heat/hexagon layer, sensors on top. No basemap
     provider (map_provider=None): no tile is ever requested."""
     layers = base_layers(labels=labels)
-    extra = value_layer(points, mode)
+    extra = value_layer(points, mode, scale)
     if extra is not None:
         layers.append(extra)
     layers.append(sensor_layer(points))

@@ -3,33 +3,21 @@ history table, the data-quality table (gaps, stuck values, share of warning / cr
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 
-from components import charts
-from components.formatting import fmt_number, fmt_time
+from components import charts, formatting
+from components.formatting import fmt_int, fmt_number, fmt_time
 from components.i18n import lang, t
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """'2 j 3 h', '15 min 20 s', '42 s' (two units at most); '—' when unknown."""
-    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
-        return "—"
-    seconds = int(round(max(float(seconds), 0.0)))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
-    shown = [t(f"dur.{unit}", n=n) for n, unit in parts if n][:2]
-    return " ".join(shown) if shown else t("dur.s", n=0)
+    """'2 j 3 h', '15 min 20 s' (two CLDR units at most, components.formatting) in the current language."""
+    return formatting.fmt_duration(seconds, lang())
 
 
 def fmt_pct(share: float | None, decimals: int = 1) -> str:
-    if share is None or pd.isna(share):
-        return "—"
-    return f"{fmt_number(100 * float(share), lang(), decimals)} %"
+    return formatting.fmt_percent(share, lang(), decimals)
 
 
 def stamp(moment) -> str:
@@ -84,7 +72,8 @@ def battery_figure(hourly: pd.DataFrame, forecast: dict, *, crit_low: float | No
 
 
 def alert_table(history: pd.DataFrame) -> pd.DataFrame:
-    """The alert history as shown: local times, translated kind and severity, metric label with the unit."""
+    """The alert history as shown: local times, translated kind and severity, metric label with the unit, who
+    resolved it and why, whether it fired under a silence, its assignee."""
     label_col = "label_fr" if lang() == "fr" else "label_en"
 
     def value(v, unit) -> str:
@@ -96,12 +85,21 @@ def alert_table(history: pd.DataFrame) -> pd.DataFrame:
         text = f"✔ {row['acknowledged_by'] or ''} ({stamp(row['acknowledged_at'])})"
         return f"{text} — {row['ack_comment']}" if row.get("ack_comment") else text
 
+    def closed(row) -> str:
+        silenced = f" · {t('alerts.state.silenced')}" if row["silenced"] else ""
+        if pd.isna(row["closed_at"]):
+            return t("sensor.still_open") + silenced
+        if isinstance(row["resolved_by"], str):
+            by = t("sensor.resolved_by", by=row["resolved_by"], reason=row["resolution"] or "")
+            return f"{stamp(row['closed_at'])} · {by}{silenced}"
+        return stamp(row["closed_at"]) + silenced
+
     return pd.DataFrame(
         {
             t("sensor.col.alert"): history["alert_id"].astype("int64"),
             t("sensor.col.opened"): [stamp(v) for v in history["opened_at"]],
             t("sensor.col.last_seen"): [stamp(v) for v in history["last_seen_at"]],
-            t("sensor.col.closed"): [stamp(v) if pd.notna(v) else t("sensor.still_open") for v in history["closed_at"]],
+            t("sensor.col.closed"): [closed(row) for _, row in history.iterrows()],
             t("sensor.col.metric"): [
                 row[label_col] if pd.notna(row["metric"]) and pd.notna(row[label_col]) else "—"
                 for _, row in history.iterrows()
@@ -114,6 +112,7 @@ def alert_table(history: pd.DataFrame) -> pd.DataFrame:
             ],
             t("sensor.col.message"): history["message"],
             t("sensor.col.ack"): [ack(row) for _, row in history.iterrows()],
+            t("alerts.col.assignee"): history["assignee"].where(history["assignee"].notna(), ""),
         }
     )
 
@@ -132,10 +131,17 @@ def quality_table(
         rows.append(
             {
                 t("sensor.col.metric"): labels.get(metric, metric),
-                t("sensor.col.readings"): fmt_number(int(sh["readings"]), lang(), 0) if sh is not None else "0",
-                t("sensor.col.gaps"): int(s["gaps"]) if s is not None else 0,
-                t("sensor.col.gap_time"): fmt_duration(s["gap_s"]) if s is not None and s["gaps"] else "—",
-                t("sensor.col.longest"): fmt_duration(s["longest_s"]) if s is not None and s["gaps"] else "—",
+                t("sensor.col.readings"): fmt_int(int(sh["readings"]), lang()) if sh is not None else "0",
+                t("sensor.col.gaps"): (
+                    t(
+                        "sensor.gaps_cell",
+                        n=fmt_int(int(s["gaps"]), lang()),
+                        total=fmt_duration(s["gap_s"]),
+                        longest=fmt_duration(s["longest_s"]),
+                    )
+                    if s is not None and s["gaps"]
+                    else "0"
+                ),
                 t("sensor.col.coverage"): fmt_pct(s["coverage"]) if s is not None else "—",
                 t("sensor.col.stuck"): (
                     t(
@@ -146,9 +152,12 @@ def quality_table(
                     if len(runs)
                     else "—"
                 ),
-                t("sensor.col.warning"): fmt_pct(sh["share_warning"], 2) if sh is not None else "—",
-                t("sensor.col.critical"): fmt_pct(sh["share_critical"], 2) if sh is not None else "—",
-                t("sensor.col.fault"): fmt_pct(sh["share_fault"], 2) if sh is not None else "—",
+                # One column for the three shares: the table fits the page at 1280 px without a scroll bar.
+                t("sensor.col.shares"): (
+                    " / ".join(fmt_pct(sh[f"share_{level}"], 2) for level in ("warning", "critical", "fault"))
+                    if sh is not None
+                    else "—"
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -174,7 +183,7 @@ def stuck_table(stuck: pd.DataFrame, labels: dict[str, str], units: dict[str, st
                 f"{fmt_number(float(v), lang(), 2)} {units.get(m, '')}".strip()
                 for m, v in zip(stuck["metric"], stuck["value"], strict=True)
             ],
-            t("sensor.col.readings"): stuck["readings"],
+            t("sensor.col.readings"): [fmt_int(v, lang()) for v in stuck["readings"]],
             t("sensor.col.start"): [fmt_time(v, lang(), with_date=True) for v in stuck["run_start"]],
             t("sensor.col.end"): [fmt_time(v, lang(), with_date=True) for v in stuck["run_end"]],
             t("sensor.col.duration"): [fmt_duration(v) for v in stuck["duration_s"]],

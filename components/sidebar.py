@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from components import clock, inputs
+from components import clock, identity, inputs
 from components.i18n import LANG_NAMES, LANGS, lang, t
 from components.inputs import LOCAL, local_to_utc
+from components.names import display_names
 from data_access.engine import DatabaseUnavailable
 
 REFRESH_CHOICES = (0, 5, 10, 30, 60)  # seconds; 0 = off
@@ -236,6 +237,7 @@ def render_sidebar() -> None:
     with st.sidebar:
         st.markdown(f"### {t('app.title')}")
         st.caption(t("app.tagline"))
+        identity.login_controls()
         st.radio(
             t("sidebar.language"),
             LANGS,
@@ -318,7 +320,7 @@ def render_sidebar() -> None:
             )
         )
         narrowed = narrow(catalogue, ss["f_communes"], ss["f_kinds"])
-        names = dict(zip(catalogue["sensor_id"], catalogue["name"], strict=True)) if not catalogue.empty else {}
+        names = display_names(catalogue)
         ss["f_sensors"] = tuple(
             st.multiselect(
                 t("sidebar.sensors"),
@@ -387,6 +389,15 @@ def ensure_entrypoint() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def set_custom_range(start_local: datetime, end_local: datetime) -> None:
+    """Make [start, end) (naive Martinique times) the shared range, as if chosen in the sidebar: the state keys and
+    the range widgets' own keys (a widget keeps its value over its default). Call from a widget callback, before
+    the sidebar's widgets are drawn; the URL follows at the end of the run (sync_url)."""
+    ss = st.session_state
+    ss.update(f_range="custom", f_from=start_local, f_to=end_local)
+    ss.update({lang_key("sb_range"): "custom", "sb_from": start_local, "sb_to": end_local})
 
 
 def refresh_interval() -> int | None:

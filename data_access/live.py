@@ -42,10 +42,25 @@ def status_counts(status: pd.DataFrame) -> dict[str, int]:
 
 def metric_overview(engine: Engine, *, sensor_ids=None, now: datetime | None = None) -> pd.DataFrame:
     """Per metric: mean over the sensors of the last complete minute (`current`), of the minute before
-    (`previous`), and the number of sensors behind `current`."""
+    (`previous`), the number of sensors behind `current` and their `readings` in that minute."""
     frame = read(engine, "live_metric_overview", now=now or datetime.now(UTC), sensor_ids=_ids(sensor_ids))
     frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    frame["readings"] = frame["readings"].astype("int64")
     return frame
+
+
+def readings_per_s(overview: pd.DataFrame) -> float:
+    """Readings per second of the sensors behind a metric_overview, over its last complete minute."""
+    return float(overview["readings"].sum()) / 60.0 if len(overview) else 0.0
+
+
+def message_rate(engine: Engine, *, seconds: int = 60, now: datetime | None = None) -> float | None:
+    """Messages received per second by the live consumers over the last `seconds` (ingest_ledger), the whole
+    network (a message is not attributed to a filter); None when no consumer wrote to the ledger in that time."""
+    frame = read(engine, "live_message_rate", seconds=int(seconds), now=now or datetime.now(UTC))
+    if frame.empty or int(frame["batches"].iloc[0]) == 0:
+        return None
+    return float(frame["messages_per_s"].iloc[0])
 
 
 def end_to_end_latency(engine: Engine, *, minutes: int = 5) -> dict[str, float | int | None]:

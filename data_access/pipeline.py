@@ -1,5 +1,6 @@
-"""Reads of the Pipeline page: per-stage latency (get_pipeline_latency_stats), throughput over time (pipeline_kpi),
-freshness per sensor, quarantined messages by reason with samples. Same conventions as data_access.queries:
+"""Reads of the Pipeline page: per-stage latency (get_pipeline_latency_stats), throughput over time from every
+processor's batch records (ingest_ledger, stream_batches), freshness per sensor (worst first), quarantined messages
+by reason with samples. Same conventions as data_access.queries:
 fn(engine, *, ...) -> DataFrame, SQL in data_access/sql/pipeline_*.sql."""
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ def stage_latency(
     return _all_stages(frame)
 
 
+LATENCY_POINTS = 500  # buckets of the latency-over-time panel: a percentile needs a few batches per bucket
+
+
+def latency_series(engine: Engine, *, start: datetime, end: datetime, step_s: int) -> pd.DataFrame:
+    """Per bucket of step_s seconds in [start, end) and per stage: time (bucket start, UTC), stage, samples, p50_ms,
+    p95_ms, p99_ms. Buckets without a batch are absent."""
+    frame = _utc(read(engine, "pipeline_latency_series", start=start, end=end, step_s=int(step_s)), "time")
+    frame["samples"] = frame["samples"].astype("int64")
+    for column in ("p50_ms", "p95_ms", "p99_ms"):
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
 def throughput_step(start: datetime, end: datetime, max_points: int = MAX_POINTS) -> int:
     """Bucket width for the throughput series: the narrowest of THROUGHPUT_STEPS_S giving at most max_points."""
     span = max((end - start).total_seconds(), 1.0)
@@ -59,26 +73,43 @@ def throughput_step(start: datetime, end: datetime, max_points: int = MAX_POINTS
     return THROUGHPUT_STEPS_S[-1] * math.ceil(span / THROUGHPUT_STEPS_S[-1] / max_points)
 
 
+# The unit of `received` per processor: the lite consumers count the messages their transport handed over (a
+# multi-metric message carries several readings); the backfill and the Spark sink count readings.
+RECEIVED_UNIT = {"lite": "messages", "backfill": "readings", "spark": "readings"}
+THROUGHPUT_COLUMNS = ("time", "processor", "source", "readings", "received", "batches")
+
+
 def throughput(engine: Engine, *, start: datetime, end: datetime, step_s: int | None = None) -> pd.DataFrame:
-    """Readings stored per bucket of step_s seconds (default throughput_step) in [start, end), per processor: time
-    (bucket start, UTC), processor, rows, batches, rows_per_s. Buckets without a batch are absent."""
+    """Committed batches per bucket of step_s seconds (default throughput_step) in [start, end), per processor and
+    source, from every processor's own batch record: time (bucket start, UTC), processor, source, readings (stored),
+    received (in RECEIVED_UNIT[processor]), batches, readings_per_s, received_per_s. Buckets without a batch are
+    absent."""
     step_s = int(step_s or throughput_step(start, end))
     frame = _utc(read(engine, "pipeline_throughput", start=start, end=end, step_s=step_s), "time")
-    frame["rows"] = frame["rows"].astype("int64")
-    frame["batches"] = frame["batches"].astype("int64")
-    frame["rows_per_s"] = frame["rows"] / step_s
+    for column in ("readings", "received", "batches"):
+        frame[column] = frame[column].astype("int64")
+    frame["readings_per_s"] = frame["readings"] / step_s
+    frame["received_per_s"] = frame["received"] / step_s
     return frame
+
+
+# Worst first: a sensor that never reported, then offline, stale, online.
+STATUS_RANK = {"never": 0, "offline": 1, "stale": 2, "online": 3}
 
 
 def freshness(engine: Engine, *, sensor_ids=None, now: datetime | None = None) -> pd.DataFrame:
     """queries.sensor_status (last_time, age_s, status from each sensor's expected interval) for the given sensors
-    (None = all), oldest reading first; sensors that never reported come first."""
+    (None = all), with `state` (status, or "never" for a sensor that never reported) and `lateness` (age / expected
+    interval), worst first: by state, then the most late for its own interval."""
     frame = queries.sensor_status(engine, now=now)
     if sensor_ids is not None:
-        frame = frame[frame["sensor_id"].isin(list(sensor_ids))]
-    return frame.sort_values(["age_s", "sensor_id"], ascending=[False, True], na_position="first").reset_index(
-        drop=True
-    )
+        frame = frame[frame["sensor_id"].isin(list(sensor_ids))].copy()
+    frame["age_s"] = frame["age_s"].astype("float64")
+    frame["state"] = frame["status"].where(frame["age_s"].notna(), "never")
+    frame["lateness"] = frame["age_s"] / frame["expected_interval_s"].clip(lower=1).astype("float64")
+    frame["_rank"] = frame["state"].map(STATUS_RANK)
+    frame = frame.sort_values(["_rank", "lateness", "sensor_id"], ascending=[True, False, True], na_position="first")
+    return frame.drop(columns="_rank").reset_index(drop=True)
 
 
 def ingest_status(engine: Engine) -> pd.DataFrame:

@@ -51,8 +51,9 @@ def sensor_status(engine: Engine, *, now: datetime | None = None) -> pd.DataFram
     return _utc(read(engine, "sensor_status", now=now or _utc_now()), "last_time")
 
 
-def latest_readings(engine: Engine, *, sensor_ids: list[str] | None = None) -> pd.DataFrame:
-    return _utc(read(engine, "latest_readings", sensor_ids=sensor_ids), "time")
+def latest_readings(engine: Engine, *, sensor_ids=None) -> pd.DataFrame:
+    ids = None if sensor_ids is None else list(sensor_ids)
+    return _utc(read(engine, "latest_readings", sensor_ids=ids), "time")
 
 
 def metric_overview(engine: Engine, *, now: datetime | None = None) -> pd.DataFrame:

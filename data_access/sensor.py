@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from data_access import queries
 from data_access.queries import RAW_MAX_SPAN, read
 
-GAP_FACTORS = (5, 10, 60, 300)  # a gap: at least N x the expected interval without a reading
+GAP_FACTORS = (5, 10, 60, 300)  # a gap: at least N x the step the readings are stored at, without a reading
+STEP_HOURLY_FROM = timedelta(hours=3)  # from this span on, the stored step is measured on 1-hour windows
 DEFAULT_GAP_FACTOR = 10
 GAP_RAW_MAX_SPAN = timedelta(hours=24)  # longer ranges: gaps from the 1-minute windows (1-minute resolution)
 GAP_LIMIT = 50  # longest gaps listed per metric (counts and totals cover all of them)
@@ -145,6 +146,28 @@ def gap_source(start: datetime, end: datetime) -> str:
     return "raw" if end - start <= GAP_RAW_MAX_SPAN else "agg"
 
 
+def stored_steps(engine: Engine, *, sensor_id: str, start: datetime, end: datetime) -> dict[str, int]:
+    """metric -> the step (seconds) its readings are stored at in [start, end), from the readings of its fuller
+    windows there (sensor_step.sql; 1-hour windows from STEP_HOURLY_FROM on, else 1-minute ones): 1 for a live
+    sensor, 60 for a one-minute history. Metrics without a whole window in the range are left out."""
+    window_s = 3600 if end - start >= STEP_HOURLY_FROM else 60
+    frame = read(engine, "sensor_step", sensor_id=sensor_id, start=start, end=end, window_s=window_s)
+    return {
+        row.metric: max(1, round(window_s / float(row.full_count)))
+        for row in frame.itertuples()
+        if row.full_count and row.full_count > 0
+    }
+
+
+def typical_step(steps: dict[str, int], expected_interval_s: int) -> int:
+    """The step the gap threshold is a multiple of, for the sensor as a whole: the most common stored step of its
+    metrics (the shortest among equals), never under the interval the sensor is expected to report at."""
+    if not steps:
+        return max(1, int(expected_interval_s))
+    counts = pd.Series(list(steps.values())).value_counts()
+    return max(int(expected_interval_s), int(min(counts[counts == counts.max()].index)))
+
+
 def gaps(
     engine: Engine,
     *,
@@ -152,13 +175,16 @@ def gaps(
     start: datetime,
     end: datetime,
     factor: int = DEFAULT_GAP_FACTOR,
+    steps: tuple[tuple[str, int], ...] = (),
+    default_s: int = 1,
     limit: int = GAP_LIMIT,
 ) -> pd.DataFrame:
-    """Periods of at least factor x expected_interval_s without a reading, per metric, in [start, end) (the range
-    edges count as readings). From the raw rows up to GAP_RAW_MAX_SPAN; beyond, from the 1-minute windows, where no
-    gap under one minute can be seen (the threshold is then at least 60 s). Columns: metric, gap_start, gap_end,
-    duration_s, metric_gaps (all gaps of the metric), metric_gap_s (their total duration); the `limit` longest
-    per metric are listed."""
+    """Periods of at least factor x step without a reading, per metric, in [start, end) (the range edges count as
+    readings), where step is the metric's stored step (`steps`: (metric, seconds) pairs, see stored_steps) or
+    default_s. From the raw rows up to GAP_RAW_MAX_SPAN; beyond, from the 1-minute windows, where no gap under one
+    minute can be seen (the threshold is then at least 60 s). Columns: metric, gap_start, gap_end, duration_s,
+    metric_gaps (all gaps of the metric), metric_gap_s (their total duration); the `limit` longest per metric are
+    listed."""
     source = gap_source(start, end)
     frame = read(
         engine,
@@ -167,6 +193,9 @@ def gaps(
         start=start,
         end=end,
         factor=int(factor),
+        step_metrics=[m for m, _ in steps],
+        step_s=[max(1, int(v)) for _, v in steps],
+        default_s=max(1, int(default_s)),
         min_s=1 if source == "raw" else 60,
         limit=int(limit),
     )

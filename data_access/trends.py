@@ -34,7 +34,12 @@ class Plan:
     requested_s: int  # the window the user asked for (window_s is wider when the range has too many buckets)
     base_window_s: int | None  # tumbling aggregate windows read, when source == "agg"
     start: datetime  # aligned down on window_s (UTC)
-    end: datetime  # exclusive (UTC)
+    end: datetime  # exclusive (UTC); from aggregates, the end of the last whole minute: no window reads past it
+
+    @property
+    def hour_end(self) -> datetime:
+        """From 1-hour windows: where the whole hours end; the last, unfinished hour is read from 1-minute ones."""
+        return max(self.start, align_down(self.end, 3600))
 
     @property
     def widened(self) -> bool:
@@ -71,14 +76,16 @@ def plan(start: datetime, end: datetime, window_s: int, *, series: int = 1, max_
     if window % 3600 and max(series, 1) * (end - aligned).total_seconds() / 60 > MAX_MINUTE_WINDOWS:
         window = next(w for w in choices if w >= 3600 and w >= window)
         aligned = align_down(start, window)
-    return Plan("agg", window, window_s, 3600 if window % 3600 == 0 else 60, aligned, end)
+    # Aggregates hold whole minutes: the range ends with the last one that ends by `end`, never after it.
+    return Plan("agg", window, window_s, 3600 if window % 3600 == 0 else 60, aligned, align_down(end, 60))
 
 
 def windowed_series(
     engine: Engine, *, sensor_ids, metrics, start: datetime, end: datetime, window_s: int, series: int = 1
 ) -> pd.DataFrame:
     """Per (metric, sensor, bucket): time (bucket start, UTC), sensor_id, metric, value (mean), min, max, count,
-    read as plan(start, end, window_s, series=series) says."""
+    read as plan(start, end, window_s, series=series) says: only readings in [plan.start, plan.end), so the last
+    bucket holds what its window had until plan.end (csv_export marks it partial)."""
     p = plan(start, end, window_s, series=series)
     params = dict(
         sensor_ids=list(sensor_ids),
@@ -91,7 +98,7 @@ def windowed_series(
     if p.source == "raw":
         frame = _read(engine, "trends_series_raw", **params)
     elif p.base_window_s == 3600:
-        frame = _read(engine, "trends_series_agg_hourly", **params)
+        frame = _read(engine, "trends_series_agg_hourly", hour_end=p.hour_end, **params)
     else:
         frame = _read(engine, "trends_series_agg", base_window_s=p.base_window_s, **params)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)

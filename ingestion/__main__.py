@@ -51,40 +51,37 @@ def _faults(args):
     )
 
 
-def _backfill(dsn: str, span_s: float, step_s: float, seed: int, stop: Stop | None = None, label="backfill"):
-    from ingestion.simulator import Simulator
-    from ingestion.writer import Writer
+def _backfill(args, stop: Stop, label="backfill") -> None:
+    from ingestion.backfill import Backfill
 
-    end = time.time()
-    start = end - span_s
-    sim = Simulator(seed=seed)
-    started = time.monotonic()
-    stored = dup = 0
-    from ingestion.writer import Batch
-
-    # Under `run` (stop given) a database outage is waited out, like the live path; alone it fails after retries.
-    retries = None if stop is not None and label != "backfill" else 5
-    with Writer(dsn, processor="backfill", retries=retries, stop=stop.event if stop else None) as writer:
-        for chunk in sim.history(start, end, step_s=step_s):
-            if stop:
-                break
-            result = writer.commit(Batch(chunk, [], len(chunk), "backfill"))
-            stored, dup = stored + result.stored, dup + result.duplicates
-            done = min(1.0, (chunk["time"].max().timestamp() - start) / span_s)
-            rate = (stored + dup) / max(time.monotonic() - started, 1e-9)
-            print(
-                f"{label} {100 * done:5.1f}%  {stored:,} stored, {dup:,} already there, {rate:,.0f} readings/s",
-                flush=True,
-            )
+    # Under `run` a database outage is waited out, like the live path; alone it fails after retries.
+    retries = None if label != "backfill" else 5
+    job = Backfill(
+        writer_dsn(args),
+        span_s=parse_duration(args.span),
+        step_s=args.step,
+        seed=args.seed,
+        stop=stop.event,
+        retries=retries,
+        out=lambda line: print(line.replace("backfill", label, 1), flush=True),
+    )
+    result = job.run()
     print(
-        f"{label} done: {stored:,} readings stored, {dup:,} already present, {time.monotonic() - started:.1f}s",
+        f"{label} {result.state}: {result.readings:,} readings in {result.seconds:.1f}s "
+        f"({result.readings / max(result.seconds, 1e-9):,.0f} readings/s), {result.stored:,} new, "
+        f"{result.fast_chunks} chunks written directly, {result.merged_chunks} merged, "
+        f"{result.alerts:,} historic alerts",
         flush=True,
     )
 
 
 def cmd_backfill(args) -> int:
+    from ingestion.backfill_plan import lower_priority
+
+    stop = Stop()
+    lower_priority()  # a process of its own (scripts/run.sh): it yields the CPU to the live ingestion
     sync_catalogue_at_start(args)
-    _backfill(writer_dsn(args), parse_duration(args.span), args.step, args.seed, Stop())
+    _backfill(args, stop)
     return 0
 
 
@@ -108,11 +105,9 @@ def cmd_run(args) -> int:
     alerts = AlertsTicker(dsn, args.alerts_every)
     if args.backfill:
         # History fills in the background so that live numbers show up at once.
+        backfill_args = argparse.Namespace(**vars(args), span=args.backfill, step=args.backfill_step)
         threading.Thread(
-            target=_backfill,
-            args=(dsn, parse_duration(args.backfill), args.backfill_step, args.seed, stop, "backfill (background)"),
-            name="backfill",
-            daemon=True,
+            target=_backfill, args=(backfill_args, stop, "backfill (background)"), name="backfill", daemon=True
         ).start()
     start_run_archivers(args, dsn, stop.event)
     ingest.start()

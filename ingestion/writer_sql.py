@@ -22,6 +22,24 @@ CREATE TEMP TABLE IF NOT EXISTS staging_readings (
 
 _COPY = "COPY staging_readings (t_us, sensor_id, metric, value, status) FROM STDIN WITH (FORMAT csv)"
 
+# A window's partial state (count, sums, min, max, status counts) merged into the stored one: additions merge
+# exactly, so a late reading or a backfill chunk's edge window joins whatever the window already holds.
+AGG_MERGE = """ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
+       SET count = a.count + excluded.count,
+           sum_value = a.sum_value + excluded.sum_value,
+           sum_sq = a.sum_sq + excluded.sum_sq,
+           avg = (a.sum_value + excluded.sum_value) / (a.count + excluded.count),
+           min = least(a.min, excluded.min),
+           max = greatest(a.max, excluded.max),
+           stddev = CASE WHEN a.count + excluded.count > 1 THEN sqrt(greatest(0,
+                        ((a.sum_sq + excluded.sum_sq)
+                         - (a.sum_value + excluded.sum_value) ^ 2 / (a.count + excluded.count))
+                        / (a.count + excluded.count - 1))) END,
+           n_warning = a.n_warning + excluded.n_warning,
+           n_critical = a.n_critical + excluded.n_critical,
+           n_fault = a.n_fault + excluded.n_fault,
+           updated_at = excluded.updated_at"""
+
 # One round trip. Every CTE sees only the rows `ins` returns, i.e. readings that were new. Windows are built
 # from per-minute partials (count, sum, sum of squares, min, max, status counts all merge exactly), so the
 # grouping work is one pass over the batch whatever the number of window kinds.
@@ -47,6 +65,11 @@ WITH ins AS (
     SELECT i.sensor_id, i.metric, i.time, i.value, i.status, now()
       FROM ins i
       JOIN last USING (sensor_id, metric, time)
+     -- ON CONFLICT DO UPDATE locks the row even when its WHERE is false: leave alone the rows this batch does
+     -- not advance (a backfill or a late reading), so that it never holds up the live writer on them
+     WHERE NOT EXISTS (SELECT 1 FROM sensor_latest x
+                        WHERE x.sensor_id = i.sensor_id AND x.metric = i.metric AND x.time > i.time)
+     ORDER BY i.sensor_id, i.metric  -- rows locked in key order, sensor_latest before windows: as every writer
     ON CONFLICT (sensor_id, metric) DO UPDATE
        SET time = excluded.time, value = excluded.value, status = excluded.status,
            ingested_at = excluded.ingested_at
@@ -67,21 +90,8 @@ WITH ins AS (
                    w.size_s, m.sensor_id, m.metric, m.n, m.s, m.ss, m.lo, m.hi, m.nw, m.nc, m.nf
               FROM mins m CROSS JOIN win w) b
      GROUP BY b.window_start, b.size_s, b.sensor_id, b.metric
-    ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
-       SET count = a.count + excluded.count,
-           sum_value = a.sum_value + excluded.sum_value,
-           sum_sq = a.sum_sq + excluded.sum_sq,
-           avg = (a.sum_value + excluded.sum_value) / (a.count + excluded.count),
-           min = least(a.min, excluded.min),
-           max = greatest(a.max, excluded.max),
-           stddev = CASE WHEN a.count + excluded.count > 1 THEN sqrt(greatest(0,
-                        ((a.sum_sq + excluded.sum_sq)
-                         - (a.sum_value + excluded.sum_value) ^ 2 / (a.count + excluded.count))
-                        / (a.count + excluded.count - 1))) END,
-           n_warning = a.n_warning + excluded.n_warning,
-           n_critical = a.n_critical + excluded.n_critical,
-           n_fault = a.n_fault + excluded.n_fault,
-           updated_at = excluded.updated_at
+     ORDER BY b.sensor_id, b.metric, b.window_start, b.size_s  -- key order: no deadlock with the backfill
+    {AGG_MERGE}
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),

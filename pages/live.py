@@ -1,7 +1,7 @@
 """Temps réel / Live — what is happening now for the sensors chosen in the sidebar: freshness, open alerts,
 throughput and latency, latest values with their delta, a fine-grained series, a status grid, the alert feed with
-acknowledgement. Live parts are fragments refreshed at the sidebar's interval: a refresh never resets the
-selections or the scroll position."""
+its history and silences, and the alert actions. Live parts are fragments refreshed at the sidebar's interval: a
+refresh never resets the selections or the scroll position."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from components import charts, clock, inputs
-from components.alerts_feed import acknowledge_form, feed_table
+from components import charts, clock, inputs, plot
+from components.alert_actions import alert_actions
+from components.alert_history import live_activity
+from components.alerts_feed import feed_table
+from components.csv_export import export_controls, iso_local, signature, table_csv
 from components.data import load
 from components.errors import guard
-from components.formatting import fmt_number, fmt_time
-from components.i18n import lang, metric_label, t
+from components.formatting import auto_decimals, fmt_compact, fmt_duration, fmt_int, fmt_number, fmt_signed, fmt_time
+from components.i18n import lang, metric_label, metric_short, t
+from components.names import place_names
 from components.sidebar import current_filters, ensure_entrypoint, refresh_interval
 from data_access import alerts, live, queries
 
@@ -41,18 +45,9 @@ if not sensor_ids:
 if not any(len(m) for m in catalogue.loc[catalogue["sensor_id"].isin(sensor_ids), "metrics"]):
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
-names = dict(zip(catalogue["sensor_id"], catalogue["name"], strict=True))
 metric_rows = metrics.set_index("metric")
 labels = {m: f"{metric_label(r)} ({r['unit']})" for m, r in metric_rows.iterrows()}
-short_labels = {m: metric_label(r) for m, r in metric_rows.iterrows()}
-
-
-def fmt_delta(delta: float) -> str:
-    """Signed, one decimal, never "-0,0"."""
-    rounded = round(delta, 1)
-    text = fmt_number(abs(rounded), lang(), 1)
-    return ("+" if rounded > 0 else "−" if rounded < 0 else "±") + text
-
+short_labels = {m: metric_short(m, r) for m, r in metric_rows.iterrows()}
 
 # The only page-local choice: how many minutes the fine series shows. Kept in the URL like the sidebar's filters.
 if "live_window" not in st.session_state:
@@ -72,28 +67,49 @@ def kpi_cards() -> None:
     status = load(live.sensor_status, sensor_ids=sensor_ids)
     counts = live.status_counts(status)
     latency = load(live.end_to_end_latency, minutes=5)
-    rate = load(queries.throughput, seconds=60)
+    overview = load(live.metric_overview, sensor_ids=sensor_ids)
+    messages = load(live.message_rate, seconds=60)
     cols = st.columns(5)
-    cols[0].metric(t("live.online"), f"{counts['online']} / {counts['total']}", border=True)
-    cols[1].metric(t("live.stale"), counts["stale"], border=True)
-    cols[2].metric(t("live.offline"), counts["offline"], border=True)
-    cols[3].metric(t("live.msg_rate"), fmt_number(rate, lang(), 1), help=t("live.msg_rate_help"), border=True)
-    p95 = latency["p95_ms"]
+    cols[0].metric(
+        t("live.online"), f"{fmt_int(counts['online'], lang())} / {fmt_int(counts['total'], lang())}", border=True
+    )
+    cols[1].metric(t("live.stale"), fmt_int(counts["stale"], lang()), border=True)
+    cols[2].metric(t("live.offline"), fmt_int(counts["offline"], lang()), border=True)
+    # Who each rate counts is said under it: the readings follow the filters, the messages are the whole network's.
+    cols[3].metric(
+        t("live.reading_rate"),
+        fmt_compact(live.readings_per_s(overview), lang(), 1),
+        delta=t("live.reading_rate_scope", n=fmt_int(len(sensor_ids), lang())),
+        delta_color="off",
+        delta_arrow="off",
+        help=t("live.reading_rate_help"),
+        border=True,
+    )
     cols[4].metric(
-        t("live.latency"),
-        "—" if p95 is None else f"{fmt_number(p95 / 1000, lang(), 2)} s",
-        help=t("live.latency_help", n=latency["samples"]),
+        t("live.msg_rate"),
+        fmt_compact(messages, lang(), 1),
+        delta=t("live.msg_rate_scope"),
+        delta_color="off",
+        delta_arrow="off",
+        help=t("live.msg_rate_help"),
         border=True,
     )
 
     open_alerts = load(alerts.open_counts, sensor_ids=sensor_ids).set_index("severity")
-    cols = st.columns(4)
-    cols[0].metric(t("live.alerts_open"), int(open_alerts["open_alerts"].sum()), border=True)
-    for col, severity in zip(cols[1:], ("critical", "warning", "info"), strict=True):
+    cols = st.columns(5)
+    p95 = latency["p95_ms"]
+    cols[0].metric(
+        t("live.latency"),
+        "—" if p95 is None else f"{fmt_number(p95 / 1000, lang(), 2)} s",
+        help=t("live.latency_help", n=fmt_int(latency["samples"], lang())),
+        border=True,
+    )
+    cols[1].metric(t("live.alerts_open"), fmt_int(open_alerts["open_alerts"].sum(), lang()), border=True)
+    for col, severity in zip(cols[2:], ("critical", "warning", "info"), strict=True):
         row = open_alerts.loc[severity]
         col.metric(
             f"{charts.SEVERITY_ICONS[severity]} {t(f'live.alerts.{severity}')}",
-            int(row["open_alerts"]),
+            fmt_int(row["open_alerts"], lang()),
             delta=t("live.alerts_unack", n=int(row["unacknowledged"])) if row["unacknowledged"] else None,
             delta_color="off",
             delta_arrow="off",
@@ -118,13 +134,14 @@ def latest_values() -> None:
         current, previous = float(row["current"]), row["previous"]
         delta = None if pd.isna(previous) else current - float(previous)
         unit = metric_rows.loc[metric, "unit"] if metric in metric_rows.index else ""
+        decimals = auto_decimals(current)
         col.metric(
-            short_labels.get(metric, metric),
-            f"{fmt_number(current, lang(), 1)} {unit}",
-            delta=None if delta is None else fmt_delta(delta),
-            delta_arrow="off" if delta is None or round(delta, 1) == 0 else "up" if delta > 0 else "down",
+            f"{short_labels.get(metric, metric)} ({unit})" if unit else short_labels.get(metric, metric),
+            fmt_compact(current, lang(), decimals),
+            delta=None if delta is None else fmt_signed(delta, lang(), decimals),
+            delta_arrow="off" if delta is None or round(delta, decimals) == 0 else "up" if delta > 0 else "down",
             delta_color="off",
-            help=t("live.delta_help"),
+            help=t("live.delta_help_full", metric=labels.get(metric, metric)),
             border=True,
         )
 
@@ -146,12 +163,17 @@ def live_series() -> None:
     if frame.empty:
         st.info(t("live.no_series"))
         return
-    st.plotly_chart(
-        charts.lines(frame, group="sensor_id", y_label=labels.get(metric, metric), names=names, height=320),
-        width="stretch",
-        key="live_series_chart",
+    unit = metric_rows.loc[metric, "unit"] if metric in metric_rows.index else ""
+    fig = charts.lines(
+        frame,
+        group="sensor_id",
+        y_label=labels.get(metric, metric),
+        names=place_names(catalogue),
+        height=340,
+        unit=unit,
     )
-    caption = t("live.source", source=t(f"source.{resolution.source}"), step=f"{resolution.step_s} s")
+    plot.show(fig, key="live_series_chart")  # the last minutes, not the page range: no box-zoom here
+    caption = t("live.source", source=t(f"source.{resolution.source}"), step=fmt_duration(resolution.step_s, lang()))
     if len(with_metric) > len(drawn):
         caption += " · " + t("live.series_truncated", shown=len(drawn), total=len(with_metric))
     st.caption(caption)
@@ -160,8 +182,32 @@ def live_series() -> None:
 def status_grid() -> None:
     st.subheader(t("live.grid"))
     status = load(live.sensor_status, sensor_ids=sensor_ids)
-    short = {s: n.split(" – ", 1)[-1] if " – " in n else n for s, n in names.items()}
-    st.html(charts.status_tiles(status, names=short))
+    st.html(charts.status_tiles(status))
+
+
+def export_table() -> None:
+    """The sensors shown with their status and the latest reading of each metric, as a CSV (Trends rules)."""
+    now = clock.now()
+    latest = load(queries.latest_readings, sensor_ids=sensor_ids).rename(columns={"status": "reading_status"})
+    status = load(live.sensor_status, sensor_ids=sensor_ids)[["sensor_id", "name", "commune", "kind", "status"]]
+    table = status.merge(latest.drop(columns=["name", "commune", "kind"]), on="sensor_id", how="left")
+    columns = ["sensor_id", "name", "commune", "kind", "status", "metric", "unit", "value", "time", "reading_status"]
+    table = table[columns].rename(columns={"name": "sensor_name", "time": "reading_time"})
+    header = {
+        "Madinina Monitor": "Live export (sensor status and latest reading of each metric)",
+        "at": f"{iso_local(now)} America/Martinique",
+        "communes": "|".join(filters.communes) or "all",
+        "kinds": "|".join(filters.kinds) or "all",
+        "sensors": "|".join(filters.sensor_ids) or f"all matching ({len(sensor_ids)})",
+        "columns": "status: the sensor's freshness from its expected interval; reading_status: as the device sent it",
+    }
+    st.caption(t("live.export_caption", rows=fmt_int(len(table), lang())))
+    export_controls(
+        lambda: table_csv(table, header=header),
+        view_signature=signature(sensor_ids, int(now.timestamp()) // 60),
+        file_name=f"madinina-live-{now.strftime('%Y%m%dT%H%M%S')}Z.csv",
+        key="live_csv",
+    )
 
 
 @st.fragment(run_every=refresh_interval())
@@ -178,8 +224,11 @@ def live_panel() -> None:
 @guard
 def alerts_panel() -> None:
     feed_table(sensor_ids)
+    live_activity(sensor_ids)
 
 
 live_panel()
 alerts_panel()
-acknowledge_form(sensor_ids)
+alert_actions(sensor_ids)
+with st.expander(t("live.export")):
+    export_table()

@@ -4,6 +4,7 @@ e2e (the real app in headless Chromium)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -42,6 +43,9 @@ BOTH_BRANCHES = {
     "test_pipeline_queries.py",
     "test_alerts_queries.py",
     "test_alerts_engine.py",
+    "test_alert_actions_sql.py",
+    "test_backfill.py",
+    "test_alerts_history.py",
     "test_psql.py",
     "test_spark_job.py::test_same_input_same_tables_as_the_lite_processor",
 }
@@ -61,13 +65,21 @@ def _cluster(output_dir: Path, name: str, timescaledb: bool):
     return cluster
 
 
+def _discard(cluster) -> None:
+    """Stop a session's cluster and delete its data directory (hundreds of MB each; repeated local runs filled the
+    disk). MADININA_KEEP_TEST_CLUSTERS=1 keeps it for a post-mortem."""
+    cluster.stop()
+    if not os.environ.get("MADININA_KEEP_TEST_CLUSTERS"):
+        shutil.rmtree(cluster.server.data_dir.parent, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def plain_cluster(output_dir):
     """Plain PostgreSQL 15, even where TimescaleDB is installed."""
     require(pg.binaries_available(), "PostgreSQL server binaries")
     cluster = _cluster(output_dir, "pg", timescaledb=False)
     yield cluster
-    cluster.stop()
+    _discard(cluster)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +89,7 @@ def timescale_cluster(output_dir):
     require(pg.timescaledb_available(), "TimescaleDB (scripts/setup.sh builds it from ../shared/vendor)")
     cluster = _cluster(output_dir, "tsdb", timescaledb=True)
     yield cluster
-    cluster.stop()
+    _discard(cluster)
 
 
 @pytest.fixture(scope="session")

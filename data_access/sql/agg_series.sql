@@ -6,6 +6,6 @@ SELECT date_bin(CAST(:step_s AS integer) * interval '1 second', a.window_start, 
  WHERE a.metric = :metric
    AND a.sensor_id = ANY(CAST(:sensor_ids AS text[]))
    AND a.window_end - a.window_start = CAST(:window_s AS integer) * interval '1 second'
-   AND a.window_start >= :start AND a.window_start < :end
+   AND a.window_start >= :start AND a.window_end <= :end
  GROUP BY 1, 2
  ORDER BY 2, 1

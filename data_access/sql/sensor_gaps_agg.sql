@@ -1,8 +1,10 @@
 -- Gaps of one sensor in [:start, :end) from its 1-minute windows (long ranges, where reading every raw row would
 -- cost too much): a gap runs from the end of a window with readings to the start of the next one, and is kept when
--- it lasts at least max(:factor x expected_interval_s, :min_s) seconds. The range edges count as readings. Same
+-- it lasts at least max(:factor x max(the metric's stored step, expected_interval_s), :min_s) seconds. The range edges count as readings. Same
 -- columns as sensor_gaps_raw.sql.
-WITH s AS (
+WITH s AS (  -- the step each metric is stored at (data_access.sensor.stored_steps); :default_s for the others
+    SELECT * FROM unnest(CAST(:step_metrics AS text[]), CAST(:step_s AS integer[])) AS s(metric, step_s)
+), e AS (  -- never below the interval the sensor is expected to report at
     SELECT expected_interval_s FROM sensors WHERE sensor_id = :sensor_id
 ), m AS (
     SELECT metric FROM sensor_latest WHERE sensor_id = :sensor_id
@@ -22,10 +24,12 @@ WITH s AS (
       FROM pts
 ), gaps AS (
     SELECT seq.metric, seq.gap_start, seq.gap_end, EXTRACT(EPOCH FROM (seq.gap_end - seq.gap_start)) AS duration_s
-      FROM seq CROSS JOIN s
+      FROM seq CROSS JOIN e LEFT JOIN s ON s.metric = seq.metric
      WHERE seq.gap_start IS NOT NULL
        AND seq.gap_end - seq.gap_start
-           >= greatest(CAST(:factor AS integer) * s.expected_interval_s, CAST(:min_s AS integer)) * interval '1 second'
+           >= greatest(CAST(:factor AS integer)
+                       * greatest(coalesce(s.step_s, CAST(:default_s AS integer)), e.expected_interval_s),
+                       CAST(:min_s AS integer)) * interval '1 second'
 ), ranked AS (
     SELECT gaps.*, count(*) OVER (PARTITION BY metric) AS metric_gaps,
            sum(duration_s) OVER (PARTITION BY metric) AS metric_gap_s,

@@ -2,27 +2,37 @@
 -- number of hours) aligned on :origin. Each (sensor, metric, hour) window is fetched by its full primary key:
 -- the 1-minute and 5-minute windows stored beside it are never read, so the cost follows the number of hours
 -- shown, not the number of rows in the table. Only (sensor, metric) pairs that exist (sensor_latest) are probed.
+-- Whole hours up to :hour_end; the unfinished hour [:hour_end, :end) comes from its 1-minute windows (:end is a
+-- whole minute), so no window brings readings from after the end of the range.
 WITH pairs AS (
     SELECT l.sensor_id, l.metric
       FROM sensor_latest l
      WHERE l.sensor_id = ANY(CAST(:sensor_ids AS text[]))
        AND l.metric = ANY(CAST(:metrics AS text[]))
 ), hours AS (
-    SELECT generate_series(CAST(:start AS timestamptz), CAST(:end AS timestamptz) - interval '1 microsecond',
+    SELECT generate_series(CAST(:start AS timestamptz), CAST(:hour_end AS timestamptz) - interval '1 microsecond',
                            interval '1 hour') AS h
+), parts AS (
+    SELECT a.window_start, a.sensor_id, a.metric, a.sum_value, a.count, a.min, a.max
+      FROM pairs p
+     CROSS JOIN hours
+     CROSS JOIN LATERAL (
+            SELECT w.window_start, w.sensor_id, w.metric, w.sum_value, w.count, w.min, w.max
+              FROM sensor_data_agg w
+             WHERE w.sensor_id = p.sensor_id AND w.metric = p.metric
+               AND w.window_start = hours.h AND w.window_end = hours.h + interval '1 hour'
+            OFFSET 0  -- keep it a per-key lookup
+           ) a
+    UNION ALL
+    SELECT m.window_start, m.sensor_id, m.metric, m.sum_value, m.count, m.min, m.max
+      FROM sensor_data_agg m
+     WHERE m.sensor_id = ANY(CAST(:sensor_ids AS text[]))
+       AND m.metric = ANY(CAST(:metrics AS text[]))
+       AND m.window_end - m.window_start = interval '1 minute'
+       AND m.window_start >= CAST(:hour_end AS timestamptz) AND m.window_end <= CAST(:end AS timestamptz)
 )
-SELECT date_bin(CAST(:window_s AS integer) * interval '1 second', a.window_start, CAST(:origin AS timestamptz))
-           AS time,
-       a.sensor_id, a.metric, sum(a.sum_value) / sum(a.count) AS value, min(a.min) AS min, max(a.max) AS max,
-       sum(a.count) AS count
-  FROM pairs p
- CROSS JOIN hours
- CROSS JOIN LATERAL (
-        SELECT w.window_start, w.sensor_id, w.metric, w.sum_value, w.count, w.min, w.max
-          FROM sensor_data_agg w
-         WHERE w.sensor_id = p.sensor_id AND w.metric = p.metric
-           AND w.window_start = hours.h AND w.window_end = hours.h + interval '1 hour'
-        OFFSET 0  -- keep it a per-key lookup
-       ) a
+SELECT date_bin(CAST(:window_s AS integer) * interval '1 second', window_start, CAST(:origin AS timestamptz)) AS time,
+       sensor_id, metric, sum(sum_value) / sum(count) AS value, min(min) AS min, max(max) AS max, sum(count) AS count
+  FROM parts
  GROUP BY 1, 2, 3
  ORDER BY 3, 2, 1

@@ -14,8 +14,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ingestion.catalogue import SENSORS
 from tests.support.app import dashboard
-from tests.support.browser import full_screenshot, metric_value, no_raw_labels, no_traceback, widget
-from tests.support.page_seed import FDF_AQ, seed_alerts, seed_history
+from tests.support.browser import full_screenshot, metric_value, no_raw_labels, no_traceback, unclipped_at, widget
+from tests.support.page_seed import FDF_AQ, seed_alerts, seed_history, shown_name
 from tests.support.services import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -40,7 +40,7 @@ def canvas_point(box: dict, lon: float, lat: float) -> tuple[float, float]:
 
 
 def wait_for_map(page) -> None:
-    page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=60_000)
     page.wait_for_timeout(2500)  # deck.gl draws on the next animation frames
 
 
@@ -67,6 +67,58 @@ def map_pixels_drawn(page) -> dict:
     )
 
 
+LAND = ([247, 244, 236], [240, 236, 224])  # components/map_layers LAND, LAND_ALT
+SEA = [214, 230, 244]
+
+
+def pixel_at(page, x: float, y: float) -> list[int]:
+    """The map canvas's colour at page coordinates (x, y)."""
+    return page.evaluate(
+        """([x, y]) => {
+            const canvas = document.querySelector('[data-testid="stDeckGlJsonChart"] canvas');
+            const box = canvas.getBoundingClientRect();
+            const copy = document.createElement('canvas');
+            copy.width = canvas.width; copy.height = canvas.height;
+            const ctx = copy.getContext('2d');
+            ctx.drawImage(canvas, 0, 0);
+            const sx = canvas.width / box.width, sy = canvas.height / box.height;
+            return [...ctx.getImageData(Math.round((x - box.x) * sx), Math.round((y - box.y) * sy), 1, 1).data];
+        }""",
+        [x, y],
+    )[:3]
+
+
+def legend_colours(page) -> list[list[int]]:
+    """The colours the page's value legend shows (its data-colors: the same hex codes that paint it)."""
+    codes = page.locator(".mm-scale").first.get_attribute("data-colors").split()
+    return [[int(code[i : i + 2], 16) for i in (1, 3, 5)] for code in codes]
+
+
+def legend_colour_at(page, value: float) -> list[int]:
+    """The colour the legend's gradient shows at `value` (linear between its stops, as CSS draws it)."""
+    stops = [item.split(":") for item in page.locator(".mm-scale").first.get_attribute("data-stops").split()]
+    stops = [(float(v), [int(code[i : i + 2], 16) for i in (1, 3, 5)]) for v, code in stops]
+    if value <= stops[0][0]:
+        return stops[0][1]
+    for (v0, c0), (v1, c1) in zip(stops, stops[1:], strict=False):
+        if value <= v1:
+            f = 0.0 if v1 == v0 else (value - v0) / (v1 - v0)
+            return [round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True)]
+    return stops[-1][1]
+
+
+def matches_legend(pixel, colours, tolerance: float = 0.06) -> bool:
+    """Whether a pixel is one of the legend's colours laid over land or sea: on the line from the ground's colour to
+    that colour, at the same opacity (above 0.3) in every channel. The opacity is solved, not assumed: deck.gl
+    composes a layer's own opacity with its colours' alpha."""
+    for colour in colours:
+        for ground in (*LAND, SEA):
+            alphas = [(g - p) / (g - c) for p, c, g in zip(pixel, colour, ground, strict=True) if abs(g - c) > 40]
+            if alphas and min(alphas) >= 0.3 and max(alphas) <= 1.05 and max(alphas) - min(alphas) <= tolerance:
+                return True
+    return False
+
+
 def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, conn, output_dir, page):
     logs = output_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -83,15 +135,18 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         query = urlencode({"range": "6h", "metric": "pm10", "mcolor": "metric"})
         page.goto(f"{url}/map?{query}", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Carte").wait_for(timeout=30_000)
-        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=30_000)
+        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=60_000)
         to_map = time.monotonic() - started
         wait_for_map(page)
         # The shared URL restored the sidebar metric and the page's colour mode.
         assert widget(page, "stSelectbox", "Mesure", sidebar=True).locator("input").input_value().startswith("PM10")
         colour = widget(page, "stButtonGroup", "Couleur")
         assert colour.locator('button[aria-checked="true"], button[kind$="Active"]').inner_text().strip() == "Valeur"
-        # Real numbers: the KPIs are the mean / max of the latest pm10 readings.
-        assert metric_value(page, "Capteurs affichés") == str(len(SENSORS))
+        # Real numbers: the KPIs are the mean / max of the latest pm10 readings; a map of pm10 shows the sensors
+        # that measure it, and says of how many selected.
+        pm10_sensors = [s for s in SENSORS if "pm10" in s.metrics]
+        assert metric_value(page, "Capteurs affichés") == str(len(pm10_sensors))
+        assert metric_value(page, "Mesurent cette mesure") == f"{len(pm10_sensors)} / {len(SENSORS)}"
         # The mean is summed in another order than SQL's avg(): one decimal may round the other way at a .x5.
         shown_mean = float(metric_value(page, "Moyenne (µg/m³)").replace(",", "."))
         assert shown_mean == pytest.approx(mean, abs=0.05 + 1e-9)
@@ -103,11 +158,28 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         no_traceback(page)
         no_raw_labels(page)
         assert not errors, errors  # every deck.gl layer initialised
+        # The legend tells the truth: the discs of the lowest and the highest pm10 values are drawn in the colour the
+        # legend's gradient shows at those values (discs are slightly transparent over the land).
+        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.evaluate(
+            "e => e.scrollIntoView({block: 'center'})"
+        )
+        page.wait_for_timeout(300)
+        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        with psycopg2.connect(db_url) as c, c.cursor() as cur:
+            cur.execute("SELECT sensor_id, value FROM sensor_latest WHERE metric = 'pm10' ORDER BY value")
+            ranked = cur.fetchall()
+        for sensor_id, value in (ranked[0], ranked[-1]):
+            colour = legend_colour_at(page, value)
+            drawn = pixel_at(page, *canvas_point(box, SENSOR[sensor_id].longitude, SENSOR[sensor_id].latitude))
+            assert matches_legend(drawn, [colour]), (sensor_id, value, drawn, colour)
         print(f"map: heading and canvas after {to_map:.1f} s, checks done after {time.monotonic() - started:.1f} s")
         full_screenshot(page, shots / "map.png")
 
-        # Hover: the tooltip of a sensor, in French.
-        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        # Hover: the tooltip of a sensor, in French (the map brought into view: the cards above it take two rows).
+        canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+        canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        box = canvas.bounding_box()
         target = SENSOR[FDF_AQ[0]]
         x, y = canvas_point(box, target.longitude, target.latitude)
         page.mouse.move(x, y)
@@ -120,15 +192,20 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         page.get_by_text("English").click()
         page.get_by_role("heading", name="Map").wait_for(timeout=20_000)
         wait_for_map(page)
-        assert metric_value(page, "Sensors shown") == str(len(SENSORS))
-        assert widget(page, "stButtonGroup", "Colour").locator('button[aria-checked="true"], button[kind$="Active"]')
+        assert metric_value(page, "Sensors shown") == str(len(pm10_sensors))
+        chosen = widget(page, "stButtonGroup", "Colour").locator('button[aria-checked="true"], button[kind$="Active"]')
+        assert chosen.inner_text().strip() == "Value"
         page.get_by_text("Base map drawn without internet").wait_for()
         no_raw_labels(page)
         full_screenshot(page, shots / "map-en.png")
-        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        box = canvas.bounding_box()
         page.mouse.move(*canvas_point(box, target.longitude, target.latitude))
         tooltip.wait_for(state="visible", timeout=10_000)
         assert "Town: Fort-de-France" in tooltip.inner_text()
+        assert "Air quality – Fort-de-France" in tooltip.inner_text()  # the sensor's kind in English
+        assert "Qualité" not in tooltip.inner_text()
 
         # Clicking a sensor disc opens its page.
         target = SENSOR[ISOLATED]
@@ -140,7 +217,7 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         tooltip.wait_for(state="visible", timeout=10_000)
         assert f"Id: {ISOLATED}" in tooltip.inner_text()
         page.mouse.click(*canvas_point(box, target.longitude, target.latitude))
-        page.get_by_role("heading", name=target.name).wait_for(timeout=20_000)
+        page.get_by_role("heading", name=shown_name(target, "en")).wait_for(timeout=20_000)
         assert f"sensor_id={ISOLATED}" in page.url and "/sensor" in page.url
         assert "metric=pm10" in page.url  # the shared filters travel along
         no_traceback(page)
@@ -164,9 +241,9 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         page.keyboard.type(FDF_AQ[1])
         options = page.get_by_role("option")
         wait_for(lambda: options.count() == 1, 20, "the sensor list filtered to one option")
-        page.get_by_role("option", name=f"{other.name} ({FDF_AQ[1]})").click()
+        page.get_by_role("option", name=f"{shown_name(other, 'fr')} ({FDF_AQ[1]})").click()
         page.get_by_role("button", name="Ouvrir la fiche").click()
-        page.get_by_role("heading", name=other.name).wait_for(timeout=20_000)
+        page.get_by_role("heading", name=shown_name(other, "fr")).wait_for(timeout=20_000)
         assert f"sensor_id={FDF_AQ[1]}" in page.url
         assert to_map < 60  # 30 s on an idle machine; others share these 2 cores
 
@@ -178,12 +255,33 @@ def test_map_replay_and_hexagons(pg_cluster, db_url, output_dir, page):
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "deck" in m.text else None)
     with dashboard(db_url, free_port(), logs / "dashboard-map-replay.log") as url:
-        query = urlencode({"range": "6h", "metric": "pm10", "mlayer": "hex", "kind": "air_quality"})
+        query = urlencode(
+            {"range": "6h", "metric": "pm10", "mlayer": "hex", "mcolor": "metric", "kind": "air_quality", "mlabels": 0}
+        )
         page.goto(f"{url}/map?{query}", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Carte").wait_for(timeout=30_000)
         wait_for_map(page)
         layer = widget(page, "stButtonGroup", "Couche")
         assert layer.locator('button[aria-checked="true"], button[kind$="Active"]').inner_text().strip() == "Hexagones"
+        # The hexagons are drawn in the legend's colours (translucent over land or sea): around an isolated sensor,
+        # out of its disc and inside its 2.5 km hexagon (about 24 px at this zoom), every coloured pixel is one of them.
+        colours = legend_colours(page)
+        assert len(colours) == 6 and page.locator(".mm-scale").first.get_attribute("data-binned") == "true"
+        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.evaluate(
+            "e => e.scrollIntoView({block: 'center'})"
+        )
+        page.wait_for_timeout(300)
+        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        cx, cy = canvas_point(box, SENSOR[ISOLATED].longitude, SENSOR[ISOLATED].latitude)
+        ring = [
+            pixel_at(page, cx + 17 * math.cos(a), cy + 17 * math.sin(a)) for a in [k * math.pi / 6 for k in range(12)]
+        ]
+        coloured = [
+            p for p in ring if not any(max(abs(a - b) for a, b in zip(p, g, strict=True)) <= 6 for g in (*LAND, SEA))
+        ]
+        assert len(coloured) >= 3, ring  # the hexagon is there
+        off = [p for p in coloured if not matches_legend(p, colours)]
+        assert len(off) <= 2, (off, colours)  # (a commune limit or the coast may cross a sample)
         # The time slider: step back from "Maintenant" to replay a frame of 5-minute aggregates.
         page.get_by_text("Instant affiché").wait_for(timeout=30_000)
         slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
@@ -220,3 +318,4 @@ def test_map_replay_and_hexagons(pg_cluster, db_url, output_dir, page):
         no_traceback(page)
         assert not errors, errors
         full_screenshot(page, output_dir / "screenshots" / "map-replay-heat.png")
+        assert unclipped_at(page) == {1280: [], 1920: []}  # last: a resize re-lays the map out

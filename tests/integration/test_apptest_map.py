@@ -6,6 +6,7 @@ databases give a clear message."""
 
 import html
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,24 +128,57 @@ def test_outline_sensors_and_real_numbers(seeded, app_env):
     assert time.monotonic() - started < 30
 
 
+def legend_colors(at) -> tuple[list[str], str]:
+    body = next(h.proto.body for h in at.get("html") if "mm-scale" in h.proto.body)
+    return re.search(r'data-colors="([^"]+)"', body).group(1).split(), body
+
+
+def hex_of(rgb) -> str:
+    return "#" + "".join(f"{int(c):02x}" for c in rgb[:3])
+
+
 def test_controls_from_the_url_colour_by_value_and_hexagons(seeded, app_env):
     params = {"metric": "pm10", "range": "6h", "mcolor": "metric", "mlayer": "hex", "mlabels": "0"}
     at = app_env(seeded, params)
     assert not at.exception, at.exception
     assert at.session_state["map_color"] == "metric" and at.session_state["map_layer"] == "hex"
     assert at.session_state["map_labels"] is False
-    ids = [layer["id"] for layer in deck(at)["layers"]]
+    spec = deck(at)
+    ids = [layer["id"] for layer in spec["layers"]]
     assert "hex" in ids and "commune-names" not in ids and "communes" in ids
-    # Colour by value: a gradient legend instead of the status swatches.
-    legends = [h.proto.body for h in at.get("html")]
-    assert any("linear-gradient" in body for body in legends)
     assert any("Hexagones de 2,5 km" in c.value for c in at.caption)
-    sensors = {s["sensor_id"]: s for s in layer(deck(at), "sensors")["data"]}
-    assert sensors[next(s.sensor_id for s in SENSORS if s.kind == "noise")]["color"][:3] == [154, 160, 166]
+    # A map of pm10: only the sensors measuring it, and the count says so.
+    latest = dict(sql(seeded, "SELECT sensor_id, value FROM sensor_latest WHERE metric = 'pm10'"))
+    sensors = {s["sensor_id"]: s for s in layer(spec, "sensors")["data"]}
+    assert set(sensors) == set(latest) == set(AQ_IDS)
+    assert cards(at)["Capteurs affichés"] == str(len(AQ_IDS))
+    # The legend is the hexagons' own colour range, in classes over the values shown, and each disc has the colour
+    # of its value's class (computed here from the SQL values).
+    colors, body = legend_colors(at)
+    hexes = layer(spec, "hex")
+    assert colors == [hex_of(c) for c in hexes["colorRange"]] and len(colors) == 6
+    lo, hi = min(latest.values()), max(latest.values())
+    assert hexes["colorDomain"] == pytest.approx([lo, hi])
+    for sensor_id, value in latest.items():
+        k = min(int((value - lo) / (hi - lo) * 6), 5)
+        assert hex_of(sensors[sensor_id]["color"]) == colors[k], sensor_id
+    assert "linear-gradient" not in body  # classes, not a continuous bar: what the layer really draws
 
+    # Discs only, coloured by value: a continuous gradient whose end colours are the discs' at min and max.
+    at = app_env(seeded, {**params, "mlayer": "points"})
+    assert not at.exception, at.exception
+    colors, body = legend_colors(at)
+    assert "linear-gradient" in body
+    discs = {s["sensor_id"]: hex_of(s["color"]) for s in layer(deck(at), "sensors")["data"]}
+    low_id, high_id = min(latest, key=latest.get), max(latest, key=latest.get)
+    assert discs[low_id] in colors and discs[high_id] in colors
+
+    # Coloured by status with a heat layer: the heat map's scale has a legend, and the status colours theirs.
     at = app_env(seeded, {**params, "mlayer": "heat", "mcolor": "status"})
     assert not at.exception, at.exception
-    assert "heat" in [layer["id"] for layer in deck(at)["layers"]]
+    heat = layer(deck(at), "heat")
+    colors, _ = legend_colors(at)
+    assert colors == [hex_of(c) for c in heat["colorRange"]]
     assert any("Carte de chaleur" in c.value for c in at.caption)
 
 
@@ -176,7 +210,7 @@ def test_replay_slider_shows_a_frame_equal_to_sql(seeded, app_env):
     assert values["Ont rapporté"] == f"{len(FDF_AQ)} / {len(FDF_AQ)}"
     assert values["Moyenne (µg/m³)"] == fr1(sum(expected.values()) / len(expected))
     source = next(c.value for c in at.caption if "sensor_data_agg" in c.value)
-    assert "fenêtres de 1 min ré-agrégées exactement en images de 5 min" in source
+    assert "fenêtres de 1\xa0min ré-agrégées exactement en images de 5\xa0min" in source  # CLDR: no-break space
     assert slider.options[-13] in source
     tip = html.unescape({s["sensor_id"]: s["tip"] for s in layer(deck(at), "sensors")["data"]}[FDF_AQ[0]])
     assert f"PM10 (particules) : {fr1(expected[FDF_AQ[0]])} µg/m³" in tip and "Lectures : 5" in tip

@@ -6,6 +6,7 @@ range, an empty database and an unreachable one. The dashboard clock is pinned (
 the data seeded relative to it: nothing depends on where the wall clock is in a minute."""
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingestion.catalogue import SENSORS
 from tests.support.page_seed import FDF_AQ, FDF_WX, pin_clock, pinned_now, seed_alerts, seed_history
+from tests.support.page_seed import shown_name as page_shown_name
 
 ROOT = Path(__file__).resolve().parents[2]
 # The real sidebar, then the real page file (see test_apptest_live.py for why not st.navigation here).
@@ -59,6 +61,10 @@ def seeded(pg_cluster, db_name, conn, now):
     return url
 
 
+def shown_name(sensor_id: str) -> str:
+    return page_shown_name(SENSOR[sensor_id])
+
+
 def cards(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -83,10 +89,10 @@ def test_sensor_from_the_url_with_latest_values_series_and_alerts(seeded, app_en
     assert not at.exception, at.exception
     assert at.title[0].value == "Capteur"
     assert at.selectbox(key="sensor_select").value == sid
-    assert at.subheader[0].value == SENSOR[sid].name
+    assert at.subheader[0].value == shown_name(sid)
     assert f"`{sid}` · Qualité de l'air · Fort-de-France (INSEE 97209)" in markdown_text(at)
     values = cards(at)
-    assert values["Intervalle attendu"] == "1 s"
+    assert values["Intervalle attendu"] == "1\u202fs"  # CLDR French: a narrow no-break space before the unit
     assert values["Alertes ouvertes"] == "2"
     # One reading a minute (the last 30 s before the pinned now), 1 s expected: stale (over 10 s, under 2 min).
     assert values[":orange[:material/schedule:] État"] == "en retard"
@@ -103,7 +109,7 @@ def test_sensor_from_the_url_with_latest_values_series_and_alerts(seeded, app_en
     for label, value, unit in expected:
         assert shown[label] == f"{fr(value, 2)} {unit}"
     # All its metrics over the range, from the named source (6 h: 1-minute windows).
-    assert "Source : **sensor_data_agg** (fenêtres de 1 min ré-agrégées exactement)" in markdown_text(at)
+    assert "Source : **sensor_data_agg** (fenêtres de 1\xa0min ré-agrégées exactement)" in markdown_text(at)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     titles = {a["text"] for a in spec["layout"]["annotations"]}
     assert {label for label, _, _ in expected} <= titles  # one panel per metric
@@ -142,16 +148,30 @@ def test_battery_trend_and_quality_with_the_gap_threshold_from_the_url(seeded, a
     # Data quality: readings every minute, no gap of 300 x 1 s; no stuck run reported for the battery.
     quality = at.dataframe[1].value
     assert len(quality) == len(SENSOR[FDF_WX].metrics)
-    assert set(quality["Trous"]) == {0} and set(quality["Couverture"]) == {"100,0 %"}
+    assert set(quality["Trous"]) == {"0"} and set(quality["Couverture"]) == {"100,0\xa0%"}
     readings = quality.set_index("Mesure").loc["Température (°C)", "Lectures"]
     # One a minute at hh:mm:00 over [now - 6 h, now), now pinned at hh:mm:30 (6 h range floored to 10 s): 360.
     assert int(readings.replace("\u202f", "")) == 360
     assert quality.set_index("Mesure").loc["Batterie (%)", "Valeurs figées"] == "—"
 
-    at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h"})  # default threshold 10 x 1 s: every minute is a gap
-    quality = at.dataframe[1].value
-    assert all(n > 300 for n in quality["Trous"])
+    # The default threshold follows the step the history is stored at (one reading a minute), not the sensor's 1 s:
+    # a healthy sensor has no gap and full coverage (10 x 1 s would make every minute a gap).
+    at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h"})
+    quality = at.dataframe[1].value.set_index("Mesure")
+    assert set(quality["Trous"]) == {"0"} and set(quality["Couverture"]) == {"100,0\xa0%"}
+    assert any("Pas des données enregistrées sur la période : 1\xa0min" in c.value for c in at.caption)
     assert "gap" not in at.query_params
+    # A real silence still shows: 30 minutes of temperature readings removed, 10 x 1 min threshold.
+    with psycopg2.connect(seeded) as c, c.cursor() as cur:
+        cur.execute(
+            "DELETE FROM sensor_data WHERE sensor_id = %s AND metric = 'temperature' AND time >= %s AND time < %s",
+            (FDF_WX, now - timedelta(hours=2), now - timedelta(hours=2) + timedelta(minutes=30)),
+        )
+    at = app_env(seeded, {"sensor_id": FDF_WX, "range": "6h"})
+    quality = at.dataframe[1].value.set_index("Mesure")
+    # One gap of 31 min: from the last reading kept to the next one (30 readings a minute apart removed).
+    assert quality.loc["Température (°C)", "Trous"] == "1 (31\xa0min, le plus long 31\xa0min)"
+    assert quality.loc["Humidité relative (%)", "Trous"] == "0"
 
 
 def test_english_labels(seeded, app_env):
@@ -169,7 +189,7 @@ def test_picking_another_sensor_updates_the_url(seeded, app_env):
     at = app_env(seeded, {"sensor_id": FDF_AQ[0], "range": "6h"})
     at.selectbox(key="sensor_select").set_value(FDF_WX).run()
     assert not at.exception, at.exception
-    assert at.subheader[0].value == SENSOR[FDF_WX].name
+    assert at.subheader[0].value == shown_name(FDF_WX)
     assert at.query_params["sensor_id"] in (FDF_WX, [FDF_WX])
 
 
@@ -181,7 +201,7 @@ def test_unknown_sensor_and_no_data_in_range(seeded, app_env):
     at = app_env(seeded, params)
     assert not at.exception, at.exception
     assert any("Aucune lecture de ce capteur sur cette période" in i.value for i in at.info)
-    assert at.subheader[0].value == SENSOR[FDF_AQ[0]].name  # identity and latest values stay
+    assert at.subheader[0].value == shown_name(FDF_AQ[0])  # identity and latest values stay
 
 
 def test_empty_database_says_so(pg_cluster, db_name, app_env):

@@ -102,7 +102,7 @@ def test_aggregates_for_six_hours_named_with_window_and_all_sections(pg_cluster,
     assert len(at.get("plotly_chart")) >= 7  # evolution, comparison, periods, correlation, 3 alert charts
     assert any("3 alertes ouvertes sur la période" in c.value for c in at.caption)
     cards = {m.label: m.value for m in at.metric}
-    assert float(cards["Moyenne, cette période (µg/m³)"].replace("\u202f", "").replace(",", ".")) > 0
+    assert float(cards["Cette période (µg/m³)"].replace("\u202f", "").replace(",", ".")) > 0
     assert cards["Écart relatif"].endswith("%")
     assert not at.warning  # a 15-minute window over 6 h needs no widening
 
@@ -125,9 +125,14 @@ def test_window_widened_past_the_points_budget(pg_cluster, db_name, conn, app_en
     assert "**1 h**" in markdown_text(at) and "agrégats fenêtrés de 1 h" in markdown_text(at)
 
 
-def test_csv_export_built_on_click_equals_sql(pg_cluster, db_name, conn, app_env):
-    seed(pg_cluster.url(db_name), conn)
-    at = app_env(pg_cluster.url(db_name), {**FDF, "range": "6h", "window": "1h", "vars": ["pm10"]})
+def test_csv_export_built_on_click_equals_sql(pg_cluster, db_name, conn, app_env, now):
+    url = pg_cluster.url(db_name)
+    seed(url, conn)
+    # Readings that arrived after the range's end (the pinned instant): no window of the export may hold them.
+    late = pd.DataFrame({"time": pd.Timestamp(now) + pd.Timedelta(seconds=20), "sensor_id": FDF_AQ, "metric": "pm10"})
+    with Writer(url) as writer:
+        writer.write(late.assign(value=999.0))
+    at = app_env(url, {**FDF, "range": "6h", "window": "1h", "vars": ["pm10"]})
     assert not at.exception, at.exception
     assert not at.get("download_button")  # nothing is generated before the click
     next(b for b in at.button if b.label == "Préparer l'export CSV").click()
@@ -143,13 +148,14 @@ def test_csv_export_built_on_click_equals_sql(pg_cluster, db_name, conn, app_env
     assert start_iso.endswith("-04:00") and end_iso.endswith("-04:00")
     assert data["window_start"].str.endswith("-04:00").all()
     start, end = pd.Timestamp(start_iso), pd.Timestamp(end_iso)
-    with psycopg2.connect(pg_cluster.url(db_name)) as c, c.cursor() as cur:
+    assert end <= pd.Timestamp(now)  # the declared end is the range's (to its last whole minute), not later
+    # Independently: the raw readings of each hour, cut at the declared end.
+    with psycopg2.connect(url) as c, c.cursor() as cur:
         cur.execute(
-            """SELECT sensor_id, date_bin('1 hour', window_start, timestamptz '2000-01-01 04:00+00') AS t,
-                      sum(sum_value) / sum(count), min(min), max(max), sum(count)
-                 FROM sensor_data_agg
-                WHERE metric = 'pm10' AND sensor_id = ANY(%s) AND window_end - window_start = interval '1 hour'
-                  AND window_start >= %s AND window_start < %s
+            """SELECT sensor_id, date_bin('1 hour', time, timestamptz '2000-01-01 04:00+00') AS t,
+                      avg(value), min(value), max(value), count(*)
+                 FROM sensor_data
+                WHERE metric = 'pm10' AND sensor_id = ANY(%s) AND time >= %s AND time < %s
                 GROUP BY 1, 2 ORDER BY 1, 2""",
             (FDF_AQ, start.to_pydatetime(), end.to_pydatetime()),
         )
@@ -158,6 +164,11 @@ def test_csv_export_built_on_click_equals_sql(pg_cluster, db_name, conn, app_env
     for row, (sensor, t, mean, lo, hi, n) in zip(data.itertuples(), expected, strict=True):
         assert (row.sensor_id, pd.Timestamp(row.window_start), row.count) == (sensor, pd.Timestamp(t), n)
         assert (row.mean, row.min, row.max) == pytest.approx((mean, lo, hi), rel=1e-12)
+        window_end = min(pd.Timestamp(t) + pd.Timedelta(hours=1), end)
+        assert pd.Timestamp(row.window_end) == window_end
+        assert row.partial == (window_end < pd.Timestamp(t) + pd.Timedelta(hours=1))
+    assert data["partial"].sum() == len(FDF_AQ)  # the hour in progress, once per sensor
+    assert data["max"].max() < 999  # the late readings are in no window
 
 
 def test_english_labels_from_the_url(pg_cluster, db_name, conn, app_env):
@@ -167,7 +178,7 @@ def test_english_labels_from_the_url(pg_cluster, db_name, conn, app_env):
     assert at.title[0].value == "Trends"
     assert "Sensor comparison: PM10 (particulate matter) (µg/m³)" in [s.value for s in at.subheader]
     assert "means per **5 min** window" in markdown_text(at)  # the automatic window for 6 h
-    assert at.get("plotly_chart")[1].key == "trends_multiples"
+    assert at.get("plotly_chart")[1].key.startswith("trends_multiples")
 
 
 def test_no_data_in_range_is_said_plainly(pg_cluster, db_name, conn, app_env):

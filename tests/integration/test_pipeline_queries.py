@@ -69,26 +69,59 @@ def test_stage_latency_from_the_sql_function_and_over_a_range(engine, conn):
     with pytest.raises(ValueError):
         pipeline.stage_latency(engine)
 
+    series = pipeline.latency_series(engine, start=now - timedelta(hours=3), end=now, step_s=3600)
+    e2e_now = series[(series["stage"] == "end_to_end") & (series["samples"] == 7)].iloc[0]
+    assert e2e_now["p95_ms"] == pytest.approx(percentile_cont(e2e, 0.95))
+    assert e2e_now["p50_ms"] == pytest.approx(percentile_cont(e2e, 0.5))
+    old = series[series["time"] <= pd.Timestamp(now - timedelta(hours=2))]
+    assert old[["stage", "samples", "p99_ms"]].values.tolist() == [["end_to_end", 1, 99999.0]]
+    assert len(series) == 3  # (old e2e), (recent e2e), (recent db): one row per bucket and stage
 
-def test_throughput_counts_each_batch_once(engine, conn):
-    rows = []
-    for stage in pipeline.STAGES:  # batch b1: four stages, 100 rows
-        rows.append((T + timedelta(seconds=10, milliseconds=5 * len(rows)), stage, 1.0, 100, "b1", "lite"))
-    rows.append((T + timedelta(seconds=50), "end_to_end", 1.0, 50, "b2", "lite"))
-    rows.append((T + timedelta(seconds=65), "processor_to_db", 1.0, 20, "b3", "spark"))
-    rows.append((T + timedelta(seconds=65), "end_to_end", 1.0, 20, "b3", "spark"))
-    rows.append((T + timedelta(minutes=10), "end_to_end", 1.0, 7, "b4", "lite"))
-    rows.append((T - timedelta(seconds=1), "end_to_end", 1.0, 1000, "before", "lite"))  # outside the range
-    insert_kpi(conn, rows)
+
+def insert_ledger(conn, rows):
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ingest_ledger (batch_id, committed_at, processor, source, received, stored, duplicates,"
+            " quarantined, quarantine_duplicates) VALUES (%s, %s, %s, %s, %s, %s, 0, 0, 0)",
+            rows,
+        )
+
+
+def test_throughput_from_every_processors_batch_records(engine, conn):
+    insert_ledger(
+        conn,
+        [
+            ("b1", T + timedelta(seconds=10), "lite", "mqtt", 30, 100),
+            ("b2", T + timedelta(seconds=50), "lite", "mqtt", 12, 50),
+            ("b3", T + timedelta(seconds=55), "lite", "kafka", 5, 20),
+            ("b4", T + timedelta(minutes=10), "backfill", "backfill", 7000, 6990),
+            ("before", T - timedelta(seconds=1), "lite", "mqtt", 1, 1000),  # outside the range
+        ],
+    )
+    # KPI rows of b1 (four stages): not counted again, the ledger is the record of the batch
+    insert_kpi(conn, [(T + timedelta(seconds=10), st, 1.0, 100, "b1", "lite") for st in pipeline.STAGES])
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO stream_batches (processor, query_id, batch_id, time, received, stored, duplicates,"
+            " quarantined, late_dropped, windows) VALUES ('spark', 'q', 0, %s, 21, 20, 0, 1, 0, 0)",
+            (T + timedelta(seconds=65),),
+        )
     frame = pipeline.throughput(engine, start=T, end=T + timedelta(hours=1))
-    assert frame[["time", "processor", "rows", "batches"]].values.tolist() == [
-        [pd.Timestamp(T), "lite", 150, 2],
-        [pd.Timestamp(T + timedelta(minutes=1)), "spark", 20, 1],
-        [pd.Timestamp(T + timedelta(minutes=10)), "lite", 7, 1],
+    assert frame[["time", "processor", "source", "readings", "received", "batches"]].values.tolist() == [
+        [pd.Timestamp(T), "lite", "kafka", 20, 5, 1],
+        [pd.Timestamp(T), "lite", "mqtt", 150, 42, 2],
+        [pd.Timestamp(T + timedelta(minutes=1)), "spark", "spark", 20, 21, 1],
+        [pd.Timestamp(T + timedelta(minutes=10)), "backfill", "backfill", 6990, 7000, 1],
     ]
-    assert frame["rows_per_s"].iloc[0] == pytest.approx(2.5)
+    assert frame["readings_per_s"].iloc[1] == pytest.approx(2.5)
+    assert frame["received_per_s"].iloc[1] == pytest.approx(0.7)
     five = pipeline.throughput(engine, start=T, end=T + timedelta(hours=1), step_s=300)
-    assert five[["processor", "rows"]].values.tolist() == [["lite", 150], ["spark", 20], ["lite", 7]]
+    assert five[["source", "readings"]].values.tolist() == [
+        ["kafka", 20],
+        ["mqtt", 150],
+        ["spark", 20],
+        ["backfill", 6990],
+    ]
     assert pipeline.throughput(engine, start=T + timedelta(hours=2), end=T + timedelta(hours=3)).empty
 
 
@@ -119,6 +152,9 @@ def test_freshness_oldest_first(pg_cluster, db_name, engine):
     fresh = pipeline.freshness(engine, sensor_ids=tuple(AQ), now=now)
     assert fresh["sensor_id"].tolist() == [AQ[2], AQ[1], AQ[0]]  # never seen, 30 min, 5 s
     assert fresh["status"].tolist() == ["offline", "offline", "online"]
+    assert fresh["state"].tolist() == ["never", "offline", "online"]
+    interval = {s.sensor_id: s.expected_interval_s for s in SENSORS}
+    assert fresh["lateness"].iloc[1:].tolist() == [1800.0 / interval[AQ[1]], 5.0 / interval[AQ[0]]]
     assert fresh["age_s"].iloc[1:].tolist() == [1800.0, 5.0]
     assert len(pipeline.freshness(engine, now=now)) == len(SENSORS)
 

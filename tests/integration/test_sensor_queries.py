@@ -224,3 +224,42 @@ def test_status_shares_from_each_source(engine, span, source):
     assert shares.loc["temperature", "share_warning"] == pytest.approx(2 / 60)
     assert shares.loc["co2", ["readings", "n_fault", "share_fault"]].tolist() == [46, 1, pytest.approx(1 / 46)]
     assert shares.loc["humidity", "readings"] == 30
+
+
+def test_stored_step_follows_what_is_stored(pg_cluster, db_name):
+    """The step the data is stored at, per metric, from its windows in the range: a reading every 10 s (co2) and
+    one a minute (temperature) over 4 hours, with a 40-minute outage that must not lengthen it."""
+    start = T0
+    times_10s = [start + timedelta(seconds=10 * k) for k in range(4 * 360)]
+    times_1m = [start + timedelta(minutes=k) for k in range(4 * 60) if not 100 <= k < 140]
+    rows = pd.DataFrame(
+        {
+            "time": pd.to_datetime(times_10s + times_1m, utc=True),
+            "sensor_id": ENV2,
+            "metric": ["co2"] * len(times_10s) + ["temperature"] * len(times_1m),
+            "value": 500.0,
+        }
+    )
+    with Writer(pg_cluster.url(db_name)) as writer:
+        writer.write(rows)
+    engine = make_engine(pg_cluster.url(db_name, user="madinina_reader"))
+    try:
+        hourly = sensor_data.stored_steps(engine, sensor_id=ENV2, start=start, end=start + timedelta(hours=4))
+        assert hourly == {"co2": 10, "temperature": 60}
+        minutes = sensor_data.stored_steps(engine, sensor_id=ENV2, start=start, end=start + timedelta(hours=2))
+        assert minutes == {"co2": 10, "temperature": 60}
+        assert sensor_data.typical_step(hourly, 1) == 10  # equal counts: the shortest step
+        assert sensor_data.typical_step({}, 1) == 1 and sensor_data.typical_step({"co2": 1}, 5) == 5
+        # The outage is one gap with the 10 x 1 min threshold the page derives, not 240 one-minute "gaps".
+        gaps = sensor_data.gaps(
+            engine,
+            sensor_id=ENV2,
+            start=start,
+            end=start + timedelta(hours=4),
+            factor=10,
+            steps=tuple(hourly.items()),
+        )
+        temperature = gaps[gaps["metric"] == "temperature"]
+        assert len(temperature) == 1 and temperature["duration_s"].iloc[0] == 41 * 60
+    finally:
+        engine.dispose()

@@ -47,6 +47,16 @@ def seed(url: str) -> None:
                 for i, stage in enumerate(("source_to_broker", "broker_to_processor", "processor_to_db", "end_to_end"))
             ],
         )
+        cur.executemany(  # ... and their batches as the processors record them (the throughput panel's source)
+            "INSERT INTO ingest_ledger (batch_id, committed_at, processor, source, received, stored, duplicates,"
+            " quarantined, quarantine_duplicates) VALUES (%s, %s, 'lite', 'mqtt', %s, %s, 0, 0, 0)",
+            [(f"fixed-{k}", NOW - timedelta(minutes=20 - k), 10 + k, 50 + k) for k in range(5)],
+        )
+        cur.execute(
+            "INSERT INTO stream_batches (processor, query_id, batch_id, time, received, stored, duplicates,"
+            " quarantined, late_dropped, windows) VALUES ('spark', 'fixed', 0, %s, 31, 30, 0, 1, 0, 0)",
+            (NOW - timedelta(minutes=7),),
+        )
         for k, reason in enumerate(("unknown_sensor", "unknown_sensor", "out_of_range")):
             cur.execute(
                 "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "
@@ -237,6 +247,7 @@ CALLS += [
     (latency_samples, {"seconds": 24 * 3600}),
     (pipeline.stage_latency, {"start": NOW - timedelta(hours=1), "end": NOW}),
     (pipeline.throughput, {"start": NOW - timedelta(hours=1), "end": NOW}),
+    (pipeline.latency_series, {"start": NOW - timedelta(hours=1), "end": NOW, "step_s": 300}),
     (pipeline.freshness, {"now": NOW}),
     (pipeline.freshness, {"sensor_ids": list(SENSOR_IDS[:4]), "now": NOW}),
     (pipeline.quarantine_counts, {"start": NOW - timedelta(hours=1), "end": NOW}),

@@ -253,3 +253,40 @@ def test_csv_export_is_the_windowed_data_with_offsets_and_header(reader, pg_clus
 )
 def test_formula_injection_guard(value, safe):
     assert safe_cell(value) == safe
+
+
+@pytest.mark.parametrize(
+    "window_s", [900, 3600]
+)  # from 1-minute windows; from 1-hour windows + the last hour's minutes
+def test_windows_never_pass_the_declared_end(pg_cluster, db_name, window_s):
+    """A reading every 10 s for 4 hours, read over [T0, T0 + 3 h 07 min 35 s): the export's windows hold exactly the
+    readings that were sent before the declared end (counted here from what was sent), the last window ends there
+    and says partial, and no reading from after the end (value 999) is in any window."""
+    sent = [T0 + timedelta(seconds=10 * k) for k in range(4 * 360)]
+    end = T0 + timedelta(hours=3, minutes=7, seconds=35)
+    rows = [(t, AQ1, "pm10", 999.0 if t >= end else 20.0 + (k % 7)) for k, t in enumerate(sent)]
+    with Writer(pg_cluster.url(db_name)) as writer:
+        writer.write(frame(rows))
+    engine = make_engine(pg_cluster.url(db_name, user="madinina_reader"))
+    try:
+        p = trends.plan(T0, end, window_s)
+        assert p.source == "agg" and p.window_s == window_s and p.end == T0 + timedelta(hours=3, minutes=7)
+        series = trends.windowed_series(
+            engine, sensor_ids=(AQ1,), metrics=("pm10",), start=T0, end=end, window_s=window_s
+        )
+    finally:
+        engine.dispose()
+    _, data = read_export(build_csv(series, window_s=window_s, header={}, end=p.end))
+    step = timedelta(seconds=window_s)
+    expected = {}
+    for t in sent:
+        if t < p.end:
+            bucket = T0 + (t - T0) // step * step
+            expected[bucket] = expected.get(bucket, 0) + 1
+    got = {pd.Timestamp(r.window_start).to_pydatetime(): r.count for r in data.itertuples()}
+    assert got == expected and sum(got.values()) == 3 * 360 + 42  # 3 h and 7 min of a reading every 10 s
+    assert data["max"].max() < 999
+    last = data.iloc[-1]
+    assert pd.Timestamp(last["window_end"]) == pd.Timestamp(p.end) and bool(last["partial"])
+    assert not data["partial"].iloc[:-1].any()
+    assert (pd.to_datetime(data["window_end"]) - pd.to_datetime(data["window_start"]))[:-1].eq(step).all()

@@ -1,22 +1,28 @@
-"""Start the real programs for end-to-end tests: the dashboard (streamlit run app.py) and the ingestion."""
+"""Start the real programs for end-to-end tests and bench/browser.py: the dashboard (streamlit run app.py) and the
+ingestion. The one place that starts them."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+
+from tests.support.services import wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMLIT = Path(sys.executable).with_name("streamlit")
 
 
-def _env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+def _env(database_url: str, now: datetime | None = None) -> dict[str, str]:
+    from components.clock import PIN_ENV
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_") and k != PIN_ENV}
     env.update(DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    if now is not None:
+        env[PIN_ENV] = now.isoformat()  # the dashboard clock pinned (components/clock.py)
     return env
 
 
@@ -31,8 +37,10 @@ def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
 
 
 @contextmanager
-def dashboard(database_url: str, port: int, log_path: Path):
-    """Run the dashboard on 127.0.0.1:port against database_url; yields its base URL once healthy."""
+def dashboard(database_url: str, port: int, log_path: Path, *, now: datetime | None = None, args: tuple[str, ...] = ()):
+    """Run the dashboard on 127.0.0.1:port against database_url (its clock pinned at `now` when given); yields its
+    base URL once healthy. `args` go to `streamlit run` (e.g. ``--secrets.files`` for a test's own secrets.toml: the
+    project's .streamlit/ is left alone)."""
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [
@@ -47,26 +55,16 @@ def dashboard(database_url: str, port: int, log_path: Path):
                 "true",
                 "--browser.gatherUsageStats",
                 "false",
+                *args,
             ],
             cwd=ROOT,
-            env=_env(database_url),
+            env=_env(database_url, now),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"dashboard exited early:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"dashboard not healthy in 60 s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.3)
+            health = f"http://127.0.0.1:{port}/_stcore/health"
+            wait_for_http(proc, health, lambda r: r.status == 200, 60, "dashboard", log_path)
             yield f"http://127.0.0.1:{port}"
         finally:
             _stop(proc)

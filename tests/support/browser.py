@@ -1,15 +1,78 @@
-"""Helpers shared by the browser tests of the Map, Sensor and Pipeline pages."""
+"""The one browser harness of the end-to-end tests and bench/browser.py: Debian's headless Chromium driven by
+Playwright (no browser download), pages opened at a chosen width and language, and the checks every browser test
+shares (nothing untranslated, no traceback, whole-page screenshots, widgets and cells read as a person sees them)."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+LOCALES = {"fr": "fr-FR", "en": "en-GB"}
+# The element whose appearance means "the page shows its content", per page (bench/browser.py times it too).
+CONTENT = {
+    "live": ['[data-testid="stMetricValue"]', ".js-plotly-plot"],
+    "trends": [".js-plotly-plot"],
+    "map": ['[data-testid="stDeckGlJsonChart"] canvas'],
+    "sensor": ['[data-testid="stMetricValue"]'],
+    "pipeline": ['[data-testid="stMetricValue"]'],
+}
+SHELL = '[data-testid="stSidebar"]'
+# The Live page is the app's default page, served at "/" (app.py). Its own path "/live" opens Streamlit's "Page not
+# found" dialog on some loads (issue 11, Streamlit's built-in strings): pages are opened at their served URL.
+PATHS = {"live": ""}
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # A missing i18n key shows itself as 'section.name' on the page.
 RAW_KEY = re.compile(
-    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|sidebar|severity|age|window|kind|status|"
-    r"source|col|page|db|reading)\.[a-z_]+\b"
+    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|actions|silence|events|sidebar|severity|age|"
+    r"window|kind|status|source|col|page|db|reading|dur|ingest)\.[a-z_]+\b"
 )
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """A headless Chromium (Playwright Browser) from Debian's package; the caller checks chromium_path() first."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def new_context(browser, *, width: int = 1440, height: int = 1000, lang: str = "fr"):
+    return browser.new_context(
+        viewport={"width": width, "height": height}, locale=LOCALES[lang], timezone_id="America/Martinique"
+    )
+
+
+def page_url(base: str, name: str, query: str = "") -> str:
+    return f"{base}/{PATHS.get(name, name)}" + (f"?{query}" if query else "")
+
+
+def wait_for_content(page, name: str, timeout_ms: int = 60_000) -> None:
+    """The page's content is on screen (CONTENT) and its script has finished running."""
+    for selector in CONTENT[name]:
+        page.locator(selector).first.wait_for(timeout=timeout_ms)
+    page.locator(IDLE).wait_for(timeout=timeout_ms)
 
 
 def no_raw_labels(page) -> None:
@@ -32,7 +95,7 @@ def full_screenshot(page, path) -> None:
     )
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
-    page.wait_for_timeout(1200)
+    page.wait_for_timeout(1200)  # let Plotly redraw at the new size: a picture, not a synchronisation
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
 
@@ -40,6 +103,11 @@ def full_screenshot(page, path) -> None:
 def widget(page, testid: str, label: str, *, sidebar: bool = False):
     scope = '[data-testid="stSidebar"] ' if sidebar else '[data-testid="stMain"] '
     return page.locator(f'{scope}[data-testid="{testid}"]', has_text=label)
+
+
+def selected(page, label: str) -> str:
+    """The shown value of a sidebar selectbox."""
+    return widget(page, "stSelectbox", label, sidebar=True).locator("input").input_value()
 
 
 def metric_value(page, label: str) -> str:
@@ -56,3 +124,38 @@ def table_cells(page, index: int = 0) -> list[str]:
         if any(cells) or time.monotonic() > deadline:
             return cells
         page.wait_for_timeout(250)
+
+
+# Month abbreviations of the charts' date labels (CLDR, as components.formatting.plotly_locale gives them to Plotly).
+MONTHS = {
+    "fr": r"(?:janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.)",
+    "en": r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept|Oct|Nov|Dec)",
+}
+
+
+def clipped_texts(page) -> list[str]:
+    """Texts cut by their box in the KPI cards (label, value, note): Streamlit ends them with an ellipsis when
+    their content is wider than the card (scrollWidth > clientWidth)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stMetric"] *')]
+                 .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.trim())"""
+    )
+
+
+def unclipped_at(page, widths=(1280, 1920)) -> dict[int, list[str]]:
+    """clipped_texts at each viewport width (the cards re-laid out); the viewport is restored afterwards."""
+    size = page.viewport_size
+    found = {}
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": size["height"]})
+        page.wait_for_timeout(700)  # one layout pass of the columns
+        page.locator('[data-testid="stMetric"]').first.wait_for()
+        found[width] = clipped_texts(page)
+    page.set_viewport_size(size)
+    return found
+
+
+def axis_dates(page, lang: str) -> list[str]:
+    """The tick labels of the charts' x axes that name a date (a day and a month)."""
+    ticks = page.locator(".js-plotly-plot .xtick text").all_text_contents()
+    return [t for t in ticks if re.search(rf"\d{{1,2}} {MONTHS[lang]}", t)]

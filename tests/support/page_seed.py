@@ -20,6 +20,9 @@ KPI_MS = {
     "end_to_end": [100.0, 200.0, 300.0, 400.0, 500.0],
 }
 KPI_ROWS = 100
+KPI_MESSAGES = 25  # messages the transport handed over per lite batch (one message carries several readings)
+BACKFILL_READINGS = 3000  # one backfill batch, 50 minutes ago
+SPARK_BATCHES = ((40, 42), (60, 61))  # (stored, received) readings of two Spark micro-batches, 20 minutes ago
 # Hostile text (tests of "text is text"): what a device, a user or an attacker could put in a sensor's name, id or
 # town, an acknowledgement, a quarantined message. 127.0.0.1:9 (discard) is the beacon a rendered image would fetch.
 LINK = "[Session expired – click here](https://evil.example/login)"
@@ -89,7 +92,10 @@ def seed_alerts(conn, sensor_id: str, now: datetime | None = None) -> None:
 
 
 def seed_pipeline(conn, now: datetime) -> None:
-    """KPI_MS latencies (5 batches, KPI_ROWS readings each, 10 minutes ago) and QUARANTINE messages."""
+    """What each processor records of its batches, as the real ones write it: KPI_MS latencies of 5 lite batches
+    (KPI_ROWS readings from KPI_MESSAGES MQTT messages each, 10 minutes ago) with their ingest_ledger rows, one
+    backfill batch of BACKFILL_READINGS (ledger only: the backfill measures no latency), the SPARK_BATCHES
+    micro-batches (stream_batches), and QUARANTINE messages."""
     rows = []
     base = (now - timedelta(minutes=10)).replace(second=10, microsecond=0)  # all 5 batches in the same minute
     for stage, values in KPI_MS.items():
@@ -101,6 +107,20 @@ def seed_pipeline(conn, now: datetime) -> None:
             "VALUES (%s, %s, %s, %s, %s, %s)",
             rows,
         )
+        ledger = "INSERT INTO ingest_ledger (batch_id, committed_at, processor, source, received, stored, duplicates,"
+        ledger += " quarantined, quarantine_duplicates) VALUES (%s, %s, %s, %s, %s, %s, 0, 0, 0)"
+        cur.executemany(
+            ledger,
+            [(f"seed-{k}", base + timedelta(seconds=k), "lite", "mqtt", KPI_MESSAGES, KPI_ROWS) for k in range(5)],
+        )
+        back = now - timedelta(minutes=50)
+        cur.execute(ledger, ("seed-backfill", back, "backfill", "backfill", BACKFILL_READINGS, BACKFILL_READINGS))
+        for k, (stored, received) in enumerate(SPARK_BATCHES):
+            cur.execute(
+                "INSERT INTO stream_batches (processor, query_id, batch_id, time, received, stored, duplicates,"
+                " quarantined, late_dropped, windows) VALUES ('spark', 'seed', %s, %s, %s, %s, 0, %s, 0, 0)",
+                (k, now - timedelta(minutes=20, seconds=-k), received, stored, received - stored),
+            )
         for reason, count in QUARANTINE.items():
             for k in range(count):
                 payload = f'{{"sensor_id": "ghost-{k}", "metric": "pm10", "value": {k}}}\n\t<b>x</b>'
@@ -113,8 +133,10 @@ def seed_pipeline(conn, now: datetime) -> None:
 
 def seed_hostile(conn, now: datetime) -> None:
     """Hostile strings where devices and users write: FDF_AQ[0]'s name, town, INSEE code and tags; a new sensor whose
-    id, name and town are hostile; the acknowledger and comment of the 'muet' alert (seed_alerts first); a
-    quarantined message with hostile source, payload, reason and detail."""
+    id, name and town are hostile; the acknowledger, comment and assignee of the 'muet' alert and who resolved the
+    'NO2 > 200' one and why (seed_alerts first); history events (actors, comments, assignees, severities) and a
+    silence (reason, author, a malformed end in its event) on FDF_AQ[0]; a quarantined message with hostile source,
+    payload, reason and detail."""
     with conn.cursor() as cur:
         cur.execute(
             "UPDATE sensors SET name = %s, commune = %s, insee = %s, tags = ARRAY[%s] WHERE sensor_id = %s",
@@ -126,11 +148,42 @@ def seed_hostile(conn, now: datetime) -> None:
             (HOSTILE_ID, HOSTILE, HOSTILE_COMMUNE),
         )
         cur.execute(
-            "UPDATE alerts SET acknowledged_at = %s, acknowledged_by = %s, ack_comment = %s WHERE message = 'muet'",
-            (now, HOSTILE[:100], HOSTILE),
+            "UPDATE alerts SET acknowledged_at = %s, acknowledged_by = %s, ack_comment = %s, assignee = %s "
+            "WHERE message = 'muet'",
+            (now, HOSTILE[:100], HOSTILE, LINK),
+        )
+        cur.execute("UPDATE alerts SET resolved_by = %s, resolution = %s WHERE message = 'NO2 > 200'", (TAG, HOSTILE))
+        # the workflow's history and silences: actors, comments, assignees, reasons
+        cur.execute(
+            """INSERT INTO alert_events (alert_id, sensor_id, metric, at, actor, action, severity, comment, details)
+               SELECT alert_id, sensor_id, metric, %(at)s, %(actor)s, a.action, severity, %(text)s,
+                      jsonb_build_object('assignee', %(link)s, 'previous', %(tag)s, 'from', %(tag)s, 'to', %(tag)s)
+                 FROM alerts, (VALUES ('commented'), ('assigned'), ('unassigned'), ('escalated')) a (action)
+                WHERE message IN ('muet', 'NO2 > 200')""",
+            {"at": now - timedelta(minutes=2), "actor": HOSTILE[:100], "text": HOSTILE, "link": LINK, "tag": TAG},
+        )
+        cur.execute(
+            "INSERT INTO alert_silences (sensor_id, metric, starts_at, ends_at, reason, created_by) "
+            "VALUES (%s, NULL, %s, %s, %s, %s) RETURNING silence_id",
+            (FDF_AQ[0], now - timedelta(minutes=10), now + timedelta(days=1), HOSTILE, TAG),
+        )
+        silence_id = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO alert_events (sensor_id, at, actor, action, comment, details) "
+            "VALUES (%s, %s, %s, 'silenced', %s, jsonb_build_object('silence_id', %s, 'starts_at', %s::text, "
+            "'ends_at', %s::text))",
+            (FDF_AQ[0], now - timedelta(minutes=10), TAG, HOSTILE, silence_id, now, HOSTILE),
         )
         cur.execute(
             "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "
             "VALUES (%s, %s, %s, %s, %s, md5(%s))",
             (now - timedelta(minutes=1), HOSTILE, HOSTILE + "\n\x01" + TAG, HOSTILE[:60], HOSTILE, "hostile"),
         )
+
+
+def shown_name(sensor, lang: str = "fr") -> str:
+    """The name the pages show for a catalogue sensor: its kind as the UI catalogue names it, then the place part of
+    its stored name (components.names, computed here from the catalogues and the stored name)."""
+    from components import i18n
+
+    return f"{i18n.catalogue(lang)[f'kind.{sensor.kind}']} – {sensor.name.split(' – ', 1)[1]}"

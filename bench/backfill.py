@@ -1,0 +1,98 @@
+"""Backfill throughput against the writer's own rate measured in the same run, on both branches of DESIGN §2
+(plain PostgreSQL and TimescaleDB, two embedded servers: bench/branches.py), each in a fresh database.
+
+  writer    ingestion.writer.Writer on bench.ingest's rows (1 s apart, batches of 100,000): the baseline
+  backfill  `python -m ingestion backfill 7d` as the run command starts it (ingestion.backfill.Backfill, step
+            60 s, the default network): readings, seconds, readings/s, and its ratio to the writer
+  backfill again  the same range a second time (nothing new: what a restart costs)
+
+DESIGN §6 target: 7 days of the default network in <= 20 s on 2 cores.
+Usage: .venv/bin/python -m bench.backfill [--days 7] [--writer-rows 1000000] [--no-alerts]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import psycopg2
+
+from bench.branches import branch_servers, url_for
+from bench.ingest import bench_writer, drop_db, fresh_db, make_rows
+from ingestion.backfill import Backfill
+
+
+def alerts_by_hour(url: str) -> dict[int, int]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT extract(hour FROM opened_at AT TIME ZONE 'America/Martinique')::int, count(*)"
+                " FROM alerts GROUP BY 1 ORDER BY 1"
+            )
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--step", type=float, default=60.0)
+    parser.add_argument("--writer-rows", type=int, default=1_000_000)
+    parser.add_argument("--no-alerts", action="store_true", help="leave out the historic alerts evaluation")
+    parser.add_argument("--branch", choices=["plain", "timescaledb"], help="measure one branch only")
+    args = parser.parse_args()
+
+    rows = make_rows(args.writer_rows)
+    results = {}
+    with branch_servers() as servers:
+        for branch, admin in servers.items():
+            if args.branch and branch != args.branch:
+                continue
+            db = fresh_db(admin)
+            try:
+                writer_s = bench_writer(url_for(admin, db), rows, 100_000)
+            finally:
+                drop_db(admin, db)
+            print(f"{branch:12s} writer   {len(rows):>10,} readings in {writer_s:7.2f}s", flush=True)
+            db = fresh_db(admin)
+            try:
+                url = url_for(admin, db)
+                end = time.time()
+                runs = []
+                for _ in range(2):
+                    job = Backfill(
+                        url, span_s=args.days * 86400, step_s=args.step, end=end, out=None, alerts=not args.no_alerts
+                    )
+                    runs.append(job.run())
+                by_hour = alerts_by_hour(url)
+            finally:
+                drop_db(admin, db)
+            first, again = runs
+            print(
+                f"{branch:12s} backfill {first.readings:>10,} readings in {first.seconds:7.2f}s "
+                f"({first.fast_chunks} chunks direct, {first.merged_chunks} merged, {first.alerts} alerts); "
+                f"again {again.seconds:.2f}s ({again.stored} new)",
+                flush=True,
+            )
+            results[branch] = (len(rows) / writer_s, first, again)
+            print(f"{branch:12s} historic alerts opened per hour of day (Martinique): {by_hour}", flush=True)
+    print()
+    print(f"{'':34s}" + "".join(f"{b:>14s}" for b in results))
+    lines = (
+        ("writer readings/s", lambda w, f, a: f"{w:,.0f}"),
+        ("backfill readings", lambda w, f, a: f"{f.readings:,}"),
+        ("backfill seconds", lambda w, f, a: f"{f.seconds:.2f}"),
+        ("backfill readings/s", lambda w, f, a: f"{f.readings / f.seconds:,.0f}"),
+        ("backfill / writer", lambda w, f, a: f"{f.readings / f.seconds / w:.2f}x"),
+        ("historic alerts", lambda w, f, a: f"{f.alerts:,}"),
+        ("second run over the same range, s", lambda w, f, a: f"{a.seconds:.2f}"),
+    )
+    for label, fn in lines:
+        print(f"{label:34s}" + "".join(f"{fn(*r):>14s}" for r in results.values()))
+    print(f"target: {args.days:g} days <= 20 s")
+
+
+if __name__ == "__main__":
+    main()
