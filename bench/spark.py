@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg2
 
+from bench import load_average
 from bench.ingest import drop_db, fresh_db
 from db import settings
 from ingestion.processor import LiteProcessor
@@ -146,7 +147,7 @@ def main() -> None:
     parser.add_argument("--paths", default="files,kafka")
     parser.add_argument("--partitions", type=int, default=2, help="Kafka topic partitions")
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (2 cores)")
+    print(f"load average {load_average()}", flush=True)
 
     if settings.is_embedded():
         from db.embedded import from_environment
@@ -209,7 +210,7 @@ def main() -> None:
             f"{name} / lite = {rate / rates['lite']:.2f}x" for name, rate in rates.items() if name != "lite"
         )
         print(f"{path}: {ratios}")
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (2 cores)")
+    print(f"load average {load_average()}", flush=True)
 
 
 if __name__ == "__main__":
