@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from components import formatting
 from ingestion.catalogue import SENSORS
 from tests.support.app import dashboard
 from tests.support.browser import (
@@ -41,7 +42,7 @@ STORED = 5 * KPI_ROWS + BACKFILL_READINGS + sum(stored for stored, _ in SPARK_BA
 
 
 def fr1(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",")
+    return formatting.fmt_number(value, "fr", 1)  # CLDR rounding, as shown (not the binary float's)
 
 
 def tick_boxes(page, chart: int) -> list[dict]:

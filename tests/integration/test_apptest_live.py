@@ -13,6 +13,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from components import formatting
 from data_access import live
 from data_access.engine import make_engine
 from ingestion.catalogue import SENSORS
@@ -104,7 +105,7 @@ def app_env(monkeypatch):
 
 
 def fr2(value: float, decimals: int) -> str:
-    return f"{value:.{decimals}f}".replace(".", ",")
+    return formatting.fmt_number(value, "fr", decimals)  # CLDR rounding, as shown (not the binary float's)
 
 
 def metric_values(at) -> dict[str, str]:
