@@ -235,29 +235,20 @@ def throughput_figures(flow: pd.DataFrame, *, start: datetime, end: datetime, st
     """Readings stored per second by every processor; then messages received per second by the consumers that
     count messages (the lite ones: one message may carry several readings), when there are any."""
     step = fmt_duration(step_s)
-    readings = rates(flow, "readings", start=start, end=end, step_s=step_s)
-    figures = [
+    counted = flow[flow["processor"].map(RECEIVED_UNIT).eq("messages")]
+    panels = [(flow, "readings", "pipeline.unit.readings", "pipeline.readings_axis")]
+    if not counted.empty:
+        panels.append((counted, "received", "pipeline.unit.messages", "pipeline.messages_axis"))
+    return [
         rate_figure(
-            readings,
-            unit=t("pipeline.unit.readings"),
+            rates(frame, column, start=start, end=end, step_s=step_s),
+            unit=t(unit),
             start=start,
             end=end,
-            y_label=t("pipeline.readings_axis", step=step),
+            y_label=t(axis, step=step),
         )
+        for frame, column, unit, axis in panels
     ]
-    counted = flow[flow["processor"].map(RECEIVED_UNIT).eq("messages")]
-    if not counted.empty:
-        messages = rates(counted, "received", start=start, end=end, step_s=step_s)
-        figures.append(
-            rate_figure(
-                messages,
-                unit=t("pipeline.unit.messages"),
-                start=start,
-                end=end,
-                y_label=t("pipeline.messages_axis", step=step),
-            )
-        )
-    return figures
 
 
 # Freshness: one colour scale for the strip, its legend and the table (worst first).
