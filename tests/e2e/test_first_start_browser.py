@@ -96,7 +96,7 @@ def test_first_start_shows_live_data_and_the_backfill_banner(tmp_path, output_di
             timeline["live_numbers_s"] = time.monotonic() - started
             banner_seen = False
             try:
-                page.get_by_text(BANNER).first.wait_for(timeout=30_000)
+                page.get_by_text(BANNER).filter(visible=True).first.wait_for(timeout=30_000)
                 banner_seen = True
                 timeline["banner_s"] = time.monotonic() - started
             except Exception:  # noqa: BLE001 - acceptable only if the backfill was already over
