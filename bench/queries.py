@@ -4,9 +4,9 @@ bench/branches.py).
 
 Builds (once per server, cached by name) a database with N raw readings spread over the days before the build and
 --agg-days of 1-minute + 1-hour aggregates for every sensor and metric (and their 6-hour rollup, migration 0013),
-generated in SQL (the writer's throughput is measured by bench/ingest.py); at every run it re-seeds the small tables the pages also read (24 h of pipeline KPIs
-and ingest ledger, Spark batches, alerts over 90 days, quarantined messages, consumer heartbeats) relative to the
-data's end. Then:
+generated in SQL (the writer's throughput is measured by bench/ingest.py); at every run it re-seeds the small
+tables the pages also read (24 h of pipeline KPIs and ingest ledger, Spark batches, alerts over 90 days, quarantined
+messages, consumer heartbeats) relative to the data's end. Then:
   pages      each page is run once in Streamlit's AppTest with a recorder around components.data.load
              (bench/page_calls.py), the dashboard clock pinned at the data's end: the reads it made, with their
              arguments, are the page's set. Each set is timed --repeat times (p50 / p95 of the page's whole set,
