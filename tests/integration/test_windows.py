@@ -108,3 +108,8 @@ def test_six_hour_windows_start_at_martinique_midnight_and_take_late_readings(db
     six = fetch(conn, "SELECT round(stddev::numeric, 9)::float FROM sensor_data_agg_6h WHERE lane = 0 AND count = 2")
     assert six == [(pytest.approx(4.242640687),)]  # 60 and 66
     assert_rollup_matches_readings(conn)
+    # migration 0013 on a database with history: the same windows recomputed from the 1-hour ones
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM sensor_data_agg_6h; SELECT madinina_rollup_agg_6h(NULL, NULL)")
+        assert cur.fetchone() == (3,)
+    assert fetch(conn, ROLLUP_6H) == rows
