@@ -59,6 +59,13 @@ class Plan:
         return max(self.six_start, align_down(self.hour_end, ROLLUP_S))
 
     @property
+    def edge_hours(self) -> list[datetime]:
+        """The hours read from 1-hour windows: [start, six_start) and [six_end, hour_end)."""
+        hour = timedelta(hours=1)
+        spans = ((self.start, self.six_start), (self.six_end, self.hour_end))
+        return [a + k * hour for a, b in spans for k in range(int((b - a) / hour))]
+
+    @property
     def widened(self) -> bool:
         return self.window_s != self.requested_s
 
@@ -122,8 +129,16 @@ def windowed_series(
         frame = _read(engine, "trends_series_raw", **params)
     elif p.base_window_s == 3600:
         frame = _read(
-            engine, "trends_series_agg_6h", hour_end=p.hour_end, six_start=p.six_start, six_end=p.six_end, **params
+            engine,
+            "trends_series_agg_6h",
+            hour_end=p.hour_end,
+            six_start=p.six_start,
+            six_end=p.six_end,
+            edge_hours=p.edge_hours,
+            **params,
         )
+        frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)  # epoch seconds (see the SQL)
+        frame = frame.sort_values(["metric", "sensor_id", "time"], ignore_index=True)
     else:
         frame = _read(engine, "trends_series_agg", base_window_s=p.base_window_s, **params)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)

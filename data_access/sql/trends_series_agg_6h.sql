@@ -4,9 +4,10 @@
 -- one bucket.
 --   [:six_start, :six_end)  6-hour windows, one index-only range scan per (sensor, metric) on the rollup's primary
 --                           key (empty unless the buckets are whole multiples of 6 hours: trends.Plan.six_start);
---   [:start, :six_start) and [:six_end, :hour_end)  1-hour windows, each fetched by its full primary key: the
---                           1-minute and 5-minute windows stored beside them are never read. Only (sensor, metric)
---                           pairs that exist (sensor_latest) are probed;
+--   :edge_hours             the hours of [:start, :six_start) and [:six_end, :hour_end) (trends.Plan.edge_hours):
+--                           1-hour windows, each fetched by its full primary key, so the 1-minute and 5-minute
+--                           windows stored beside them are never read. Only (sensor, metric) pairs that exist
+--                           (sensor_latest) are probed;
 --   [:hour_end, :end)       the unfinished hour, from its 1-minute windows (:end is a whole minute), so no window
 --                           brings readings from after the end of the range.
 WITH pairs AS (
@@ -15,11 +16,7 @@ WITH pairs AS (
      WHERE l.sensor_id = ANY(CAST(:sensor_ids AS text[]))
        AND l.metric = ANY(CAST(:metrics AS text[]))
 ), hours AS (
-    SELECT generate_series(CAST(:start AS timestamptz), CAST(:six_start AS timestamptz) - interval '1 microsecond',
-                           interval '1 hour') AS h
-    UNION ALL
-    SELECT generate_series(CAST(:six_end AS timestamptz), CAST(:hour_end AS timestamptz) - interval '1 microsecond',
-                           interval '1 hour')
+    SELECT unnest(CAST(:edge_hours AS timestamptz[])) AS h  -- a bound list: the planner knows how many (few)
 ), parts AS (
     SELECT r.window_start, r.sensor_id, r.metric, r.sum_value, r.count, r.min, r.max
       FROM sensor_data_agg_6h r
@@ -43,10 +40,13 @@ WITH pairs AS (
      WHERE m.sensor_id = ANY(CAST(:sensor_ids AS text[]))
        AND m.metric = ANY(CAST(:metrics AS text[]))
        AND m.window_end - m.window_start = interval '1 minute'
-       AND m.window_start >= CAST(:hour_end AS timestamptz) AND m.window_end <= CAST(:end AS timestamptz)
+       AND m.window_start >= CAST(:hour_end AS timestamptz) AND m.window_start < CAST(:end AS timestamptz)
+       AND m.window_end <= CAST(:end AS timestamptz)  -- window_start bounded both ways: one short index range
 )
-SELECT date_bin(CAST(:window_s AS integer) * interval '1 second', window_start, CAST(:origin AS timestamptz)) AS time,
+-- time in epoch seconds and no ORDER BY: tens of thousands of rows at 30 days, whose timestamps the driver would
+-- parse one by one and which pandas orders faster than the server (trends.windowed_series does both)
+SELECT extract(epoch FROM date_bin(CAST(:window_s AS integer) * interval '1 second', window_start,
+                                   CAST(:origin AS timestamptz)))::float8 AS time,
        sensor_id, metric, sum(sum_value) / sum(count) AS value, min(min) AS min, max(max) AS max, sum(count) AS count
   FROM parts
  GROUP BY 1, 2, 3
- ORDER BY 3, 2, 1
