@@ -47,6 +47,7 @@ WITH pairs AS (
 -- parse one by one and which pandas orders faster than the server (trends.windowed_series does both)
 SELECT extract(epoch FROM date_bin(CAST(:window_s AS integer) * interval '1 second', window_start,
                                    CAST(:origin AS timestamptz)))::float8 AS time,
-       sensor_id, metric, sum(sum_value) / sum(count) AS value, min(min) AS min, max(max) AS max, sum(count) AS count
+       sensor_id, metric, sum(sum_value) / sum(count) AS value, min(min) AS min, max(max) AS max,
+       sum(count)::bigint AS count  -- not numeric: the driver would make a Decimal of each
   FROM parts
  GROUP BY 1, 2, 3
