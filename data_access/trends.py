@@ -93,9 +93,9 @@ def plan(start: datetime, end: datetime, window_s: int, *, series: int = 1, max_
 
     Raw readings up to queries.RAW_MAX_SPAN, else aggregates: 1-hour windows when the bucket is a whole number of
     hours (and the 6-hour rollup for whole 6-hour buckets: Plan.six_start), 1-minute windows otherwise (all exact
-    when re-aggregated). The window is widened to the next choice
-    when a series would exceed max_points buckets, and to at least 1 h when the 1-minute windows to read
-    (series x minutes) would exceed MAX_MINUTE_WINDOWS: beyond that, reading them costs more than a page may."""
+    when re-aggregated). The window is widened to the next choice when a series would exceed max_points buckets,
+    and to at least 1 h when the 1-minute windows to read (series x minutes) would exceed MAX_MINUTE_WINDOWS:
+    beyond that, reading them costs more than a page may."""
     choices = sorted(WINDOWS.values())
     window = window_s
     while (end - align_down(start, window)).total_seconds() / window > max_points and window < choices[-1]:
