@@ -213,6 +213,7 @@ class Backfill:
                     cur.copy_expert(q.COPY_WINDOWS, io.BytesIO(p.windows_copy))
                     cur.execute(q.INSERT_WINDOWS)
                     cur.execute(q.MERGE_EDGE_WINDOWS)
+                    cur.execute(q.MERGE_6H_WINDOWS)
                 self._installed_at(cur, installed)
                 cur.execute(_LEDGER, ledger_row(batch_id, len(p.t_ns), stored))
                 return stored

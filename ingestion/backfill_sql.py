@@ -3,7 +3,7 @@ COPY; the series table maps the simulator's series codes to (sensor_id, metric) 
 
 from __future__ import annotations
 
-from ingestion.writer_sql import AGG_MERGE
+from ingestion.writer_sql import AGG_6H_INSERT, AGG_6H_MERGE, AGG_6H_ORIGIN, AGG_MERGE
 
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS backfill_series (
@@ -55,6 +55,24 @@ MERGE_EDGE_WINDOWS = (
     _WINDOW_INSERT + _WINDOW_SELECT + " WHERE NOT w.internal ORDER BY s.sensor_id, s.metric, w.window_start,"
     " w.window_end\n" + AGG_MERGE
 )
+# The chunk's share of each 6-hour window (sensor_data_agg_6h): the sum of its 1-hour windows, edge hours included
+# (each holds exactly the chunk's readings of that hour), merged additively like every window the chunk touches, in
+# lane 1 (older readings: never the live writer's row).
+MERGE_6H_WINDOWS = f"""
+{AGG_6H_INSERT}
+SELECT h.w, h.w + interval '6 hours', s.sensor_id, s.metric, 1, h.sv / h.n, h.lo, h.hi, h.n,
+       CASE WHEN h.n > 1 THEN sqrt(greatest(0, (h.ss - h.sv ^ 2 / h.n) / (h.n - 1))) END,
+       h.nw, h.nc, h.nf, h.sv, h.ss, now()
+  FROM (SELECT date_bin(interval '6 hours', w.window_start, {AGG_6H_ORIGIN}) AS w, w.code, sum(w.count) AS n,
+               sum(w.sum_value) AS sv, sum(w.sum_sq) AS ss, min(w.min) AS lo, max(w.max) AS hi,
+               sum(w.n_warning) AS nw, sum(w.n_critical) AS nc, sum(w.n_fault) AS nf
+          FROM backfill_windows w
+         WHERE w.window_end - w.window_start = interval '1 hour'
+         GROUP BY 1, 2) h
+  JOIN backfill_series s USING (code)
+ ORDER BY s.sensor_id, s.metric, h.w
+{AGG_6H_MERGE}
+"""
 
 # sensor_latest only where the backfill has something newer (never backwards, and no lock on the other rows).
 LATEST = """

@@ -2,9 +2,9 @@
 
 Per batch: one binary-safe CSV COPY into a session-temporary staging table, then ONE statement whose
 data-modifying CTEs insert the raw rows (ON CONFLICT DO NOTHING), and from the rows actually inserted update
-sensor_latest and upsert every window of sensor_data_agg. Because aggregates are fed only by rows that were
-really inserted, replaying a batch (MQTT redelivery, Spark retry of a batch_id) changes nothing: the write is
-idempotent end to end, and a late reading simply merges into its (possibly old) windows.
+sensor_latest and upsert every window of sensor_data_agg and sensor_data_agg_6h. Because aggregates are fed only
+by rows that were really inserted, replaying a batch (MQTT redelivery, Spark retry of a batch_id) changes nothing:
+the write is idempotent end to end, and a late reading simply merges into its (possibly old) windows.
 
 `commit()` is how the processors write: one transaction holds a batch's rejections (quarantine), its readings,
 its pipeline KPIs and its ingest_ledger row (what the transport handed over and what became of it), so the
@@ -44,6 +44,7 @@ from ingestion.writer_sql import (  # noqa: F401 - _QUARANTINE is also read by t
     _MERGE_RAW,
     _QUARANTINE,
     _ROLL_UP,
+    _ROLL_UP_6H,
     _STAGING_DDL,
     WINDOWS,
 )
@@ -414,8 +415,9 @@ class Writer:
     def upsert_windows(self, frame: pd.DataFrame) -> int:
         """Overwrite 1-minute windows of sensor_data_agg with their full state (columns WINDOW_COLUMNS; times as
         tz-aware timestamps), then recompute the larger windows of WINDOWS that contain them from the 1-minute
-        rows, in the same transaction. For a processor that emits the whole window each time it changes (Spark,
-        output mode update): replaying the same frame leaves the table as it was. Returns the rows upserted."""
+        rows, and the 6-hour windows (sensor_data_agg_6h) from those, in the same transaction. For a processor that
+        emits the whole window each time it changes (Spark, output mode update): replaying the same frame leaves the
+        tables as they were. Returns the rows of sensor_data_agg upserted."""
         if frame.empty:
             return 0
         sizes = (frame["window_end"] - frame["window_start"]).dt.total_seconds()
@@ -465,6 +467,8 @@ class Writer:
                 cur.execute(statement)
                 upserted = cur.rowcount
                 cur.execute(_ROLL_UP)
-                return upserted + cur.rowcount
+                rolled_up = cur.rowcount
+                cur.execute(_ROLL_UP_6H)  # and sensor_data_agg_6h from those hours
+                return upserted + rolled_up
 
         return int(self._with_retry(work))

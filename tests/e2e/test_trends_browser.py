@@ -150,7 +150,10 @@ def test_trends_shared_url_csv_and_language(pg_cluster, db_url, conn, output_dir
         page.mouse.move(drag["x"] + drag["width"] * 0.5, y, steps=8)
         page.mouse.move(drag["x"] + drag["width"] * 0.6, y + 5, steps=8)
         page.mouse.up()
-        page.wait_for_function("() => location.search.includes('range=custom')", timeout=30_000)
+        # the URL may say range=custom a rerun before it carries the zoomed span: wait for all three
+        page.wait_for_function(
+            "() => ['range=custom', 'from=', 'to='].every((p) => location.search.includes(p))", timeout=30_000
+        )
         zoomed = dict(parse_qsl(urlparse(page.url).query))
         start_zoom, end_zoom = (datetime.fromisoformat(zoomed[k]) for k in ("from", "to"))
         span = end_zoom - start_zoom
