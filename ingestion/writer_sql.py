@@ -126,50 +126,6 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
        (SELECT count(*) FROM latest), (SELECT count(*) FROM agg), (SELECT count(*) FROM agg6)
 """
 
-# The windows larger than a minute, recomputed in full from the 1-minute rows for every window that contains a
-# 1-minute window just upserted (staging_windows): the same per-minute merge as _MERGE, but from complete
-# minutes, so running it twice gives the same rows. Used by Writer.upsert_windows (the Spark job).
-_ROLL_UP = f"""
-WITH touched AS (
-    SELECT DISTINCT sensor_id, metric, timestamptz 'epoch' + start_us * interval '1 microsecond' AS minute
-      FROM staging_windows
-), win (size_s, slide_s, k) AS (
-    VALUES {_windows_values(WINDOWS[1:])}
-), targets AS (
-    SELECT DISTINCT t.sensor_id, t.metric, w.size_s,
-           date_bin(make_interval(secs => w.slide_s), t.minute, timestamptz 'epoch')
-           - make_interval(secs => w.slide_s * w.k) AS window_start
-      FROM touched t CROSS JOIN win w
-)
-INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
-                                  n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
-SELECT g.window_start, g.window_start + make_interval(secs => g.size_s), g.sensor_id, g.metric,
-       sum(m.sum_value) / sum(m.count), min(m.min), max(m.max), sum(m.count),
-       CASE WHEN sum(m.count) > 1
-            THEN sqrt(greatest(0, (sum(m.sum_sq) - sum(m.sum_value) ^ 2 / sum(m.count)) / (sum(m.count) - 1))) END,
-       sum(m.n_warning), sum(m.n_critical), sum(m.n_fault), sum(m.sum_value), sum(m.sum_sq), now()
-  FROM targets g
-  JOIN sensor_data_agg m
-    ON m.sensor_id = g.sensor_id AND m.metric = g.metric
-   AND m.window_end - m.window_start = interval '{WINDOWS[0][0]} seconds'
-   AND m.window_start >= g.window_start AND m.window_start < g.window_start + make_interval(secs => g.size_s)
- GROUP BY g.window_start, g.size_s, g.sensor_id, g.metric
-ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
-   SET avg = excluded.avg, min = excluded.min, max = excluded.max, count = excluded.count,
-       stddev = excluded.stddev, n_warning = excluded.n_warning, n_critical = excluded.n_critical,
-       n_fault = excluded.n_fault, sum_value = excluded.sum_value, sum_sq = excluded.sum_sq,
-       updated_at = excluded.updated_at
-"""
-
-# The 6-hour windows containing the 1-minute windows just upserted, recomputed from the 1-hour ones (after _ROLL_UP):
-# migration 0013's function, for the span and the series staging_windows touched.
-_ROLL_UP_6H = """
-SELECT madinina_rollup_agg_6h(min(timestamptz 'epoch' + start_us * interval '1 microsecond'),
-                              max(timestamptz 'epoch' + end_us * interval '1 microsecond'),
-                              array_agg(DISTINCT sensor_id), array_agg(DISTINCT metric))
-  FROM staging_windows
-"""
-
 # The conflict-free fast path: when every (sensor, metric) of the batch starts after its latest stored reading
 # (live data, fresh backfill), no raw row can conflict and a plain INSERT skips speculative insertion (~35 %
 # faster measured). sensor_latest always holds the newest time written per key, since every write goes through

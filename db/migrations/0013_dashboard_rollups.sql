@@ -7,9 +7,9 @@
 -- reads 120 of them per (sensor, metric) instead of 720 one-hour windows, and 1-day buckets are 4 of them. Not in
 -- sensor_data_agg: the writer's updates of that table are HOT (no index holds a value column), which a covering
 -- index there would end for every window size; this small table's primary key carries the columns the reads need
--- (index-only range scans). Maintained by ingestion/writer.py (merged from the batch's per-minute partials),
--- ingestion/backfill.py (merged from the chunk's 1-hour windows) and Writer.upsert_windows (recomputed from the
--- 1-hour windows). madinina_rollup_agg_6h below recomputes windows from the 1-hour ones: this migration (history
+-- (index-only range scans). Maintained by ingestion/writer.py (merged from the batch's per-minute partials; the
+-- Spark job writes through it too) and ingestion/backfill.py (merged from the chunk's 1-hour windows).
+-- madinina_rollup_agg_6h below recomputes windows from the 1-hour ones: this migration (history
 -- already stored) and the benchmark's generated database use it.
 
 -- Two lanes, so that the live writer never waits for a writer of older readings: a 6-hour window spans the live edge
@@ -44,8 +44,7 @@ CREATE TABLE sensor_data_agg_6h (
 -- (Re)compute the 6-hour windows overlapping [p_start, p_end) (NULL = unbounded) from the 1-hour windows of
 -- sensor_data_agg, for the given sensors and metrics (NULL = all): each window is overwritten with the sum of its six
 -- hours, in lane 1 (lane 0 deleted), so running it twice gives the same rows. Used by this migration (the history
--- already stored), the benchmark's generated database, and Writer.upsert_windows (windows computed elsewhere, e.g.
--- by Spark). Returns the windows written.
+-- already stored) and the benchmark's generated database. Returns the windows written.
 CREATE FUNCTION madinina_rollup_agg_6h(p_start timestamptz, p_end timestamptz, p_sensor_ids text[] DEFAULT NULL,
                                        p_metrics text[] DEFAULT NULL)
 RETURNS bigint

@@ -2,7 +2,6 @@ import pandas as pd
 import pytest
 
 from ingestion.writer import BatchTimings, Writer
-from tests.support.rollups import ROLLUP_6H, assert_rollup_matches_readings, fetch, same_windows
 
 
 def frame(rows):
@@ -142,47 +141,3 @@ def test_a_row_written_behind_the_writers_back_falls_back_to_the_safe_path(db_ur
 AGG = """SELECT sensor_id, metric, window_start, window_end, count, avg, min, max, round(stddev::numeric, 9),
                 n_warning, n_critical, n_fault, sum_value, sum_sq
            FROM sensor_data_agg ORDER BY 1, 2, 3, 4"""
-
-
-def windows_frame(conn, size: str) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        cur.execute("SELECT * FROM sensor_data_agg WHERE window_end - window_start = %s::interval", (size,))
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
-
-def test_windows_computed_elsewhere_give_the_same_larger_windows(db_url, conn):
-    """upsert_windows (the Spark job's sink) takes complete 1-minute windows and derives the 5-minute sliding and
-    1-hour windows from them, and the 6-hour rollup from those: the same rows as the lite writer builds from the
-    readings, replay-safe."""
-    with Writer(db_url) as writer:
-        writer.write(frame(BATCH), batch_id="b1")
-        expected = table(conn, AGG)
-        expected_6h = assert_rollup_matches_readings(conn)  # the writer's 6-hour windows, from the readings
-        minutes = windows_frame(conn, "1 minute")
-        writer.upsert_windows(minutes)  # over the writer's own windows: overwritten, not added
-        assert table(conn, AGG) == expected
-        same_windows(fetch(conn, ROLLUP_6H), expected_6h)
-        with conn.cursor() as cur:
-            cur.execute("DELETE FROM sensor_data_agg; DELETE FROM sensor_data_agg_6h")
-        conn.commit()
-        assert writer.upsert_windows(minutes) == len(expected)
-        assert table(conn, AGG) == expected
-        same_windows(fetch(conn, ROLLUP_6H), expected_6h)
-        writer.upsert_windows(minutes)  # a replayed micro-batch
-        assert table(conn, AGG) == expected
-        same_windows(fetch(conn, ROLLUP_6H), expected_6h)
-
-        # A minute emitted again with more readings (Spark's update mode): the windows containing it follow.
-        later = minutes[(minutes.sensor_id == "s1") & (minutes.window_start == pd.Timestamp("2026-11-22T10:01Z"))]
-        later = later.assign(count=2, sum_value=50.0 + 20.0, sum_sq=2500.0 + 400.0, min=20.0, avg=35.0)
-        writer.upsert_windows(later)
-        hour = table(
-            conn,
-            "SELECT count, sum_value, min, n_critical FROM sensor_data_agg WHERE sensor_id = 's1'"
-            " AND window_end - window_start = interval '1 hour'",
-        )
-        assert hour == [(4, 110.0, 10.0, 1)]
-        six = table(conn, "SELECT count, sum_value, min, n_critical FROM sensor_data_agg_6h WHERE sensor_id = 's1'")
-        assert six == [(4, 110.0, 10.0, 1)]  # recomputed in one lane
-        with pytest.raises(ValueError, match="60-second windows only"):
-            writer.upsert_windows(windows_frame(conn, "1 hour"))
