@@ -84,11 +84,12 @@ WITH params AS (
     UNION ALL
     SELECT a.sensor_id, a.metric, 'anomaly', 'warning', a.max, NULL,
            format('Valeur figée à %%s depuis 5 min (%%s lectures)', round(a.max::numeric, 2), a.count), 2
-      FROM sensor_data_agg a
+      FROM sensor_latest l
      CROSS JOIN params p
-     WHERE a.window_end = p.minute
-       AND a.window_end - a.window_start = interval '5 minutes'
-       AND a.metric = ANY(%(stuck_metrics)s)
+      JOIN sensor_data_agg a  -- by primary key: every series with windows has its latest row (same transaction)
+        ON a.sensor_id = l.sensor_id AND a.metric = l.metric
+       AND a.window_start = p.minute - interval '5 minutes' AND a.window_end = p.minute
+     WHERE l.metric = ANY(%(stuck_metrics)s)
        AND a.count >= %(stuck_min_count)s
        AND a.min = a.max
     UNION ALL
@@ -97,14 +98,15 @@ WITH params AS (
            format('Pic : %%s s''écarte de plus de %%s sigma de la moyenne 5 min (%%s)',
                   round((CASE WHEN w1.max - w5.avg >= w5.avg - w1.min THEN w1.max ELSE w1.min END)::numeric, 2),
                   %(spike_sigma)s, round(w5.avg::numeric, 2)), 1
-      FROM sensor_data_agg w1
-      JOIN sensor_data_agg w5
-        ON w5.sensor_id = w1.sensor_id AND w5.metric = w1.metric
-       AND w5.window_end = w1.window_end AND w5.window_end - w5.window_start = interval '5 minutes'
+      FROM sensor_latest l
      CROSS JOIN params p
-     WHERE w1.window_end = p.minute
-       AND w1.window_end - w1.window_start = interval '1 minute'
-       AND w5.count >= 10 AND w5.stddev > 0
+      JOIN sensor_data_agg w1
+        ON w1.sensor_id = l.sensor_id AND w1.metric = l.metric
+       AND w1.window_start = p.minute - interval '1 minute' AND w1.window_end = p.minute
+      JOIN sensor_data_agg w5
+        ON w5.sensor_id = l.sensor_id AND w5.metric = l.metric
+       AND w5.window_start = p.minute - interval '5 minutes' AND w5.window_end = p.minute
+     WHERE w5.count >= 10 AND w5.stddev > 0
        AND greatest(w1.max - w5.avg, w5.avg - w1.min) > %(spike_sigma)s * w5.stddev
 ), conditions AS (
     SELECT DISTINCT ON (sensor_id, coalesce(metric, ''), kind) *

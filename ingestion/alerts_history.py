@@ -83,23 +83,27 @@ WITH minutes AS (
     SELECT a.sensor_id, a.metric, a.window_end AS m, a.max AS value, NULL::double precision AS threshold,
            format('Valeur figée à %%s depuis 5 min (%%s lectures)', round(a.max::numeric, 2), a.count) AS message,
            2 AS rank
-      FROM sensor_data_agg a
-     WHERE a.window_end > %(start)s AND a.window_end <= %(end)s
+      FROM sensor_latest l
+      JOIN sensor_data_agg a  -- per series on its index (sensor, metric, size, start), not a scan of every window
+        ON a.sensor_id = l.sensor_id AND a.metric = l.metric
        AND a.window_end - a.window_start = interval '5 minutes'
-       AND a.metric = ANY(%(stuck_metrics)s) AND a.count >= %(stuck_min_count)s AND a.min = a.max
+       AND a.window_start > %(start)s - interval '5 minutes' AND a.window_start <= %(end)s - interval '5 minutes'
+     WHERE l.metric = ANY(%(stuck_metrics)s) AND a.count >= %(stuck_min_count)s AND a.min = a.max
     UNION ALL
     SELECT w1.sensor_id, w1.metric, w1.window_end,
            CASE WHEN w1.max - w5.avg >= w5.avg - w1.min THEN w1.max ELSE w1.min END, w5.avg,
            format('Pic : %%s s''écarte de plus de %%s sigma de la moyenne 5 min (%%s)',
                   round((CASE WHEN w1.max - w5.avg >= w5.avg - w1.min THEN w1.max ELSE w1.min END)::numeric, 2),
                   %(spike_sigma)s, round(w5.avg::numeric, 2)), 1
-      FROM sensor_data_agg w1
-      JOIN sensor_data_agg w5
-        ON w5.sensor_id = w1.sensor_id AND w5.metric = w1.metric
-       AND w5.window_end = w1.window_end AND w5.window_end - w5.window_start = interval '5 minutes'
-     WHERE w1.window_end > %(start)s AND w1.window_end <= %(end)s
+      FROM sensor_latest l
+      JOIN sensor_data_agg w1
+        ON w1.sensor_id = l.sensor_id AND w1.metric = l.metric
        AND w1.window_end - w1.window_start = interval '1 minute'
-       AND w5.count >= 10 AND w5.stddev > 0
+       AND w1.window_start > %(start)s - interval '1 minute' AND w1.window_start <= %(end)s - interval '1 minute'
+      JOIN sensor_data_agg w5
+        ON w5.sensor_id = l.sensor_id AND w5.metric = l.metric
+       AND w5.window_start = w1.window_end - interval '5 minutes' AND w5.window_end = w1.window_end
+     WHERE w5.count >= 10 AND w5.stddev > 0
        AND greatest(w1.max - w5.avg, w5.avg - w1.min) > %(spike_sigma)s * w5.stddev
 ), chosen AS (
     SELECT DISTINCT ON (sensor_id, metric, m) * FROM minutes ORDER BY sensor_id, metric, m, rank
