@@ -1,14 +1,17 @@
 """Backfill: N days of simulated history, newest first, at the writer's speed, beside the live ingestion.
 
 Order: the last hour, then the rest of the last 24 h, then the older history, each part in chunks written newest
-first (a day at the default 60 s step, on the epoch grid like the TimescaleDB raw chunks), so the Live and Trends
-pages have recent history within seconds and the range that is complete grows backwards from now.
+first (at most a day, on the epoch grid like the TimescaleDB raw chunks), so the Live and Trends pages have recent
+history within seconds and the range that is complete grows backwards from now. The last 24 h are written at
+`step_s` (60 s), the older history at `older_step_s` (300 s): the rows a page needs for a week, at a cost that fits
+the first start (docs/architecture.md, "Backfill").
 
 Each chunk is one transaction, on one of two paths:
 - fast (the range holds no reading yet, the normal case): readings and the windows computed in memory
-  (ingestion/backfill_windows.py) are sent with binary COPY into staging tables and inserted with plain INSERTs;
-  only the windows reaching outside the chunk are merged (ON CONFLICT ... additive, as the writer does). A
-  concurrent writer that got into the range first turns this into a unique violation: the chunk is redone on
+  (ingestion/backfill_windows.py) are sent with binary COPY straight into sensor_data and sensor_data_agg; only
+  the windows reaching outside the chunk go through a staging table and are merged (ON CONFLICT ... additive, as
+  the writer does). A concurrent writer that got into the range first turns this into a unique violation: the
+  chunk is redone on
 - the merging path (the range already holds readings: a restart filling the gap since the last run, the live
   readings of the last minutes): minutes a series already has are left out (no backfill reading slipped between
   live ones), the rest goes through Writer.commit (idempotent, windows merged).
@@ -36,15 +39,27 @@ import numpy as np
 import pandas as pd
 import psycopg2
 import psycopg2.extras
+import pyarrow as pa
 
 from ingestion import backfill_sql as q
-from ingestion.backfill_plan import Chunk, ledger_row, local_text, lower_backend_priority, plan, ts_ns, ts_s
-from ingestion.backfill_windows import STATUSES, binary_copy, chunk_windows, status_codes
+from ingestion.backfill_plan import (
+    OLDER_STEP_S,
+    Chunk,
+    ledger_row,
+    local_text,
+    lower_backend_priority,
+    plan,
+    sliding_from,
+    ts_ns,
+    ts_s,
+)
+from ingestion.backfill_windows import STATUSES, chunk_windows, copy_payload, status_codes, timestamps
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
 from ingestion.writer_sql import _LEDGER
 
 log = logging.getLogger(__name__)
+RAW_SLICE_NS = 6 * 3600 * 10**9  # migration 0009: the raw hypertable's chunk interval
 
 
 @dataclass
@@ -57,7 +72,8 @@ class Prepared:
     values: np.ndarray
     status: np.ndarray
     readings_copy: bytes
-    windows_copy: bytes
+    windows_copy: bytes  # the windows lying inside the chunk: new rows
+    edges_copy: bytes  # the windows reaching outside it: merged
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ class Backfill:
         *,
         span_s: float,
         step_s: float = 60.0,
+        older_step_s: float | None = OLDER_STEP_S,
         seed: int = 42,
         end: float | None = None,
         stop: threading.Event | None = None,
@@ -93,7 +110,8 @@ class Backfill:
         self.sim = Simulator(seed=seed)
         self.end = time.time() if end is None else float(end)
         self.step_s = float(step_s)
-        self.chunks = plan(self.end, span_s, self.step_s, len(self.sim.series))
+        self.chunks = plan(self.end, span_s, self.step_s, len(self.sim.series), older_step_s)
+        self.sliding_from_ns = int(sliding_from(self.end)) * 10**9
         self.stop = stop or threading.Event()
         self.retries = retries
         self.out = out
@@ -105,45 +123,66 @@ class Backfill:
         self._pk_rank[sorted(range(len(self.sim.series)), key=self.sim.series.__getitem__)] = np.arange(
             len(self.sim.series)
         )
+        self._sensor_ids = pa.array([s for s, _ in self.sim.series], type=pa.string())
+        self._metrics = pa.array([m for _, m in self.sim.series], type=pa.string())
         self.run_id = f"backfill-{uuid.uuid4().hex[:8]}"
         self.total = sum(self._expected_rows(c) for c in self.chunks)
         self.done = self.stored = 0
 
     def _expected_rows(self, c: Chunk) -> int:
-        step_ns = int(round(self.step_s * 1e9))
+        step_ns = int(round(c.step_s * 1e9))
         first = -(-int(math.floor(c.start * 1e9)) // step_ns)
         last = -(-int(math.ceil(c.end * 1e9)) // step_ns)
         return max(0, last - first) * len(self.sim.series)
 
     # -- preparing a chunk (worker thread: numpy and the encoders release the GIL for most of it) --------------
     def _prepare(self, chunk: Chunk, thresholds: np.ndarray, encode: bool = True) -> Prepared:
-        pieces = list(self.sim.history_arrays(chunk.start, chunk.end, self.step_s, max_rows=None))
+        pieces = list(self.sim.history_arrays(chunk.start, chunk.end, chunk.step_s, max_rows=None))
         t_ns, codes, values = (np.concatenate(p) for p in zip(*pieces, strict=True)) if pieces else ([], [], [])
         t_ns, codes, values = np.asarray(t_ns, np.int64), np.asarray(codes, np.int32), np.asarray(values, float)
         status = status_codes(codes, values, thresholds)
         if not encode:  # for the merging path: the arrays only
-            return Prepared(chunk, t_ns, codes, values, status, b"", b"")
+            return Prepared(chunk, t_ns, codes, values, status, b"", b"", b"")
         a_ns, b_ns = int(round(chunk.start * 1e9)), int(round(chunk.end * 1e9))
-        w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns)
-        # Rows in primary-key order: consecutive inserts land on the same index pages (measured: readings -25 %,
-        # windows -20 % of the INSERT time against the generator's order).
-        o = np.lexsort((t_ns, self._pk_rank[codes]))
-        readings = binary_copy(
-            [(t_ns[o], "timestamptz"), (codes[o], "int4"), (values[o], "float8"), (status[o], "int2")]
+        w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns, self.sliding_from_ns)
+        # Rows in primary-key order (consecutive inserts land on the same index pages: measured, readings -25 %,
+        # windows -20 % of the INSERT time against the generator's order) within each 6-hour slice, the raw chunk
+        # of the TimescaleDB branch: COPY fills one chunk after the other instead of switching at every series.
+        o = np.lexsort((t_ns, self._pk_rank[codes], t_ns // RAW_SLICE_NS))
+        readings = copy_payload(
+            {
+                "time": timestamps(t_ns[o]),
+                **self._keys(codes[o]),
+                "value": values[o],
+                "status": pa.array(np.array(STATUSES, dtype=object)[status[o]], type=pa.string()),
+            }
         )
+        inside = edges = b""
         if w:
             o = np.lexsort((w["window_end"], w["window_start"], self._pk_rank[w["code"]]))
-            w = {name: column[o] for name, column in w.items()}
-        windows = b""
-        if w:
-            windows = binary_copy(
-                [(w["window_start"], "timestamptz"), (w["window_end"], "timestamptz"), (w["code"], "int4")]
-                + [(w[c], "float8") for c in ("avg", "min", "max")]
-                + [(w["count"], "int8"), (w["stddev"], "float8")]
-                + [(w[c], "int4") for c in ("n_warning", "n_critical", "n_fault")]
-                + [(w["sum_value"], "float8"), (w["sum_sq"], "float8"), (w["internal"], "bool")]
-            )
-        return Prepared(chunk, t_ns, codes, values, status, readings, windows)
+            internal = w["internal"][o]
+            inside, edges = (self._windows_payload(w, o[internal == part]) for part in (True, False))
+        return Prepared(chunk, t_ns, codes, values, status, readings, inside, edges)
+
+    def _keys(self, codes: np.ndarray) -> dict[str, pa.Array]:
+        index = pa.array(codes, type=pa.int32())
+        return {"sensor_id": self._sensor_ids.take(index), "metric": self._metrics.take(index)}
+
+    def _windows_payload(self, w: dict[str, np.ndarray], rows: np.ndarray) -> bytes:
+        if not len(rows):
+            return b""
+        pick = {name: column[rows] for name, column in w.items()}
+        return copy_payload(
+            {
+                "window_start": timestamps(pick["window_start"]),
+                "window_end": timestamps(pick["window_end"]),
+                **self._keys(pick["code"]),
+                **{c: pick[c] for c in ("avg", "min", "max", "count")},
+                "stddev": pa.array(pick["stddev"], type=pa.float64(), from_pandas=True),  # NaN (one reading) -> NULL
+                **{c: pick[c].astype(np.int32) for c in ("n_warning", "n_critical", "n_fault")},
+                **{c: pick[c] for c in ("sum_value", "sum_sq")},
+            }
+        )
 
     # -- database ---------------------------------------------------------------------------------------------
     def _thresholds(self, writer: Writer) -> np.ndarray:
@@ -160,14 +199,6 @@ class Backfill:
             [[np.nan if v is None else v for v in by_metric.get(m, (None,) * 4)] for _, m in self.sim.series],
             dtype=float,
         ).reshape(-1, 4)
-
-    def _staging(self, cur) -> None:
-        cur.execute(q.STAGING_DDL)
-        cur.execute(q.SERIES_COUNT)
-        if cur.fetchone()[0] != len(self.sim.series):
-            cur.execute("TRUNCATE backfill_series")
-            rows = [(code, s, m) for code, (s, m) in enumerate(self.sim.series)]
-            psycopg2.extras.execute_values(cur, q.SERIES_FILL, rows, page_size=2000)
 
     def _latest_rows(self, p: Prepared) -> list[tuple]:
         last = np.full(len(self.sim.series), -1, dtype=np.int64)
@@ -199,19 +230,20 @@ class Backfill:
         def work(conn):
             with conn.cursor() as cur:
                 cur.execute("SET LOCAL synchronous_commit = off")  # a lost chunk is simply written by the next run
-                self._staging(cur)
                 # up to the end of the chunk's last minute: a minute that has live readings gets none from here
                 cur.execute(q.RAW_IN_RANGE, {"a": ts_s(p.chunk.start), "b": ts_s(math.ceil(p.chunk.end / 60) * 60)})
                 if cur.fetchone()[0]:
                     return None
+                # plain COPY, no ON CONFLICT: a row that exists (a concurrent writer) is a unique violation
                 cur.copy_expert(q.COPY_READINGS, io.BytesIO(p.readings_copy))
-                cur.execute(q.INSERT_READINGS)
                 stored = cur.rowcount
                 # sensor_latest, then windows, each in key order: the live writer's order, so no deadlock
                 psycopg2.extras.execute_values(cur, q.LATEST, latest, page_size=2000)
                 if p.windows_copy:
                     cur.copy_expert(q.COPY_WINDOWS, io.BytesIO(p.windows_copy))
-                    cur.execute(q.INSERT_WINDOWS)
+                if p.edges_copy:
+                    cur.execute(q.EDGES_DDL)
+                    cur.copy_expert(q.COPY_EDGES, io.BytesIO(p.edges_copy))
                     cur.execute(q.MERGE_EDGE_WINDOWS)
                 self._installed_at(cur, installed)
                 cur.execute(_LEDGER, ledger_row(batch_id, len(p.t_ns), stored))
@@ -226,16 +258,22 @@ class Backfill:
         return stored
 
     def _coverage(self, writer: Writer, chunk: Chunk) -> tuple[list[int], list[tuple[int, int]]]:
-        """What the range already holds: the series that have every minute of it (dropped on their counts alone)
-        and, for the others, the (series, minute) they have."""
+        """What the range already holds: the series that have a reading in every minute holding one of the chunk's
+        instants (dropped on their counts alone) and, for the others, the (series, minute) they have."""
         bounds = {"a": ts_s(chunk.start), "b": ts_s(math.ceil(chunk.end / 60) * 60)}
-        minutes_in_range = (bounds["b"] - ts_s(math.floor(chunk.start / 60) * 60)).total_seconds() // 60
+        # minutes on the chunk's grid: every minute at a step under a minute, every 5th at 300 s
+        grid_s = int(chunk.step_s) if chunk.step_s % 60 == 0 else 60
+        step_ns = int(round(chunk.step_s * 1e9))
+        first = -(-int(math.floor(chunk.start * 1e9)) // step_ns) * step_ns
+        instants = np.arange(first, int(math.ceil(chunk.end * 1e9)), step_ns, dtype=np.int64)
+        minutes_in_range = len(np.unique(instants // (grid_s * 10**9)))
+        bounds["grid"] = grid_s
 
         def occupied(conn):
             with conn.cursor() as cur:
                 cur.execute(q.MINUTES_PER_SERIES, bounds)
                 counts = {self._code_of[(s, m)]: n for s, m, n in cur.fetchall() if (s, m) in self._code_of}
-                full = [c for c, n in counts.items() if n >= minutes_in_range]  # every minute of the range
+                full = [c for c, n in counts.items() if n >= minutes_in_range]  # every minute of the grid
                 partial = sorted({self.sim.series[c][0] for c in counts if c not in full})
                 taken = []
                 if partial:
@@ -401,10 +439,15 @@ class Backfill:
 
                     self._progress(writer, "running", "alerts", covered)
                     # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
-                    bounds = {"start": ts_s(self.chunks[-1].start), "end": ts_s(self.end)}
-                    alerts = writer._with_retry(
-                        lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30)
-                    )
+                    coarse = [c for c in self.chunks if c.step_s > self.step_s]
+                    bounds = {
+                        "start": ts_s(self.chunks[-1].start),
+                        "end": ts_s(self.end),
+                        "anomalies": self.step_s <= 30,
+                        "coarse_until": ts_s(coarse[0].end) if coarse else None,
+                        "coarse_step_s": max((c.step_s for c in coarse), default=0.0),
+                    }
+                    alerts = writer._with_retry(lambda conn: evaluate_history(conn, **bounds))
                 state = "done" if state == "running" else state
             except BaseException as exc:
                 self._progress(writer, "failed", "", covered, str(exc).strip() or type(exc).__name__)

@@ -1,60 +1,37 @@
-"""The SQL of the backfill (ingestion/backfill.py). Staging tables are session-temporary and filled with binary
-COPY; the series table maps the simulator's series codes to (sensor_id, metric) once per session."""
+"""The SQL of the backfill (ingestion/backfill.py). A chunk's readings and inner windows are COPYed (binary)
+straight into sensor_data and sensor_data_agg; the windows reaching outside the chunk go through a
+session-temporary staging table and are merged as the writer merges."""
 
 from __future__ import annotations
 
 from ingestion.writer_sql import AGG_MERGE
 
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS backfill_series (
-    code integer PRIMARY KEY, sensor_id text NOT NULL, metric text NOT NULL
-);
-CREATE TEMP TABLE IF NOT EXISTS backfill_readings (
-    time timestamptz NOT NULL, code integer NOT NULL, value double precision NOT NULL, status smallint NOT NULL
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS backfill_windows (
-    window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, code integer NOT NULL,
-    avg double precision NOT NULL, min double precision NOT NULL, max double precision NOT NULL,
-    count bigint NOT NULL, stddev double precision NOT NULL, n_warning integer NOT NULL,
+_WINDOW_COLUMNS = (
+    "window_start, window_end, sensor_id, metric, avg, min, max, count, stddev, n_warning, n_critical, n_fault,"
+    " sum_value, sum_sq"
+)
+# ingested_at / updated_at take their default, now(): the commit clock the archives read.
+COPY_READINGS = "COPY sensor_data (time, sensor_id, metric, value, status) FROM STDIN WITH (FORMAT binary)"
+COPY_WINDOWS = f"COPY sensor_data_agg ({_WINDOW_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+
+EDGES_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS backfill_edges (
+    window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, sensor_id text NOT NULL,
+    metric text NOT NULL, avg double precision NOT NULL, min double precision NOT NULL,
+    max double precision NOT NULL, count bigint NOT NULL, stddev double precision, n_warning integer NOT NULL,
     n_critical integer NOT NULL, n_fault integer NOT NULL, sum_value double precision NOT NULL,
-    sum_sq double precision NOT NULL, internal boolean NOT NULL
-) ON COMMIT DELETE ROWS;
+    sum_sq double precision NOT NULL
+) ON COMMIT DELETE ROWS
 """
-SERIES_COUNT = "SELECT count(*) FROM backfill_series"
-SERIES_FILL = "INSERT INTO backfill_series (code, sensor_id, metric) VALUES %s"
-
-COPY_READINGS = "COPY backfill_readings (time, code, value, status) FROM STDIN WITH (FORMAT binary)"
-COPY_WINDOWS = (
-    "COPY backfill_windows (window_start, window_end, code, avg, min, max, count, stddev, n_warning, n_critical,"
-    " n_fault, sum_value, sum_sq, internal) FROM STDIN WITH (FORMAT binary)"
-)
-
-_STATUS_TEXT = "(ARRAY['ok', 'warning', 'critical', 'fault'])[r.status + 1]"
-
-# A chunk whose range held nothing: plain inserts, no speculative insertion (the unique indexes still guard: a
-# concurrent writer that got there first makes this fail with a unique violation, and the chunk is redone on the
-# merging path).
-INSERT_READINGS = f"""
-INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
-SELECT r.time, s.sensor_id, s.metric, r.value, {_STATUS_TEXT}, now()
-  FROM backfill_readings r JOIN backfill_series s USING (code)
-"""
-
-_WINDOW_SELECT = """
-SELECT w.window_start, w.window_end, s.sensor_id, s.metric, w.avg, w.min, w.max, w.count,
-       CASE WHEN w.count > 1 THEN w.stddev END, w.n_warning, w.n_critical, w.n_fault, w.sum_value, w.sum_sq, now()
-  FROM backfill_windows w JOIN backfill_series s USING (code)
-"""
-_WINDOW_INSERT = """
-INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
-                                  n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
-"""
-INSERT_WINDOWS = _WINDOW_INSERT + _WINDOW_SELECT + " WHERE w.internal"
+COPY_EDGES = f"COPY backfill_edges ({_WINDOW_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 # Rows locked in key order (as the writer does), so that two writers merging the same windows wait, never deadlock.
-MERGE_EDGE_WINDOWS = (
-    _WINDOW_INSERT + _WINDOW_SELECT + " WHERE NOT w.internal ORDER BY s.sensor_id, s.metric, w.window_start,"
-    " w.window_end\n" + AGG_MERGE
-)
+MERGE_EDGE_WINDOWS = f"""
+INSERT INTO sensor_data_agg AS a ({_WINDOW_COLUMNS}, updated_at)
+SELECT {_WINDOW_COLUMNS}, now()
+  FROM backfill_edges
+ ORDER BY sensor_id, metric, window_start, window_end
+{AGG_MERGE}
+"""
 
 # sensor_latest only where the backfill has something newer (never backwards, and no lock on the other rows).
 LATEST = """
@@ -85,6 +62,7 @@ MINUTES_PER_SERIES = """
 SELECT sensor_id, metric, count(*)
   FROM sensor_data_agg
  WHERE window_end - window_start = interval '1 minute' AND window_start >= %(a)s AND window_start < %(b)s
+   AND EXTRACT(EPOCH FROM window_start)::bigint %% %(grid)s = 0
  GROUP BY 1, 2
 """
 MINUTES_IN_RANGE = """
