@@ -19,7 +19,7 @@ ROOT = PROJECT_ROOT / ".data" / "bench"
 
 
 def _admin(dsn: str) -> str:
-    return dsn.rsplit("/", 1)[0] + "/postgres"
+    return settings.with_database(dsn, "postgres")
 
 
 @contextmanager
@@ -50,4 +50,4 @@ def branch_servers(base_port: int | None = None) -> Iterator[dict[str, str]]:
 
 
 def url_for(admin: str, database: str) -> str:
-    return admin.rsplit("/", 1)[0] + "/" + database
+    return settings.with_database(admin, database)

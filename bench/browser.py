@@ -202,7 +202,7 @@ def main() -> None:
         from db.embedded import from_environment
 
         from_environment().start()
-    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
+    admin = settings.with_database(settings.owner_url(), "postgres")
     url = fresh_database(admin, "bench_browser")
     out = ROOT / "test-output" / "bench-browser"
     out.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ def fresh_db(admin_url: str) -> str:
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    url = url_for(admin_url, name)
     migrate(url)
     conn = psycopg2.connect(url)
     sync_catalogue(conn)
@@ -63,10 +63,11 @@ def fresh_db(admin_url: str) -> str:
 
 
 def drop_db(admin_url: str, name: str) -> None:
+    """FORCE: connections still open (the Spark executors' workers keep theirs between tasks) do not block the drop."""
     conn = psycopg2.connect(admin_url)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # name: made by fresh_db
     conn.close()
 
 

@@ -227,8 +227,7 @@ def reader(url: str) -> str:
 
 
 def series_call(calls: list[Call]) -> Call:
-    """The page's longest-range series read (sensor_ids, metric or metrics, start, end): the baseline's like for
-    like."""
+    """The page's own series read (sensor_ids, metric or metrics, start, end): the baseline's like for like."""
     series = [
         c
         for c in calls
@@ -236,7 +235,9 @@ def series_call(calls: list[Call]) -> Call:
     ]
     if not series:
         raise RuntimeError("the Trends page made no series read: nothing to compare with the baseline")
-    return max(series, key=lambda c: dict(c.kwargs)["end"] - dict(c.kwargs)["start"])
+    # the page's own range (the latest-ending read, not the comparison period before it, which raw rows do not
+    # reach); of reads ending together, the longest
+    return max(series, key=lambda c: (dict(c.kwargs)["end"], dict(c.kwargs)["end"] - dict(c.kwargs)["start"]))
 
 
 BASELINE_SENSORS, BASELINE_METRICS = 6, 1
@@ -266,6 +267,9 @@ def baseline(engine, call: Call):
             conn,
             params={"m": metrics, "s": list(args["sensor_ids"]), "start": args["start"], "end": args["end"]},
         )
+    if raw.empty:  # a comparison against nothing would be a meaningless ratio
+        raise RuntimeError(f"the baseline read no raw rows for {call.label}: {args}")
+    raw["time"] = pd.to_datetime(raw["time"], utc=True)  # one dtype whatever the driver gave (mixed offsets)
     grouped = raw.set_index("time").groupby(["metric", "sensor_id"])["value"]
     return grouped.resample(pd.Timedelta(seconds=step_s)).agg(["mean", "min", "max", "count"])
 

@@ -1,28 +1,34 @@
-"""Spark job vs lite processor, same input, one run: readings/s parsed, validated, aggregated and written.
+"""Spark job vs lite processor, same input, one run: readings/s validated, aggregated and written.
 
-The input: simulated JSON messages (multi-metric records, the simulator's default shape) as JSON-lines files.
-  lite   LiteProcessor (ingestion/validation.py + Writer.write with its windows), file by file
-  spark  the Spark job (ingestion/spark), local[N], files source, available-now trigger, foreachBatch sink
-         (Writer.write raw + sensor_latest, Writer.upsert_windows for the windows Spark computed)
-Each side writes into its own fresh database on the same server; both times include the database writes.
-The Spark figure excludes the session start (JVM) but includes planning and every micro-batch.
+The input: simulator ticks of the 60 sensors (multi-metric records, the simulator's default shape), ~1M readings.
+Files path (JSON-lines files, one file per Spark micro-batch):
+  lite        LiteProcessor (validation + Writer.commit with its windows), file by file, in this process
+  spark[N]    the Spark job, local[N] for each N of --cores, files source, available-now trigger
+Kafka path (the same messages produced to Tansu, tests/support/kafka.py, --partitions partitions, key = sensor):
+  producer    KafkaSink (ingestion/kafka_producer.py): the time to produce the topic, printed on its own
+  lite        `python -m ingestion consume-kafka` (the lite Kafka consumer: spool -> processor -> database), from
+              its start until the ledger holds every message
+  spark[N]    the Spark job, --source kafka-python, available-now, --micro-batches micro-batches
+Each run writes into its own fresh database on the same server. Spark's time excludes the session start (JVM) but
+includes planning, the Python workers' start and every micro-batch; "where the time goes" is the query's own
+progress durations and the tasks' timers (summed over tasks: with N cores they add up to about N x the wall time).
 
-Default input: 1,000 ticks of the 60 sensors (60,000 messages, 231,000 readings) in 2 files, one file per
-micro-batch: Spark has a fixed cost per micro-batch of a few seconds (planning, state store commits), so small
-micro-batches measure that cost rather than the throughput; `--files 6 --ticks 300` shows it.
-
-Usage: .venv/bin/python -m bench.spark [--ticks 1000] [--files 2] [--cores 2]
+Usage: .venv/bin/python -m bench.spark [--ticks 4400] [--files 4] [--cores 1,2] [--paths files,kafka]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psycopg2
 
+from bench import load_average
 from bench.ingest import drop_db, fresh_db
 from db import settings
 from ingestion.processor import LiteProcessor
@@ -31,6 +37,7 @@ from ingestion.validation import Validator
 from ingestion.writer import Writer
 
 START = 1_793_000_000.0
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_files(directory: Path, ticks: int, files: int, step: float) -> int:
@@ -48,6 +55,10 @@ def make_files(directory: Path, ticks: int, files: int, step: float) -> int:
     return total
 
 
+def lines_of(directory: Path) -> list[bytes]:
+    return [line for path in sorted(directory.glob("*.jsonl")) for line in path.read_bytes().splitlines()]
+
+
 def bench_lite(directory: Path, url: str) -> tuple[float, int]:
     with Writer(url, processor="lite") as writer:
         processor = LiteProcessor(writer, Validator(source="files"), max_batch=10_000_000)
@@ -60,39 +71,31 @@ def bench_lite(directory: Path, url: str) -> tuple[float, int]:
     return elapsed, processor.totals.stored
 
 
-def bench_spark(spark, directory: Path, url: str, checkpoint: Path, max_files: int) -> tuple[float, int]:
+def bench_spark(spark, url: str, checkpoint: Path, **source) -> tuple[float, int]:
     from ingestion.spark.job import JobConfig, run_until_done
 
-    config = JobConfig(
-        source="files",
-        path=str(directory),
-        max_files_per_trigger=max_files,
-        checkpoint=str(checkpoint),
-        trigger="available-now",
-        database_url=url,
-    )
+    config = JobConfig(checkpoint=str(checkpoint), trigger="available-now", database_url=url, **source)
     started = time.perf_counter()
     query, totals = run_until_done(spark, config)
     elapsed = time.perf_counter() - started
     if query.exception() is not None:
         raise RuntimeError(str(query.exception()))
-    print(where_the_time_goes(query, totals))
+    print(where_the_time_goes(query, totals, elapsed), flush=True)
     return elapsed, totals.stored
 
 
-def where_the_time_goes(query, totals) -> str:
-    """Spark's own durations of the micro-batches (StreamingQueryProgress.durationMs, summed) and the sink's split
-    of addBatch into computing the plan (read, validate, windows, collected as Arrow) and the database writes."""
+def where_the_time_goes(query, totals, elapsed: float) -> str:
     durations: dict[str, float] = {}
-    batches = 0
     for progress in query.recentProgress:
-        batches += 1
         for name, ms in progress.get("durationMs", {}).items():
             durations[name] = durations.get(name, 0.0) + ms / 1000.0
     spark_side = ", ".join(f"{name} {s:.2f}s" for name, s in sorted(durations.items(), key=lambda kv: -kv[1]))
     return (
-        f"  spark: {batches} micro-batches ({totals.batches} with data): {spark_side}\n"
-        f"  sink: computing the micro-batches {totals.compute_s:.2f}s, database writes {totals.write_s:.2f}s"
+        f"    query: {len(query.recentProgress)} micro-batches, {totals.tasks} tasks, {elapsed:.2f}s: {spark_side}\n"
+        f"    tasks (summed): Arrow -> messages {totals.read_s:.2f}s, validation {totals.validate_s:.2f}s, "
+        f"Writer.commit {totals.write_s:.2f}s = {totals.task_s:.2f}s in {totals.tasks_wall_s:.2f}s from the first "
+        f"task's start to the last's end ({totals.task_s / max(totals.tasks_wall_s, 1e-9):.2f} tasks at a time); "
+        f"the sink's micro-batches {totals.batch_s:.2f}s wall"
     )
 
 
@@ -106,49 +109,108 @@ def count(url: str, table: str) -> int:
         conn.close()
 
 
+def ledger(url: str) -> tuple[int, int]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT coalesce(sum(received), 0), coalesce(sum(stored), 0) FROM ingest_ledger")
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def bench_lite_kafka(bootstrap: str, topic: str, url: str, messages: int, workdir: Path) -> tuple[float, int]:
+    """The lite Kafka consumer as a process, from its start until the ledger has every message."""
+    command = [sys.executable, "-m", "ingestion", "consume-kafka", "--kafka-bootstrap", bootstrap, "--kafka-topic",
+               topic, "--group", f"bench-{time.time_ns()}", "--spool-dir", str(workdir / f"spool-{time.time_ns()}")]  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    try:
+        while (received := ledger(url))[0] < messages:
+            if proc.poll() is not None:
+                raise RuntimeError(f"consume-kafka exited with {proc.returncode}")
+            time.sleep(0.1)  # polling the ledger: adds up to 0.1 s to a measurement of ~10 s
+        elapsed = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    return elapsed, received[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ticks", type=int, default=1000, help="simulator ticks (each: one message per sensor)")
+    parser.add_argument("--ticks", type=int, default=4400, help="simulator ticks (each: one message per sensor)")
     parser.add_argument("--step", type=float, default=1.0, help="seconds of event time between ticks")
-    parser.add_argument("--files", type=int, default=2, help="JSON-lines files (= Spark micro-batches)")
-    parser.add_argument("--cores", type=int, default=2, help="Spark local[N]")
+    parser.add_argument("--files", type=int, default=4, help="JSON-lines files (= Spark micro-batches)")
+    parser.add_argument("--cores", default="1,2", help="Spark local[N] for each N")
+    parser.add_argument("--paths", default="files,kafka")
+    parser.add_argument("--partitions", type=int, default=2, help="Kafka topic partitions")
     args = parser.parse_args()
+    print(f"load average {load_average()}", flush=True)
 
     if settings.is_embedded():
         from db.embedded import from_environment
 
         from_environment().start()
-    admin = settings.owner_url().rsplit("/", 1)[0] + "/postgres"
-    base = admin.rsplit("/", 1)[0] + "/"
+    admin = settings.with_database(settings.owner_url(), "postgres")  # keeps the URL's options (passfile)
+    cores = [int(c) for c in args.cores.split(",")]
 
-    from ingestion.spark.job import local_session
+    def measure(name: str, work) -> float:
+        db = fresh_db(admin)
+        try:
+            url = settings.with_database(admin, db)
+            elapsed, stored = work(url)
+            agg = count(url, "sensor_data_agg")
+        finally:
+            drop_db(admin, db)
+        rate = stored / elapsed
+        print(f"  {name:18s} {stored:>10,} readings stored, {agg:>8,} windows, {elapsed:7.2f}s = {rate:>9,.0f} "
+              "readings/s", flush=True)  # fmt: skip
+        return rate
 
-    spark = local_session(args.cores)
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
-        landing = Path(tmp) / "landing"
+        tmp = Path(tmp)
+        landing = tmp / "landing"
         messages = make_files(landing, args.ticks, args.files, args.step)
-        print(f"input: {messages:,} messages in {args.files} files ({args.ticks} ticks)")
-        results = {}
-        for name in ("lite", "spark"):
-            db = fresh_db(admin)
-            try:
-                url = base + db
-                if name == "lite":
-                    elapsed, stored = bench_lite(landing, url)
-                else:
-                    elapsed, stored = bench_spark(spark, landing, url, Path(tmp) / "checkpoint", 1)
-                agg = count(url, "sensor_data_agg")
-            finally:
-                drop_db(admin, db)
-            results[name] = stored / elapsed
-            print(
-                f"{name:6s} {stored:>10,} readings stored, {agg:>8,} windows, {elapsed:7.2f}s = "
-                f"{results[name]:>9,.0f} readings/s"
-            )
-    spark.stop()
-    print(
-        f"spark / lite = {results['spark'] / results['lite']:.2f}x  (local[{args.cores}], {args.files} micro-batches)"
-    )
+        print(f"input: {messages:,} messages in {args.files} files ({args.ticks} ticks)", flush=True)
+        results: dict[str, dict[str, float]] = {}
+        from ingestion.spark.session import local_session
+
+        def spark_rates(rates: dict[str, float], label: str, **source) -> None:
+            for n in cores:
+                spark = local_session(n)
+                try:
+                    checkpoint = tmp / f"ck-{label}-{n}"
+                    run = lambda url, spark=spark, checkpoint=checkpoint: bench_spark(spark, url, checkpoint, **source)  # noqa: E731
+                    rates[f"spark local[{n}]"] = measure(f"spark local[{n}]", run)
+                finally:
+                    spark.stop()
+
+        if "files" in args.paths:
+            print("files:", flush=True)
+            results["files"] = {"lite": measure("lite", lambda url: bench_lite(landing, url))}
+            spark_rates(results["files"], "files", source="files", path=str(landing), max_files_per_trigger=1)
+        if "kafka" in args.paths:
+            from ingestion.kafka_producer import KafkaSink
+            from tests.support.kafka import tansu
+
+            with tansu(tmp / "tansu") as broker:
+                started = time.perf_counter()
+                with KafkaSink(broker.bootstrap, "sensor_data", partitions=args.partitions) as sink:
+                    sink.send_batch(lines_of(landing))
+                print(f"kafka (Tansu, {args.partitions} partitions): producer {messages:,} messages in "
+                      f"{time.perf_counter() - started:.2f}s", flush=True)  # fmt: skip
+                lite = lambda url: bench_lite_kafka(broker.bootstrap, "sensor_data", url, messages, tmp)  # noqa: E731
+                results["kafka"] = {"lite": measure("lite consume-kafka", lite)}
+                spark_rates(results["kafka"], "kafka", source="kafka-python", kafka_bootstrap=broker.bootstrap,
+                            kafka_topic="sensor_data", max_offsets_per_trigger=-(-messages // args.files))  # fmt: skip
+    for path, rates in results.items():
+        ratios = ", ".join(
+            f"{name} / lite = {rate / rates['lite']:.2f}x" for name, rate in rates.items() if name != "lite"
+        )
+        print(f"{path}: {ratios}")
+    print(f"load average {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

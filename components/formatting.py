@@ -121,6 +121,21 @@ def fmt_duration(seconds: float | None, lang: str = "fr", *, units: int = 2) -> 
     return " ".join(parts[:units]) or format_unit(0, "duration-second", length="short", locale=locale(lang))
 
 
+def fmt_milliseconds(value: float | None, lang: str = "fr") -> str:
+    """A latency in the unit that reads best, from CLDR: '0,5 ms', '20 ms', '1,5 s', '2 min'; "—" when unknown."""
+    if value is None or pd.isna(value) or not math.isfinite(float(value)):
+        return "—"
+    value = float(value)
+    if value < 1000:
+        amount, unit, decimals = value, "duration-millisecond", 0 if value >= 1 else 1
+    elif value < 60_000:
+        amount, unit, decimals = value / 1000, "duration-second", 0 if value % 1000 == 0 else 1
+    else:
+        amount, unit, decimals = value / 60_000, "duration-minute", 0
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_unit(amount, unit, length="short", format=pattern, locale=locale(lang))
+
+
 def fmt_percent(share: float | None, lang: str = "fr", decimals: int = 1) -> str:
     """A share (0-1) as a CLDR percentage ("12,5 %", "12.5%"); "—" for none/NaN."""
     if share is None or pd.isna(share) or not math.isfinite(float(share)):

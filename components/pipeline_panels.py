@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from babel.dates import format_datetime
 
-from components import charts
+from components import charts, formatting
 from components.formatting import TZ, fmt_number, fmt_time, locale
 from components.i18n import lang, t
 from components.sensor_panels import fmt_duration
@@ -68,12 +68,8 @@ def latency_table(stats: pd.DataFrame) -> pd.DataFrame:
 
 
 def fmt_ms(value: float) -> str:
-    """A latency with its unit: '0,5 ms', '20 ms', '1,5 s', '2 min'."""
-    if value < 1000:
-        return t("pipeline.ms", n=fmt_number(value, lang(), 0 if value >= 1 else 1))
-    if value < 60_000:
-        return t("dur.s", n=fmt_number(value / 1000, lang(), 0 if value % 1000 == 0 else 1))
-    return t("dur.min", n=fmt_number(value / 60_000, lang(), 0))
+    """A latency with its unit: '0,5 ms', '20 ms', '1,5 s', '2 min' (components.formatting, CLDR units)."""
+    return formatting.fmt_milliseconds(value, lang())
 
 
 DECADES_MS = tuple(10.0**e for e in range(-1, 7))
@@ -239,29 +235,20 @@ def throughput_figures(flow: pd.DataFrame, *, start: datetime, end: datetime, st
     """Readings stored per second by every processor; then messages received per second by the consumers that
     count messages (the lite ones: one message may carry several readings), when there are any."""
     step = fmt_duration(step_s)
-    readings = rates(flow, "readings", start=start, end=end, step_s=step_s)
-    figures = [
+    counted = flow[flow["processor"].map(RECEIVED_UNIT).eq("messages")]
+    panels = [(flow, "readings", "pipeline.unit.readings", "pipeline.readings_axis")]
+    if not counted.empty:
+        panels.append((counted, "received", "pipeline.unit.messages", "pipeline.messages_axis"))
+    return [
         rate_figure(
-            readings,
-            unit=t("pipeline.unit.readings"),
+            rates(frame, column, start=start, end=end, step_s=step_s),
+            unit=t(unit),
             start=start,
             end=end,
-            y_label=t("pipeline.readings_axis", step=step),
+            y_label=t(axis, step=step),
         )
+        for frame, column, unit, axis in panels
     ]
-    counted = flow[flow["processor"].map(RECEIVED_UNIT).eq("messages")]
-    if not counted.empty:
-        messages = rates(counted, "received", start=start, end=end, step_s=step_s)
-        figures.append(
-            rate_figure(
-                messages,
-                unit=t("pipeline.unit.messages"),
-                start=start,
-                end=end,
-                y_label=t("pipeline.messages_axis", step=step),
-            )
-        )
-    return figures
 
 
 # Freshness: one colour scale for the strip, its legend and the table (worst first).

@@ -72,7 +72,8 @@ def battery_figure(hourly: pd.DataFrame, forecast: dict, *, crit_low: float | No
 
 
 def alert_table(history: pd.DataFrame) -> pd.DataFrame:
-    """The alert history as shown: local times, translated kind and severity, metric label with the unit."""
+    """The alert history as shown: local times, translated kind and severity, metric label with the unit, who
+    resolved it and why, whether it fired under a silence, its assignee."""
     label_col = "label_fr" if lang() == "fr" else "label_en"
 
     def value(v, unit) -> str:
@@ -84,12 +85,21 @@ def alert_table(history: pd.DataFrame) -> pd.DataFrame:
         text = f"✔ {row['acknowledged_by'] or ''} ({stamp(row['acknowledged_at'])})"
         return f"{text} — {row['ack_comment']}" if row.get("ack_comment") else text
 
+    def closed(row) -> str:
+        silenced = f" · {t('alerts.state.silenced')}" if row["silenced"] else ""
+        if pd.isna(row["closed_at"]):
+            return t("sensor.still_open") + silenced
+        if isinstance(row["resolved_by"], str):
+            by = t("sensor.resolved_by", by=row["resolved_by"], reason=row["resolution"] or "")
+            return f"{stamp(row['closed_at'])} · {by}{silenced}"
+        return stamp(row["closed_at"]) + silenced
+
     return pd.DataFrame(
         {
             t("sensor.col.alert"): history["alert_id"].astype("int64"),
             t("sensor.col.opened"): [stamp(v) for v in history["opened_at"]],
             t("sensor.col.last_seen"): [stamp(v) for v in history["last_seen_at"]],
-            t("sensor.col.closed"): [stamp(v) if pd.notna(v) else t("sensor.still_open") for v in history["closed_at"]],
+            t("sensor.col.closed"): [closed(row) for _, row in history.iterrows()],
             t("sensor.col.metric"): [
                 row[label_col] if pd.notna(row["metric"]) and pd.notna(row[label_col]) else "—"
                 for _, row in history.iterrows()
@@ -102,6 +112,7 @@ def alert_table(history: pd.DataFrame) -> pd.DataFrame:
             ],
             t("sensor.col.message"): history["message"],
             t("sensor.col.ack"): [ack(row) for _, row in history.iterrows()],
+            t("alerts.col.assignee"): history["assignee"].where(history["assignee"].notna(), ""),
         }
     )
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from components import clock, inputs
+from components import clock, identity, inputs
 from components.i18n import LANG_NAMES, LANGS, lang, t
 from components.inputs import LOCAL, local_to_utc
 from components.names import display_names
@@ -237,6 +237,7 @@ def render_sidebar() -> None:
     with st.sidebar:
         st.markdown(f"### {t('app.title')}")
         st.caption(t("app.tagline"))
+        identity.login_controls()
         st.radio(
             t("sidebar.language"),
             LANGS,

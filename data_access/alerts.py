@@ -1,9 +1,11 @@
-"""Alerts as the dashboard sees them: open counts, the live feed, the distribution over a range, and the one
-write the dashboard makes — acknowledging an alert through the SECURITY DEFINER function acknowledge_alert()."""
+"""Alerts as the dashboard sees them: open counts, the live feed, the distribution over a range, the workflow
+history (alert_events) and silences; and the dashboard's only writes, the alert actions, each one call of a narrow
+SECURITY DEFINER function of migration 0010 (the read-only role has no table write grant). The functions validate
+everything; a refusal comes back as ActionRefused with a reason the UI translates."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -14,12 +16,25 @@ from data_access.queries import read, sql
 
 SEVERITIES = ("critical", "warning", "info")
 KINDS = ("threshold", "offline", "anomaly", "battery", "fault")
-MAX_BY = 100  # acknowledge_alert() limits, checked here too for a clear message before the round trip
-MAX_COMMENT = 2000
+MAX_NAME = 100  # the functions' limits, given to the widgets (max_chars) so a person cannot type past them
+MAX_TEXT = 2000
+# SQLSTATE of a refusal -> the reason shown (migration 0010 raises these; 42501 = a privilege missing).
+REFUSALS = {
+    "MA001": "closed",
+    "MA002": "acknowledged_by_other",
+    "MA003": "silence_over",
+    "P0002": "not_found",
+    "22023": "invalid",
+    "42501": "forbidden",
+}
 
 
-class AcknowledgeError(ValueError):
-    """The acknowledgement was refused (bad input, or the database refused it); the message is for people."""
+class ActionRefused(ValueError):
+    """The database refused an alert action. `reason`: a value of REFUSALS (or "other"); `detail`: its message."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
 
 
 def _ids(sensor_ids) -> list[str] | None:
@@ -56,21 +71,81 @@ def distribution(engine: Engine, *, start: datetime, end: datetime, sensor_ids=N
     return frame
 
 
-def acknowledge(engine: Engine, *, alert_id: int, by: str, comment: str | None) -> bool:
-    """Acknowledge one alert as `by` with an optional comment. True when the alert exists (and is now
-    acknowledged), False when there is no such alert. Raises AcknowledgeError on refused input and
-    DatabaseUnavailable when the database cannot be reached."""
-    by = (by or "").strip()
-    comment = (comment or "").strip() or None
-    if not by or len(by) > MAX_BY:
-        raise AcknowledgeError(f"name: 1 to {MAX_BY} characters")
-    if comment is not None and len(comment) > MAX_COMMENT:
-        raise AcknowledgeError(f"comment: at most {MAX_COMMENT} characters")
+def events(engine: Engine, *, sensor_ids=None, since: datetime | None = None, limit: int = 200) -> pd.DataFrame:
+    """The alert history (alert_events), most recent first: every action on alerts of these sensors and every
+    silence set or lifted on them, since `since` (None = all), with the alert's kind and the sensor's name."""
+    frame = read(engine, "alert_events", sensor_ids=_ids(sensor_ids), since=since, limit=int(limit))
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame
+
+
+def silences(engine: Engine, *, sensor_ids=None, now: datetime | None = None) -> pd.DataFrame:
+    """Silences not over at `now` (active, or planned), soonest end first; `active` says which are in force."""
+    frame = read(engine, "alert_silences", sensor_ids=_ids(sensor_ids), now=now or datetime.now(UTC))
+    for column in ("starts_at", "ends_at", "created_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _write(engine: Engine, name: str, **params):
     try:
         with engine.begin() as conn:
-            found = conn.execute(sql("alerts_acknowledge"), {"alert_id": int(alert_id), "by": by, "comment": comment})
-            return bool(found.scalar())
+            return conn.execute(sql(name), params).scalar()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        raise DatabaseUnavailable(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)) from exc
-    except sa.exc.DBAPIError as exc:  # e.g. SQLSTATE 22023 from the function's own checks, or a privilege error
-        raise AcknowledgeError(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)) from exc
+        raise DatabaseUnavailable(_first_line(exc)) from exc
+    except sa.exc.DBAPIError as exc:
+        raise ActionRefused(REFUSALS.get(getattr(exc.orig, "pgcode", None), "other"), _first_line(exc)) from exc
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+
+
+def acknowledge(engine: Engine, *, alert_id: int, actor: str, comment: str | None = None) -> bool:
+    """Acknowledge as `actor`: True when done, False when there is no such alert (acknowledge_alert())."""
+    return bool(_write(engine, "alerts_acknowledge", alert_id=int(alert_id), actor=actor, comment=comment))
+
+
+def comment(engine: Engine, *, alert_id: int, actor: str, comment: str) -> int:
+    """Add a comment to an open alert; returns the event id."""
+    return _write(engine, "alerts_comment", alert_id=int(alert_id), actor=actor, comment=comment)
+
+
+def assign(engine: Engine, *, alert_id: int, actor: str, assignee: str | None, comment: str | None = None) -> int:
+    """Assign an open alert to `assignee` (None or blank: unassign it); returns the event id."""
+    return _write(engine, "alerts_assign", alert_id=int(alert_id), actor=actor, assignee=assignee, comment=comment)
+
+
+def resolve(engine: Engine, *, alert_id: int, actor: str, reason: str) -> int:
+    """Close an open alert by hand with a reason (the engine reopens it if its condition persists or returns
+    within its reopen window); returns the event id."""
+    return _write(engine, "alerts_resolve", alert_id=int(alert_id), actor=actor, reason=reason)
+
+
+def silence(
+    engine: Engine,
+    *,
+    actor: str,
+    sensor_id: str,
+    metric: str | None,
+    duration: timedelta,
+    reason: str,
+    starts_at: datetime | None = None,
+) -> int:
+    """Silence a sensor's metric (metric None: the whole sensor) for `duration` from `starts_at` (None: now);
+    returns the silence id."""
+    return _write(
+        engine,
+        "alerts_silence",
+        actor=actor,
+        sensor_id=sensor_id,
+        metric=metric,
+        duration=duration,
+        reason=reason,
+        starts_at=starts_at,
+    )
+
+
+def lift_silence(engine: Engine, *, silence_id: int, actor: str, comment: str | None = None) -> int:
+    """End a silence now (or cancel a planned one); returns its id."""
+    return _write(engine, "alerts_lift_silence", silence_id=int(silence_id), actor=actor, comment=comment)

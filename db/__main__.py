@@ -1,12 +1,14 @@
 """`python -m db up|stop|status|url|migrate|watch` — manage the embedded default and the schema.
 
 `watch` is the embedded server's watchdog (scripts/run.sh runs it): every few seconds it checks that the
-server runs and starts it again if it died, saying so once per outage."""
+server runs and starts it again if it died, saying so once per outage.
+`url [--role owner|writer|reader]` prints a role's connection URL, e.g. `psql "$(python -m db url --role reader)"`:
+for the embedded server it names the password file instead of containing a password; a password given through
+the environment is shown as ***."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -14,19 +16,19 @@ import time
 
 import psycopg2
 
-from db import embedded, migrate, settings
+from db import credentials, embedded, migrate, settings
 
 
 def _set_role_passwords(dsn: str) -> None:
-    # Passwords never live in migrations; an operator passes them through the environment.
+    # An external server: passwords never live in migrations; an operator passes them through the environment.
+    # (The embedded server sets its roles' passwords itself at each start: db/embedded.py.)
     conn = psycopg2.connect(dsn)
     try:
         conn.autocommit = True
-        with conn.cursor() as cur:
-            for role, user in settings.ROLE_USERS.items():
-                password = os.environ.get(f"MADININA_{role.upper()}_PASSWORD")
-                if password:
-                    cur.execute(f"ALTER ROLE {user} PASSWORD %s", (password,))
+        for role, user in credentials.ROLE_USERS.items():
+            password = credentials.env_password(role)
+            if password:
+                embedded.set_password(conn, user, password)
     finally:
         conn.close()
 
@@ -37,10 +39,14 @@ def up() -> str:
         server = embedded.from_environment()
         print(f"embedded PostgreSQL: {server.data_dir} on 127.0.0.1:{server.port}", flush=True)
         dsn = server.start()
+        print(
+            f"role passwords: {server.credentials.passfile} (python -m db url --role owner|writer|reader)", flush=True
+        )
     else:
         dsn = settings.owner_url()
     applied = migrate.migrate(dsn)
-    _set_role_passwords(dsn)
+    if not settings.is_embedded():
+        _set_role_passwords(dsn)
     print(f"migrations applied now: {', '.join(applied) if applied else 'none (up to date)'}", flush=True)
     print(f"database: {migrate.branch(dsn)}", flush=True)
     return dsn
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db", description=__doc__)
     parser.add_argument("command", choices=["up", "stop", "status", "url", "migrate", "watch"])
     parser.add_argument("--every", type=float, default=2.0, help="watch: seconds between checks (default 2)")
+    parser.add_argument("--role", choices=["owner", "writer", "reader"], default="owner", help="url: which role")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "watch":
             return watch(args.every)
         elif args.command == "url":
-            print(settings.redacted(settings.owner_url()))
+            print(settings.redacted(settings.database_url(args.role)))
     except (embedded.EmbeddedError, migrate.MigrationError, psycopg2.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

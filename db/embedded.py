@@ -2,8 +2,15 @@
 
 It uses the PostgreSQL binaries of the machine (Debian's postgresql-15, installed by scripts/setup.sh), so
 nothing is installed by hand and no server is configured. The cluster is created once and reused: stopping
-and starting keeps the data. Authentication is `trust` on 127.0.0.1 only, because the cluster is private to
-this checkout; privileges (writer / read-only roles) are still enforced by role.
+and starting keeps the data. It listens on 127.0.0.1 (and a Unix socket in its data directory) and asks every
+role for its password on every connection type, replication included (scram-sha-256; `pg_hba.conf` is written
+at each start and never says `trust`). The passwords are generated at the first start and kept next to the
+cluster (db/credentials.py); each start makes sure the three roles exist and have them.
+
+A data directory made before passwords existed (with `trust`) is converted on its next start: stopped, its
+pg_hba.conf is rewritten and the owner's password set in single-user mode (no network) before the server
+starts; running, the password is set through it and its configuration reloaded. A lost password file is
+handled the same way (stop the server, start it again: new passwords are generated and set).
 
 TimescaleDB: when the extension is installed for these binaries (scripts/setup.sh builds it from the vendored
 archive), the server starts with `shared_preload_libraries = 'timescaledb'` and telemetry off, and the migration
@@ -23,16 +30,30 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
+
+from db.credentials import ROLE_USERS, SUPERUSER, USERS, Credentials, CredentialsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".data" / "postgres"
 DEFAULT_PORT = 54329
 DATABASE = "madinina"
-SUPERUSER = "postgres"
 
 
 MANAGED_CONF = "madinina.conf"
 _INCLUDE = f"include_if_exists = '{MANAGED_CONF}'"
+_HBA_HEADER = "# Written by db/embedded.py at each start: do not edit (it is rewritten)."
+# Every connection type, replication included, asks for the password; nothing is trusted. The server listens on
+# 127.0.0.1 and its own socket only (postgresql.conf), so these lines do not need to name more addresses.
+_HBA = f"""{_HBA_HEADER}
+# TYPE  DATABASE     USER  ADDRESS        METHOD
+local   all          all                  scram-sha-256
+host    all          all   127.0.0.1/32   scram-sha-256
+host    all          all   ::1/128        scram-sha-256
+local   replication  all                  scram-sha-256
+host    replication  all   127.0.0.1/32   scram-sha-256
+host    replication  all   ::1/128        scram-sha-256
+"""
 
 
 class EmbeddedError(RuntimeError):
@@ -94,23 +115,36 @@ class EmbeddedPostgres:
         return self.timescaledb
 
     @property
+    def credentials(self) -> Credentials:
+        """The roles' passwords, next to the cluster like its log (`.data/postgres-credentials/`)."""
+        return Credentials(self.data_dir.parent / f"{self.data_dir.name}-credentials")
+
+    def url(self, database: str = DATABASE, user: str = SUPERUSER) -> str:
+        """A URL for this role that carries no password: it names the password file, which libpq reads."""
+        return (
+            f"postgresql://{quote(user, safe='')}@127.0.0.1:{self.port}/{quote(database, safe='')}"
+            f"?passfile={quote(str(self.credentials.passfile), safe='/')}"
+        )
+
+    @property
     def dsn(self) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        return self.url()
 
     @property
     def log_file(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
-    def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _pg(self, tool: str, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
         cmd = [*_run_as(), str(_bindir() / tool), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, input=stdin)
         if check and proc.returncode != 0:
             raise EmbeddedError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
 
-    def _ensure_cluster(self) -> None:
+    def _ensure_cluster(self) -> bool:
+        """Create the cluster when there is none; True when created now."""
         if (self.data_dir / "PG_VERSION").exists():
-            return
+            return False
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
         if os.geteuid() == 0:
@@ -122,13 +156,15 @@ class EmbeddedPostgres:
                 mode = parent.stat().st_mode
                 if not mode & 0o001:
                     parent.chmod(mode | 0o001)
+        # `reject` until start() writes the real pg_hba.conf and sets the owner's password (single-user mode):
+        # the cluster never accepts a connection without a password, not even once.
         self._pg(
             "initdb",
             "-D",
             str(self.data_dir),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth=reject",
             "--encoding=UTF8",
             "--locale=C.UTF-8",
         )
@@ -142,6 +178,7 @@ class EmbeddedPostgres:
                 "max_connections = 100\n"
                 "max_wal_size = '2GB'\n"
             )
+        return True
 
     def _configure(self) -> None:
         """Write the per-start settings (the branch) to madinina.conf, and include it from postgresql.conf once
@@ -150,7 +187,10 @@ class EmbeddedPostgres:
         if _INCLUDE not in conf.read_text(encoding="utf-8"):
             with open(conf, "a", encoding="utf-8") as handle:
                 handle.write(f"\n# Madinina Monitor: settings chosen at each start (db/embedded.py)\n{_INCLUDE}\n")
-        lines = ["# Written by db/embedded.py at each start: do not edit (it is rewritten)."]
+        lines = [
+            "# Written by db/embedded.py at each start: do not edit (it is rewritten).",
+            "password_encryption = 'scram-sha-256'",
+        ]
         if self.uses_timescaledb:
             # Its job scheduler (compression/retention policies) takes one background worker per database and
             # one per running job, from max_worker_processes (8 by default, also shared with parallel queries).
@@ -162,6 +202,38 @@ class EmbeddedPostgres:
             ]
         (self.data_dir / MANAGED_CONF).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
+    def _hba(self) -> str:
+        hba = self.data_dir / "pg_hba.conf"
+        return hba.read_text(encoding="utf-8") if hba.exists() else ""
+
+    def _write_hba(self) -> None:
+        hba = self.data_dir / "pg_hba.conf"
+        temporary = hba.with_name("pg_hba.conf.tmp")
+        temporary.write_text(_HBA, encoding="utf-8")
+        temporary.chmod(0o600)
+        if os.geteuid() == 0:
+            shutil.chown(temporary, "postgres", "postgres")
+        os.replace(temporary, hba)
+
+    def _set_owner_password_offline(self, password: str) -> None:
+        """Set the owner's password with the server stopped, in single-user mode: no network, no pg_hba.conf."""
+        literal = "'" + password.replace("'", "''") + "'"
+        statement = f'ALTER ROLE "{SUPERUSER}" PASSWORD {literal};\n'
+        proc = self._pg(
+            "postgres",
+            "--single",
+            "-D",
+            str(self.data_dir),
+            "-c",
+            "exit_on_error=on",
+            "postgres",
+            stdin=statement,
+            check=False,
+        )
+        if proc.returncode != 0:
+            detail = (proc.stderr.strip() or proc.stdout.strip()).replace(password, "***")
+            raise EmbeddedError(f"setting the owner's password (single-user mode) failed: {detail[-2000:]}")
+
     def is_running(self) -> bool:
         if not (self.data_dir / "PG_VERSION").exists():
             return False
@@ -171,14 +243,27 @@ class EmbeddedPostgres:
         return proc.returncode == 0
 
     def start(self, timeout_s: int = 60) -> str:
-        """Create (first time) and start the cluster, create the database; return the superuser DSN."""
-        self._ensure_cluster()
+        """Create (first time) and start the cluster, with every role's password set and pg_hba.conf asking for
+        it; create the database; return the owner's URL."""
+        created = self._ensure_cluster()
+        try:
+            passwords, new_file = self.credentials.ensure()
+        except (CredentialsError, OSError) as exc:
+            raise EmbeddedError(f"password file {self.credentials.passfile}: {exc}") from exc
+        # The cluster's owner may not have the file's password yet: a new cluster, a file made just now, or a data
+        # directory from before passwords (its pg_hba.conf is not ours).
+        legacy = not self._hba().startswith(_HBA_HEADER)
+        reset_owner = created or new_file or legacy
+        reload = False
         if not self.is_running():
             if _port_in_use(self.port):
                 raise EmbeddedError(
                     f"port {self.port} is already taken by another program; set MADININA_PG_PORT to a free port"
                 )
             self._configure()
+            self._write_hba()
+            if reset_owner:
+                self._set_owner_password_offline(passwords[SUPERUSER])
             self.log_file.touch()
             if os.geteuid() == 0:
                 shutil.chown(self.log_file, "postgres", "postgres")
@@ -195,9 +280,38 @@ class EmbeddedPostgres:
                 "-o",
                 f"-p {self.port}",
             )
+        elif reset_owner:
+            if not legacy:
+                if new_file:  # made just now, matches nothing: the next (stopped) start must make and set its own
+                    self.credentials.passfile.unlink(missing_ok=True)
+                raise EmbeddedError(
+                    f"{self.credentials.passfile} was just created, but the server already runs with passwords of "
+                    "its own: stop it (`python -m db stop`) and start it again; the passwords are set while it is "
+                    "stopped"
+                )
+            self._convert_running_trust_server(passwords[SUPERUSER])
+        elif self._hba() != _HBA:  # ours, from another version of this code: replaced, then reloaded
+            self._write_hba()
+            reload = True
         self._wait_ready(timeout_s)
+        self._ensure_roles(passwords, reload=reload)
         self._ensure_database()
         return self.dsn
+
+    def _convert_running_trust_server(self, owner_password: str) -> None:
+        """A server started by older code, with `trust`: set the owner's password through it, then replace its
+        pg_hba.conf and reload, after which it asks for passwords."""
+        import psycopg2
+
+        conn = psycopg2.connect(f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres", connect_timeout=10)
+        try:
+            conn.autocommit = True
+            set_password(conn, SUPERUSER, owner_password)
+            self._write_hba()
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_reload_conf()")
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         if self.is_running():
@@ -212,10 +326,40 @@ class EmbeddedPostgres:
             time.sleep(0.2)
         raise EmbeddedError(f"embedded PostgreSQL did not become ready in {timeout_s}s; see {self.log_file}")
 
+    def _ensure_roles(self, passwords: dict[str, str], *, reload: bool = False) -> None:
+        """Each role exists and has the password file's password (set at every start: a changed
+        MADININA_*_PASSWORD takes effect, and a role made by someone else gets its password). Migration 0003
+        grants their privileges."""
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(self.url("postgres"), connect_timeout=10)
+        except psycopg2.OperationalError as exc:
+            if "password authentication failed" not in str(exc):
+                raise
+            raise EmbeddedError(
+                f"the owner's password in {self.credentials.passfile} is not this server's (a data directory or a "
+                "password file copied from elsewhere?): stop the server (`python -m db stop`), delete that file and "
+                "start again; new passwords are then generated and set"
+            ) from exc
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for user in ROLE_USERS.values():
+                    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
+                    if cur.fetchone() is None:
+                        cur.execute(f'CREATE ROLE "{user}" LOGIN')
+                if reload:
+                    cur.execute("SELECT pg_reload_conf()")
+            for user in USERS.values():
+                set_password(conn, user, passwords[user])
+        finally:
+            conn.close()
+
     def _ensure_database(self) -> None:
         import psycopg2
 
-        conn = psycopg2.connect(f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres")
+        conn = psycopg2.connect(self.url("postgres"))
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -224,6 +368,17 @@ class EmbeddedPostgres:
                     cur.execute(f'CREATE DATABASE "{DATABASE}"')
         finally:
             conn.close()
+
+
+def set_password(conn, user: str, password: str) -> None:
+    """ALTER ROLE … PASSWORD with the verifier computed here by libpq, in the server's password_encryption
+    (scram-sha-256 on the embedded server): the password itself never travels, nor lands in a server log."""
+    from psycopg2 import sql
+    from psycopg2.extensions import encrypt_password
+
+    verifier = encrypt_password(password, user, conn)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(verifier)))
 
 
 def _port_in_use(port: int) -> bool:

@@ -34,6 +34,7 @@ from ingestion.cli_common import AlertsTicker, Stop, parse_duration, report_line
 from ingestion.kafka_consumer import add_kafka_parsers
 from ingestion.metrics import add_metrics_args, serve_metrics
 from ingestion.ops import add_ops_parsers, add_spool_args, open_ingest, writer_dsn
+from ingestion.transports.mqtt import add_mqtt_args
 
 log = logging.getLogger("ingestion")
 
@@ -155,10 +156,16 @@ def cmd_simulate(args) -> int:
     stop = Stop()
     sim = Simulator(seed=args.seed, faults=_faults(args), fmt=args.format)
     if args.transport == "mqtt":
-        from ingestion.transports.mqtt import MqttConfig, MqttPublisher
+        from ingestion.transports.mqtt import MqttPublisher, mqtt_config
 
-        sink = MqttPublisher(MqttConfig(host=args.mqtt_host, port=args.mqtt_port))
-        send, close = (lambda batch: [sink.publish(m) for m in batch]), sink.close
+        sink = MqttPublisher(mqtt_config(args), mqtt5=args.mqtt5)
+
+        def close():
+            sink.close()
+            if sink.refused:  # never silently: the broker acknowledged these without delivering them
+                print(f"simulate: {sink.refused:,} messages refused by the MQTT broker (see the log)", flush=True)
+
+        send = lambda batch: [sink.publish(m) for m in batch]  # noqa: E731
     elif args.transport == "files":
         from ingestion.transports.files import FilesSink
 
@@ -219,7 +226,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_consume(args) -> int:
-    from ingestion.transports.mqtt import MqttConfig, MqttConsumer
+    from ingestion.transports.mqtt import MqttConsumer, mqtt_config
 
     stop = Stop()
     dsn = writer_dsn(args)
@@ -236,7 +243,7 @@ def cmd_consume(args) -> int:
     )
     serve_metrics(args, ingest)
     alerts = AlertsTicker(dsn, args.alerts_every)
-    consumer = MqttConsumer(MqttConfig(host=args.mqtt_host, port=args.mqtt_port, client_id=args.client_id), ingest)
+    consumer = MqttConsumer(mqtt_config(args, client_id=args.client_id), ingest)
     ingest.start()  # the drain waits for the database on its own; the broker is drained into the spool meanwhile
     consumer.start()
     print(
@@ -321,8 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="publish simulated messages to a transport")
     _add_fault_args(simulate)
     simulate.add_argument("--transport", choices=["mqtt", "files", "kafka", "direct"], default="mqtt")
-    simulate.add_argument("--mqtt-host", default="127.0.0.1")
-    simulate.add_argument("--mqtt-port", type=int, default=1883)
+    add_mqtt_args(simulate)
+    simulate.add_argument(
+        "--mqtt5", action="store_true", help="publish in MQTT 5: messages the broker refuses (ACL) are counted"
+    )
     simulate.add_argument("--directory", default="landing", help="files transport: landing directory")
     simulate.add_argument("--kafka-bootstrap", default=None, help="kafka transport: bootstrap servers")
     simulate.add_argument("--kafka-topic", default="sensor_data")
@@ -337,8 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     consume = sub.add_parser("consume", help="lite consumer: MQTT -> validation -> database")
-    consume.add_argument("--mqtt-host", default="127.0.0.1")
-    consume.add_argument("--mqtt-port", type=int, default=1883)
+    add_mqtt_args(consume)
     consume.add_argument("--client-id", default="madinina-consumer", help="fixed id = persistent session")
     consume.add_argument("--max-delay", type=float, default=0.5, help="seconds a reading may wait in a batch")
     consume.add_argument("--alerts-every", type=float, default=5.0)

@@ -1,4 +1,4 @@
-"""The alerts engine: one statement evaluates every condition and reconciles the alerts table.
+"""The alerts engine: one statement evaluates every condition, reconciles the alerts table and appends the history.
 
 Conditions (from sensor_latest, sensors, metrics and the windowed aggregates):
 - threshold: latest value beyond the metric's warn/crit thresholds (battery excluded: it has its own kind);
@@ -7,14 +7,23 @@ Conditions (from sensor_latest, sensors, metrics and the windowed aggregates):
 - offline:   a sensor seen before is silent beyond max(20 x expected_interval_s, 120 s);
 - anomaly:   stuck value (a full 5-minute window with >= 30 readings all equal, for metrics that are never
              naturally flat) or spike (the last complete minute holds a value > 6 sigma from its 5-minute mean).
-One open alert per (sensor, metric, kind): a persisting condition updates last_seen_at (and severity, value);
-a condition that cleared closes its alert. Acknowledgement (dashboard) is independent of closing.
+
+Reconciliation, one open alert per (sensor, metric, kind), each change appended to alert_events (actor `system`):
+- a new condition opens an alert (`opened`) — unless the last alert of the same (sensor, metric, kind) closed or
+  was resolved by an operator less than REOPEN_WITHIN ago: that alert is reopened instead (`reopened`), so a
+  flapping condition, or one an operator resolved while it still holds, stays one alert with one history;
+- a persisting condition updates last_seen_at, value and severity (`escalated` / `deescalated` when the severity
+  changes) and the silenced flag (`silenced` / `unsilenced` when a silence starts or ends while it fires);
+- a condition that cleared closes its alert (`closed`).
+An alert opening or firing under a silence (alert_silences, migration 0010) is recorded like any other, marked
+`silenced`, and its events are not notified. Acknowledgement, comments, assignment and manual resolution are the
+dashboard's (SQL functions of migration 0010); the webhook notifier is ingestion/notify.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 # Metrics that can legitimately stay constant for minutes (lights off by day, no rain, full car park...).
 STUCK_ELIGIBLE = (
@@ -32,6 +41,12 @@ STUCK_ELIGIBLE = (
 )
 SPIKE_SIGMA = 6.0
 STUCK_MIN_COUNT = 30
+# A condition returning less than this after its alert closed (or was resolved) reopens that alert.
+REOPEN_WITHIN = timedelta(minutes=15)
+# An evaluation at a `now` this far behind the database's clock describes the past: its events are historic.
+HISTORIC_LAG = timedelta(minutes=5)
+SEVERITY_ORDER = ("info", "warning", "critical")  # escalation = a move to the right
+_ENGINE_LOCK = 4_862_010  # advisory lock: one evaluation at a time per database
 
 _EVALUATE = """
 WITH params AS (
@@ -95,14 +110,54 @@ WITH params AS (
     SELECT DISTINCT ON (sensor_id, coalesce(metric, ''), kind) *
       FROM conditions_all
      ORDER BY sensor_id, coalesce(metric, ''), kind, rank
-), upserted AS (
-    INSERT INTO alerts AS a (sensor_id, metric, kind, severity, opened_at, last_seen_at, value, threshold, message)
-    SELECT c.sensor_id, c.metric, c.kind, c.severity, p.now, p.now, c.value, c.threshold, c.message
+), cond AS (
+    SELECT c.sensor_id, c.metric, c.kind, c.severity, c.value, c.threshold, c.message,
+           alert_silenced(c.sensor_id, c.metric, p.now) AS silenced
       FROM conditions c CROSS JOIN params p
-    ON CONFLICT (sensor_id, coalesce(metric, ''), kind) WHERE closed_at IS NULL
-    DO UPDATE SET last_seen_at = excluded.last_seen_at, severity = excluded.severity, value = excluded.value,
-                  threshold = excluded.threshold, message = excluded.message
-    RETURNING (xmax = 0) AS inserted
+), open_now AS (
+    SELECT alert_id, sensor_id, metric, kind, severity, silenced FROM alerts WHERE closed_at IS NULL
+), matched AS (  -- a condition whose alert is open: it persists
+    SELECT c.*, o.alert_id, o.severity AS old_severity, o.silenced AS old_silenced
+      FROM cond c
+      JOIN open_now o ON o.sensor_id = c.sensor_id AND coalesce(o.metric, '') = coalesce(c.metric, '')
+                     AND o.kind = c.kind
+), fresh AS (  -- a condition without an open alert
+    SELECT c.* FROM cond c
+     WHERE NOT EXISTS (SELECT 1 FROM open_now o
+                        WHERE o.sensor_id = c.sensor_id AND coalesce(o.metric, '') = coalesce(c.metric, '')
+                          AND o.kind = c.kind)
+), recent AS (  -- ... whose last alert closed (or was resolved) within the reopen window: reopened, not new
+    SELECT DISTINCT ON (f.sensor_id, coalesce(f.metric, ''), f.kind) f.*, a.alert_id
+      FROM fresh f
+      JOIN alerts a ON a.sensor_id = f.sensor_id AND coalesce(a.metric, '') = coalesce(f.metric, '')
+                   AND a.kind = f.kind AND a.closed_at IS NOT NULL
+     CROSS JOIN params p
+     WHERE a.closed_at > p.now - CAST(%(reopen_within)s AS interval) AND a.closed_at <= p.now
+     ORDER BY f.sensor_id, coalesce(f.metric, ''), f.kind, a.closed_at DESC
+), updated AS (
+    UPDATE alerts a
+       SET last_seen_at = p.now, severity = m.severity, value = m.value, threshold = m.threshold,
+           message = m.message, silenced = m.silenced
+      FROM matched m CROSS JOIN params p
+     WHERE a.alert_id = m.alert_id
+    RETURNING a.alert_id
+), reopened AS (
+    UPDATE alerts a
+       SET closed_at = NULL, resolved_by = NULL, resolution = NULL, last_seen_at = p.now, severity = r.severity,
+           value = r.value, threshold = r.threshold, message = r.message, silenced = r.silenced
+      FROM recent r CROSS JOIN params p
+     WHERE a.alert_id = r.alert_id
+    RETURNING a.alert_id, a.sensor_id, a.metric, a.severity, a.silenced, a.value, a.threshold
+), inserted AS (
+    INSERT INTO alerts (sensor_id, metric, kind, severity, opened_at, last_seen_at, value, threshold, message,
+                        silenced)
+    SELECT f.sensor_id, f.metric, f.kind, f.severity, p.now, p.now, f.value, f.threshold, f.message, f.silenced
+      FROM fresh f CROSS JOIN params p
+     WHERE NOT EXISTS (SELECT 1 FROM recent r
+                        WHERE r.sensor_id = f.sensor_id AND coalesce(r.metric, '') = coalesce(f.metric, '')
+                          AND r.kind = f.kind)
+    ON CONFLICT (sensor_id, coalesce(metric, ''), kind) WHERE closed_at IS NULL DO NOTHING
+    RETURNING alert_id, sensor_id, metric, severity, silenced, value, threshold
 ), closed AS (
     UPDATE alerts a
        SET closed_at = p.now
@@ -111,36 +166,80 @@ WITH params AS (
        AND NOT EXISTS (SELECT 1 FROM conditions c
                         WHERE c.sensor_id = a.sensor_id AND coalesce(c.metric, '') = coalesce(a.metric, '')
                           AND c.kind = a.kind)
+    RETURNING a.alert_id, a.sensor_id, a.metric, a.severity, a.silenced, a.value, a.threshold
+), changes AS (
+    SELECT alert_id, sensor_id, metric, severity, silenced, 'opened' AS action, 0 AS step,
+           jsonb_build_object('value', value, 'threshold', threshold) AS details
+      FROM inserted
+    UNION ALL
+    SELECT alert_id, sensor_id, metric, severity, silenced, 'reopened', 0,
+           jsonb_build_object('value', value, 'threshold', threshold)
+      FROM reopened
+    UNION ALL
+    SELECT alert_id, sensor_id, metric, severity, silenced, CASE WHEN silenced THEN 'silenced' ELSE 'unsilenced' END,
+           1, '{}'::jsonb
+      FROM matched WHERE silenced <> old_silenced
+    UNION ALL
+    SELECT alert_id, sensor_id, metric, severity, silenced,
+           CASE WHEN array_position(%(severities)s, severity) > array_position(%(severities)s, old_severity)
+                THEN 'escalated' ELSE 'deescalated' END,
+           2, jsonb_build_object('from', old_severity, 'to', severity, 'value', value, 'threshold', threshold)
+      FROM matched WHERE severity <> old_severity
+    UNION ALL
+    SELECT alert_id, sensor_id, metric, severity, silenced, 'closed', 3,
+           jsonb_build_object('value', value, 'threshold', threshold)
+      FROM closed
+), events AS (
+    INSERT INTO alert_events (alert_id, sensor_id, metric, at, actor, action, severity, silenced, historic, details)
+    SELECT c.alert_id, c.sensor_id, c.metric, p.now, 'system', c.action, c.severity, c.silenced, %(historic)s,
+           c.details
+      FROM changes c CROSS JOIN params p
+     ORDER BY c.alert_id, c.step
     RETURNING 1
 )
-SELECT (SELECT count(*) FILTER (WHERE inserted) FROM upserted),
-       (SELECT count(*) FILTER (WHERE NOT inserted) FROM upserted),
-       (SELECT count(*) FROM closed)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM reopened), (SELECT count(*) FROM updated),
+       (SELECT count(*) FROM closed), (SELECT count(*) FROM events)
 """
 
 
 @dataclass(frozen=True)
 class AlertsOutcome:
     opened: int
+    reopened: int
     still_open: int
     closed: int
+    events: int
 
 
-def evaluate(conn, *, now: datetime | None = None) -> AlertsOutcome:
-    """Evaluate every condition at `now` (default: the database's now()) and commit."""
+def evaluate(conn, *, now: datetime | None = None, historic: bool | None = None) -> AlertsOutcome | None:
+    """Evaluate every condition at `now` (default: the database's now()) and commit.
+
+    `historic` marks the events written as describing the past, never notified (the webhook notifier skips them);
+    by default it is True when `now` is more than HISTORIC_LAG before the database's clock (a backfill evaluating
+    past data), False otherwise. Returns None, doing nothing, when another engine holds the evaluation lock: two
+    engines on one database (e.g. `run` and `consume` side by side) must not append the same change twice."""
     with conn.cursor() as cur:
-        if now is None:
-            cur.execute("SELECT now()")
-            now = cur.fetchone()[0]
+        cur.execute("SELECT now(), pg_try_advisory_xact_lock(%s)", (_ENGINE_LOCK,))
+        db_now, locked = cur.fetchone()
+        if not locked:
+            conn.rollback()
+            return None
+        if now is not None and now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)  # a naive instant is UTC, as everywhere in ingestion
+        if historic is None:
+            historic = now is not None and now < db_now - HISTORIC_LAG
         cur.execute(
             _EVALUATE,
             {
-                "now": now,
+                "now": now or db_now,
                 "stuck_metrics": list(STUCK_ELIGIBLE),
                 "stuck_min_count": STUCK_MIN_COUNT,
                 "spike_sigma": SPIKE_SIGMA,
+                "reopen_within": REOPEN_WITHIN,
+                "severities": list(SEVERITY_ORDER),
+                "historic": historic,
             },
         )
-        opened, still_open, closed = cur.fetchone()
+        opened, reopened, still_open, closed, events = cur.fetchone()
     conn.commit()
-    return AlertsOutcome(int(opened), int(still_open), int(closed))
+    return AlertsOutcome(int(opened), int(reopened), int(still_open), int(closed), int(events))

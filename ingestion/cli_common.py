@@ -72,10 +72,17 @@ def sync_catalogue_at_start(args, stop: Stop | None = None) -> None:
 
 
 class AlertsTicker:
-    """Evaluates the alerts engine at most every `every` seconds, on its own connection."""
+    """Evaluates the alerts engine at most every `every` seconds, on its own connection; with a webhook configured
+    (MADININA_WEBHOOK_URL, see ingestion/notify.py) a notifier thread delivers the resulting events, woken after
+    each evaluation, so that HTTP retries never hold up the consumer's loop."""
 
     def __init__(self, dsn: str, every: float):
         self.dsn, self.every, self._last, self._conn = dsn, every, 0.0, None
+        self._notifier = None
+        if every > 0:
+            from ingestion.notify import start_from_env
+
+            self._notifier = start_from_env(dsn)
 
     def maybe_run(self) -> None:
         if self.every <= 0 or time.monotonic() - self._last < self.every:
@@ -92,10 +99,15 @@ class AlertsTicker:
             if self._conn is not None:
                 self._conn.close()
             self._conn = None
+        if self._notifier is not None:
+            self._notifier.wake.set()
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+        if self._notifier is not None:
+            self._notifier.stop.set()
+            self._notifier.wake.set()
 
 
 def report_line(ingest, prefix: str) -> str:

@@ -1,7 +1,7 @@
 """Temps réel / Live — what is happening now for the sensors chosen in the sidebar: freshness, open alerts,
 throughput and latency, latest values with their delta, a fine-grained series, a status grid, the alert feed with
-acknowledgement. Live parts are fragments refreshed at the sidebar's interval: a refresh never resets the
-selections or the scroll position."""
+its history and silences, and the alert actions. Live parts are fragments refreshed at the sidebar's interval: a
+refresh never resets the selections or the scroll position."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from components import charts, clock, inputs, plot
-from components.alerts_feed import acknowledge_form, feed_table
+from components.alert_actions import alert_actions
+from components.alert_history import live_activity
+from components.alerts_feed import feed_table
 from components.csv_export import export_controls, iso_local, signature, table_csv
 from components.data import load
 from components.errors import guard
@@ -222,10 +224,11 @@ def live_panel() -> None:
 @guard
 def alerts_panel() -> None:
     feed_table(sensor_ids)
+    live_activity(sensor_ids)
 
 
 live_panel()
 alerts_panel()
-acknowledge_form(sensor_ids)
+alert_actions(sensor_ids)
 with st.expander(t("live.export")):
     export_table()

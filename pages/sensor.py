@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import inputs
+from components import alert_history, inputs
 from components import sensor_panels as sp
 from components import sensor_sections as sx
+from components.alert_actions import alert_actions
 from components.data import load
 from components.i18n import metric_label, t
 from components.names import display_names
@@ -93,13 +94,9 @@ sensor_metrics = list(latest["metric"]) if len(latest) else []
 sx.series(sid, info, sensor_metrics, filters, labels, units)
 sx.battery(sid, sensor_metrics, metric_rows)
 
-# -- alert history ------------------------------------------------------------------------------------------------------
-st.markdown(f"#### {t('sensor.alerts')}")
-if history.empty:
-    st.caption(t("sensor.alerts.none"))
-else:
-    st.caption(t("sensor.alerts.caption", n=len(history), open=int(history["is_open"].sum())))
-    st.dataframe(sp.alert_table(history), hide_index=True, width="stretch", height=min(400, 38 + 35 * len(history)))
+# -- alerts: history, silences, actions ---------------------------------------------------------------------------------
+alert_history.sensor_section(sid, history)
+alert_actions((sid,))
 
 # -- data quality --------------------------------------------------------------------------------------------------------
 sx.quality(sid, info, sensor_metrics, filters, labels, units)

@@ -57,7 +57,10 @@ inputs.flush_notices()
 
 auto_s = trends.auto_window(filters.range_key, filters.start, filters.end)
 window_options = ["auto", *trends.WINDOWS]
-c1, c2, c3 = st.columns([1.3, 3.4, 2.1], vertical_alignment="bottom")
+# Window and comparison mode share a row; the variables get the full width below them, so that four tags with
+# their units are never clipped (at 1280 px the third tag was cut in a third of the row).
+c1, c3, _ = st.columns([1.3, 2.1, 2.6])
+c2 = st.container()
 ss["tr_window"] = c1.selectbox(
     t("trends.window"),
     window_options,

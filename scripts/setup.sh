@@ -3,7 +3,7 @@
 #   scripts/setup.sh run   what the dashboard + lite ingestion need (PostgreSQL binaries, Python deps)
 #   scripts/setup.sh dev   plus what the tests need (Mosquitto, Chromium, Java for Spark, docker-compose to
 #                          validate deploy/, VictoriaMetrics and Prometheus for the archive and metrics tests,
-#                          test/lint Python deps)
+#                          Node + the pinned OpenID Connect provider for the login test, test/lint Python deps)
 # Both modes build TimescaleDB once from ../shared/vendor/timescaledb-2.28.3.tar.gz when that archive is there
 # (scripts/timescaledb.sh; TIMESCALEDB_ARCHIVE overrides the path); without it the database is plain PostgreSQL.
 set -euo pipefail
@@ -32,6 +32,7 @@ fi
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 if [ "$MODE" = dev ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+  command -v openssl >/dev/null || need+=(openssl)  # the broker's local CA and certificate (scripts/mqtt_broker.py)
   command -v chromium >/dev/null || need+=(chromium)
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v docker-compose >/dev/null || need+=(docker-compose)  # validates deploy/compose.yaml offline
@@ -39,6 +40,8 @@ if [ "$MODE" = dev ]; then
   command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
   command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || need+=(prometheus)
   fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+  # The login test's OpenID Connect provider (npm oidc-provider) runs on Node >= 20.
+  command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -64,6 +67,21 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
   touch "$stamp"
+fi
+
+# --- the login test's OpenID Connect provider (tests/support/oidc: exact versions from package-lock.json) ---
+if [ "$MODE" = dev ]; then
+  oidc=tests/support/oidc
+  node_major="$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')"
+  if [ "${node_major:-0}" -lt 20 ]; then
+    echo "warning: Node >= 20 is needed by the login test's OIDC provider (found: $(node --version 2>/dev/null ||
+      echo none)); install it from NodeSource or Debian backports" >&2
+  fi
+  lock_sum="$(sha256sum "$oidc/package-lock.json" | cut -c1-16)"
+  if [ ! -f "$oidc/node_modules/.installed-$lock_sum" ]; then
+    log "installing the OIDC provider for the login test (npm ci in $oidc)"
+    (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error) && touch "$oidc/node_modules/.installed-$lock_sum"
+  fi
 fi
 
 # --- TimescaleDB (built once per machine from the vendored archive; a second run only checks) -----------

@@ -43,6 +43,7 @@ BOTH_BRANCHES = {
     "test_pipeline_queries.py",
     "test_alerts_queries.py",
     "test_alerts_engine.py",
+    "test_alert_actions_sql.py",
     "test_backfill.py",
     "test_alerts_history.py",
     "test_psql.py",

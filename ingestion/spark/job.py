@@ -1,14 +1,14 @@
-"""Build, start and stop the Spark Structured Streaming job (also the spark-submit entry point).
+"""Start and stop the Spark Structured Streaming job (also the spark-submit entry point).
 
     spark-submit ingestion/spark/job.py run --source files --path landing --trigger "1 second"
     python -m ingestion.spark run --source files --path landing --trigger available-now
 
-One streaming query: source -> transforms.build -> foreachBatch(sinks.BatchSink), output mode update, its
-checkpoint under --checkpoint (offsets, commits, state of the watermark/deduplication/windows). Before starting,
-the checkpoint is checked; a damaged one (truncated or corrupt metadata, offsets, commits or source log) makes
-the job refuse to start with a message that says which file and what to do. SIGTERM / SIGINT stop it
-gracefully: the batch in flight is allowed to finish (up to --stop-timeout), then the query stops; whatever the
-moment, a restart resumes from the checkpoint and the idempotent sink makes the result exactly-once.
+One stateless streaming query: source (sources.py) -> foreachBatch(sinks.BatchSink), whose executors validate
+and commit their partitions (partition.py); its checkpoint under --checkpoint holds the source's offsets and the
+commit log, nothing else. Before starting, the checkpoint is checked (checkpoint.py); a damaged one makes the job
+refuse to start with a message that says which file and what to do. SIGTERM / SIGINT stop it gracefully: the
+micro-batch in flight is allowed to finish (up to --stop-timeout), then the query stops; whatever the moment, a
+restart resumes from the checkpoint and the idempotent commits make the result exactly-once.
 """
 
 from __future__ import annotations
@@ -27,19 +27,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from ingestion.spark.checkpoint import CheckpointError, check_checkpoint, damaged_message  # noqa: E402
+from ingestion.spark.session import ensure_java, local_session, session  # noqa: E402, F401 - the job's session
+
 log = logging.getLogger("ingestion.spark")
 
 DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parents[2] / ".data" / "spark-checkpoint")
-JAVA_HOME_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64")
-
-
-class CheckpointError(RuntimeError):
-    """The checkpoint directory is damaged: the job must not start from it."""
 
 
 @dataclass
 class JobConfig:
-    source: str = "files"  # files | kafka | rate
+    source: str = "files"  # files | kafka | kafka-python | rate
     path: str | None = None  # files: landing directory
     max_files_per_trigger: int | None = None
     kafka_bootstrap: str | None = None
@@ -49,191 +47,10 @@ class JobConfig:
     rows_per_second: int = 100  # rate
     checkpoint: str = DEFAULT_CHECKPOINT
     trigger: str = "1 second"  # a processing-time interval, or "available-now"
-    watermark: str = "2 minutes"
     database_url: str | None = None
     query_name: str = "madinina_spark"
     stop_timeout: float = 60.0
     spark_conf: dict[str, str] = field(default_factory=dict)
-
-
-# -- session ---------------------------------------------------------------------------------------------------
-
-
-def ensure_java() -> None:
-    if os.environ.get("JAVA_HOME"):
-        return
-    for candidate in JAVA_HOME_CANDIDATES:
-        if Path(candidate, "bin", "java").exists():
-            os.environ["JAVA_HOME"] = candidate
-            return
-
-
-PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-def ensure_python_workers() -> None:
-    """The validation stage runs ingestion.validation in Spark's Python workers: they must be this interpreter
-    (its pinned packages: pyarrow) and find this project. Both are read from the environment when the JVM starts,
-    so this runs before the session is created; spark-submit and cluster settings (PYSPARK_PYTHON, --py-files)
-    take precedence."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if PROJECT_ROOT not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([PROJECT_ROOT, *paths])
-
-
-def session(
-    master: str | None = None, *, app_name: str = "madinina-spark", conf: dict[str, str] | None = None, ui: bool = True
-):
-    """A SparkSession with the job's settings. Under spark-submit the master comes from spark-submit."""
-    ensure_java()
-    ensure_python_workers()
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.appName(app_name)
-    if master:
-        builder = builder.master(master)
-    settings = {
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": "4",
-        "spark.ui.enabled": "true" if ui else "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.streaming.stopTimeout": "60s",
-        **(conf or {}),
-    }
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
-    return spark
-
-
-def local_session(cores: int = 2):
-    """The session of the tests and the benchmark: local[cores], 2 shuffle partitions, no UI."""
-    return session(
-        f"local[{cores}]",
-        app_name="madinina-spark-local",
-        ui=False,
-        conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": str(cores)},
-    )
-
-
-# -- checkpoint checks -----------------------------------------------------------------------------------------
-
-
-def _batch_files(directory: Path) -> dict[int, Path]:
-    files = {}
-    if directory.is_dir():
-        for entry in directory.iterdir():
-            name = entry.name
-            if name.startswith(".") or name.endswith(".crc") or name.endswith(".tmp"):
-                continue
-            stem = name[: -len(".compact")] if name.endswith(".compact") else name
-            if not stem.isdigit():
-                raise CheckpointError(f"unexpected file {entry} in the checkpoint's {directory.name}/ log")
-            files[int(stem)] = entry
-    return files
-
-
-def _log_lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} cannot be read ({exc})") from None
-    lines = text.split("\n")
-    if not lines or not lines[0].startswith("v") or not lines[0][1:].isdigit():
-        raise CheckpointError(f"{path} does not start with a log version line (truncated or overwritten)")
-    return lines
-
-
-def _json(path: Path, line: str, what: str):
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: {what} is not valid JSON ({exc.msg}; truncated or corrupt)") from None
-
-
-def check_checkpoint(checkpoint: str) -> dict:
-    """Raise CheckpointError if the checkpoint cannot be resumed safely; returns a summary otherwise.
-
-    Checks the files Spark reads to resume: `metadata` (query id), the offset log (every retained entry: version
-    line, batch metadata with the watermark, one offset per source), the commit log (version line, JSON) and the
-    file source's log; the last committed batch must be the last planned one or the one before it. A missing or
-    empty directory is a fresh start. Remote checkpoints (hdfs://, s3a://) are left to Spark's own checks."""
-    if "://" in checkpoint and not checkpoint.startswith("file://"):
-        return {"checked": False, "reason": "remote checkpoint: not checked here"}
-    root = Path(checkpoint.removeprefix("file://"))
-    if not root.exists() or not any(root.iterdir()):
-        return {"checked": True, "fresh": True}
-    metadata = root / "metadata"
-    if not metadata.exists():
-        raise CheckpointError(f"{root} holds files but no 'metadata': not a checkpoint of this job, or damaged")
-    meta = _json(metadata, metadata.read_text(encoding="utf-8", errors="replace").split("\n")[0], "metadata")
-    if not isinstance(meta, dict) or "id" not in meta:
-        raise CheckpointError(f"{metadata} has no query id")
-    offsets = _batch_files(root / "offsets")
-    commits = _batch_files(root / "commits")
-    for _, path in sorted(offsets.items()):
-        lines = [line for line in _log_lines(path)[1:] if line]
-        if not lines:
-            raise CheckpointError(f"{path}: offset log entry without batch metadata (truncated)")
-        info = _json(path, lines[0], "batch metadata")
-        if not isinstance(info, dict) or "batchWatermarkMs" not in info:
-            raise CheckpointError(f"{path}: batch metadata without a watermark")
-        if len(lines) < 2:
-            raise CheckpointError(f"{path}: offset log entry without source offsets (truncated)")
-        for line in lines[1:]:
-            if line != "-":
-                _json(path, line, "a source offset")
-    for _, path in sorted(commits.items()):
-        lines = [line for line in _log_lines(path)[1:] if line]
-        if not lines:
-            raise CheckpointError(f"{path}: commit log entry is truncated")
-        _json(path, lines[0], "commit metadata")
-    orphans = sorted(set(commits) - set(offsets))
-    if orphans:  # Spark purges both logs together: a commit without its offsets entry means a lost file
-        raise CheckpointError(f"{root}: batch {orphans[0]} is committed but offsets/{orphans[0]} is missing")
-    last_offset = max(offsets) if offsets else None
-    last_commit = max(commits) if commits else None
-    if last_commit is not None and (last_offset is None or last_commit > last_offset):
-        raise CheckpointError(f"{root}: batch {last_commit} is committed but was never planned (offsets/ damaged)")
-    if last_offset is not None and last_commit is not None and last_commit < last_offset - 1:
-        raise CheckpointError(
-            f"{root}: batches {last_commit + 1}..{last_offset} planned but only one may be in flight (commits/ damaged)"
-        )
-    if last_offset is not None:
-        expected = set(range(min(offsets), last_offset + 1))
-        if set(offsets) != expected:
-            raise CheckpointError(f"{root}: gap in offsets/ ({sorted(expected - set(offsets))[:5]} missing)")
-    sources = root / "sources"
-    if sources.is_dir():
-        for source_dir in sources.iterdir():
-            if not source_dir.is_dir():
-                continue
-            for _, path in sorted(_batch_files(source_dir).items()):
-                for line in _log_lines(path)[1:]:
-                    if line:
-                        _json(path, line, "a source log line")
-    if last_commit is not None and not (root / "state").is_dir():
-        raise CheckpointError(f"{root}: batches are committed but the state/ directory is missing")
-    return {
-        "checked": True,
-        "fresh": False,
-        "query_id": meta["id"],
-        "last_planned": last_offset,
-        "last_committed": last_commit,
-    }
-
-
-def damaged_message(checkpoint: str, error: Exception) -> str:
-    return (
-        f"error: the checkpoint {checkpoint} is damaged, the job will not start from it.\n"
-        f"  {error}\n"
-        "  Restore the directory from a backup, or start over with a new --checkpoint directory: a new checkpoint "
-        "reprocesses the source from the beginning (files) or from --starting-offsets (Kafka); the sink's "
-        "writes are idempotent, so the database gets no duplicates, but windows are rebuilt only from what the "
-        "source still holds."
-    )
 
 
 # -- the query ---------------------------------------------------------------------------------------------------
@@ -247,17 +64,19 @@ def source_frame(spark, config: JobConfig):
             raise ValueError("--path is required with --source files")
         Path(config.path).mkdir(parents=True, exist_ok=True)
         return sources.files_source(spark, config.path, max_files_per_trigger=config.max_files_per_trigger)
-    if config.source == "kafka":
+    if config.source in ("kafka", "kafka-python"):
         kafka = sources.KafkaConfig.from_env(
             bootstrap_servers=config.kafka_bootstrap,
             topic=config.kafka_topic,
             starting_offsets=config.starting_offsets,
             max_offsets_per_trigger=config.max_offsets_per_trigger,
         )
-        return sources.kafka_source(spark, kafka)
+        if config.source == "kafka":
+            return sources.kafka_source(spark, kafka)
+        return sources.kafka_python_source(spark, kafka)
     if config.source == "rate":
         return sources.rate_source(spark, rows_per_second=config.rows_per_second)
-    raise ValueError(f"unknown source {config.source!r} (files, kafka, rate)")
+    raise ValueError(f"unknown source {config.source!r} (files, kafka, kafka-python, rate)")
 
 
 def writer_dsn(config: JobConfig) -> str:
@@ -270,7 +89,8 @@ def writer_dsn(config: JobConfig) -> str:
 
 def sync_catalogue(dsn: str):
     """Sensors and metrics of ingestion/catalogue.py into their tables (an upsert: an operator's additions and
-    deactivations stay), then the catalogue as the database has it, which the validation starts from."""
+    deactivations stay), then the catalogue as the database has it: the executors' fallback while the database
+    does not answer (each task reads the database's own, partition.py)."""
     import psycopg2
 
     from ingestion.registry import sync_catalogue as sync
@@ -286,24 +106,18 @@ def sync_catalogue(dsn: str):
     return catalogue
 
 
-def start(spark, config: JobConfig, *, sink=None):
+def start(spark, config: JobConfig):
     """Check the checkpoint and the database, write the code catalogue into it, then start the query. Returns
     (query, sink)."""
-    from ingestion.spark import sinks, transforms
+    from ingestion.spark import sinks
 
     check_checkpoint(config.checkpoint)
     dsn = writer_dsn(config)
     sinks.ensure_schema(dsn)
-    catalogue = sync_catalogue(dsn)
-    sink = sink or sinks.BatchSink(dsn, config.checkpoint, spark=spark)
-    # Each task re-reads the catalogue from the database (a sensor added while the job runs is accepted from the
-    # next micro-batch on); the one read here is its fallback while the database does not answer.
-    frame = transforms.build(
-        source_frame(spark, config), catalogue=catalogue, catalogue_dsn=dsn, watermark=config.watermark
-    )
+    sink = sinks.BatchSink(dsn, sync_catalogue(dsn))
     writer = (
-        frame.writeStream.queryName(config.query_name)
-        .outputMode("update")
+        source_frame(spark, config)
+        .writeStream.queryName(config.query_name)
         .option("checkpointLocation", config.checkpoint)
         .foreachBatch(sink)
     )
@@ -311,29 +125,56 @@ def start(spark, config: JobConfig, *, sink=None):
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=config.trigger)
-    return writer.start(), sink
+    query = writer.start()
+    sink.bind(query.id)
+    return query, sink
+
+
+def await_termination(query, timeout: float | None) -> None:
+    """query.awaitTermination, which raises the query's exception when it failed: the callers read it from
+    query.exception() instead."""
+    from pyspark.errors import StreamingQueryException
+
+    try:
+        query.awaitTermination(timeout)
+    except StreamingQueryException:
+        pass
+
+
+STARTS = 3  # attempts of a query whose Python source worker did not connect back in time
+
+
+def failed_to_start(query, sink) -> bool:
+    """True when the query ended before its first micro-batch because a Python worker did not connect back to
+    the JVM in time. Spark gives a new Python worker 10 s, hard-coded, to connect (PythonWorkerFactory): on a host
+    loaded far beyond its cores (measured here at load average 29 on 2 cores) the Python data source's worker
+    (kafka-python) can miss it. Nothing was read or written then, so the query is simply started again."""
+    error = query.exception()
+    started = sink.totals.batches or sink.totals.skipped
+    return error is not None and not started and "failed to connect back" in str(error)
 
 
 def run_until_done(spark, config: JobConfig, *, timeout: float | None = None):
     """Start the query and wait for its end (an available-now run: what the source holds, then stop), or for
     `timeout` seconds. Returns (query, totals of the sink); the caller checks query.exception()."""
-    query, sink = start(spark, config)
-    try:
-        if timeout is None:
-            query.awaitTermination()
-        else:
-            query.awaitTermination(timeout)
-    finally:
-        sink.close()
-    return query, sink.totals
+    for attempt in range(1, STARTS + 1):
+        query, sink = start(spark, config)
+        try:
+            await_termination(query, timeout)
+        finally:
+            sink.close()
+        if attempt == STARTS or not failed_to_start(query, sink):
+            return query, sink.totals
+        log.warning("the query's Python worker did not start in time (attempt %d): starting it again", attempt)
+    raise AssertionError("unreachable")
 
 
 def stop_gracefully(query, timeout: float, sink=None) -> None:
     """Let the micro-batch being written finish (up to `timeout` s), then stop the query.
 
-    With a sink (BatchSink), batches that start after the request are refused before they write anything (the
-    query then ends on StopRequested; they run at the next start), so the stop never cuts a batch's writes.
-    Whatever happens, a restart from the checkpoint is exactly-once: the sink is idempotent on the batch id."""
+    With a sink (BatchSink), micro-batches that start after the request are refused before they write anything
+    (the query then ends on StopRequested; they run at the next start), so the stop never cuts a micro-batch's
+    writes. Whatever happens, a restart from the checkpoint is exactly-once (sinks.py)."""
     deadline = time.monotonic() + timeout
     if sink is not None:
         sink.request_stop(timeout)
@@ -361,29 +202,31 @@ def run(config: JobConfig, *, spark=None, master: str | None = None, install_sig
     if install_signals:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    query, sink = start(spark, config)
-    print(
-        f"spark: query {config.query_name} started (source {config.source}, trigger {config.trigger}, watermark "
-        f"{config.watermark}, checkpoint {config.checkpoint})",
-        flush=True,
-    )
-    try:
-        while query.isActive:
-            if stop.is_set():
-                print("spark: stop requested, finishing the batch in flight", flush=True)
-                stop_gracefully(query, config.stop_timeout, sink)
-                break
-            query.awaitTermination(0.5)
-        error = query.exception()
-        if stopped_by_request(sink, error):
-            error = None
-    finally:
-        sink.close()
+    for attempt in range(1, STARTS + 1):
+        query, sink = start(spark, config)
+        print(
+            f"spark: query {config.query_name} started (source {config.source}, trigger {config.trigger}, "
+            f"checkpoint {config.checkpoint})",
+            flush=True,
+        )
+        try:
+            while query.isActive:
+                if stop.is_set():
+                    print("spark: stop requested, finishing the micro-batch in flight", flush=True)
+                    stop_gracefully(query, config.stop_timeout, sink)
+                    break
+                await_termination(query, 0.5)
+            error = query.exception()
+            if stopped_by_request(sink, error):
+                error = None
+        finally:
+            sink.close()
+        if attempt == STARTS or stop.is_set() or not failed_to_start(query, sink):
+            break
+        print(f"spark: the query's Python worker did not start in time (attempt {attempt}): starting again", flush=True)
     t = sink.totals
     print(
-        f"spark: stopped cleanly after {t.batches} batches ({t.skipped} replayed): received {t.received:,} = "
-        f"stored {t.stored:,} + duplicates {t.duplicates:,} + quarantined {t.quarantined:,}; "
-        f"late_dropped {t.late_dropped:,}; {t.windows:,} window upserts",
+        f"spark: stopped cleanly after {t.batches} micro-batches ({t.skipped} replayed): {t.line()}",
         flush=True,
     )
     if error is not None:
@@ -399,14 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingestion.spark",
         description="Madinina Monitor scale-out processor: Spark Structured Streaming -> PostgreSQL "
-        "(raw + sensor_latest + pipeline_kpi, windows, quarantine). Same as "
+        "(raw + sensor_latest + windows + pipeline_kpi, quarantine, ingest_ledger). Same as "
         "`spark-submit ingestion/spark/job.py ...`. See docs/spark.md.",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run_p = sub.add_parser("run", help="run the streaming job until SIGTERM/SIGINT (or the input is done)")
-    run_p.add_argument("--source", choices=["files", "kafka", "rate"], default="files")
+    run_p.add_argument("--source", choices=["files", "kafka", "kafka-python", "rate"], default="files",
+                       help="kafka: Spark's connector (needs its jar); kafka-python: the same over confluent-kafka")  # fmt: skip
     run_p.add_argument("--path", default="landing", help="files: directory of JSON-lines files (default landing)")
     run_p.add_argument("--max-files-per-trigger", type=int, default=None, help="files: files per micro-batch")
     run_p.add_argument("--kafka-bootstrap", default=None, help="kafka: bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
@@ -420,10 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="1 second",
         help="processing-time interval ('1 second', '10 seconds') or 'available-now' (process what is there, stop)",
     )
-    run_p.add_argument("--watermark", default="2 minutes", help="event-time watermark delay (default 2 minutes)")
     run_p.add_argument("--database-url", default=None, help="writer connection (default: as python -m ingestion)")
     run_p.add_argument("--master", default=None, help="Spark master when not under spark-submit (default local[*])")
-    run_p.add_argument("--shuffle-partitions", type=int, default=None, help="spark.sql.shuffle.partitions")
     run_p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting")
     run_p.add_argument("--stop-timeout", type=float, default=60.0, help="seconds a stop waits for the batch in flight")
 
@@ -447,9 +289,6 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(json.dumps(summary))
         return 0
-    conf = dict(item.split("=", 1) for item in args.conf)
-    if args.shuffle_partitions:
-        conf["spark.sql.shuffle.partitions"] = str(args.shuffle_partitions)
     config = JobConfig(
         source=args.source,
         path=args.path,
@@ -461,10 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         rows_per_second=args.rows_per_second,
         checkpoint=args.checkpoint,
         trigger=args.trigger,
-        watermark=args.watermark,
         database_url=args.database_url,
         stop_timeout=args.stop_timeout,
-        spark_conf=conf,
+        spark_conf=dict(item.split("=", 1) for item in args.conf),
     )
     import psycopg2
 

@@ -1,18 +1,15 @@
-"""foreachBatch sink of the Spark job: one micro-batch -> the project's Writer, idempotent on the batch id.
+"""The foreachBatch sink of the Spark job (the driver's side of a micro-batch).
 
-Per micro-batch (the frame of transforms.output_frame, collected once as Arrow):
-  1. skip the batch if `stream_batches` already records it (a replay after a crash that followed the commit);
-  2. rejections -> Writer.quarantine (stored once: the quarantine fingerprint absorbs a replay);
-  3. readings -> Writer.write(batch_id="spark-raw-<id>", aggregates=False): raw rows ON CONFLICT DO NOTHING and
-     sensor_latest, plus pipeline_kpi rows (processor 'spark') unless a previous attempt of the batch wrote them;
-  4. windows -> Writer.upsert_windows: Spark emits the full state of each changed 1-minute window (output mode
-     update), so overwriting is idempotent; the 5-minute and 1-hour windows containing them are recomputed from
-     the 1-minute rows in the same transaction;
-  5. one `stream_batches` row: received = stored + duplicates + quarantined, late_dropped, the watermark.
+Per micro-batch:
+  1. skip it if `stream_batches` already records it (replayed after a crash that followed the writes);
+  2. `batch_df.mapInArrow(partition.PartitionWriter(...))` and collect its summaries: each task validates and
+     commits its own partition through the project's Writer (partition.py), in parallel, from the executors;
+     nothing but one summary row per task comes back to the driver;
+  3. one `stream_batches` row with the micro-batch's counts (the sum of its commits' ledger counts).
 
-A reading older than the watermark (event time <= the watermark of the previous micro-batch) is stored raw and
-counted in stream_batches.late_dropped, never silently lost; Spark leaves it out of the 1-minute window it has
-already finalised (its row never changes again), hence out of the larger windows derived from it.
+Spark commits the micro-batch (its checkpoint's commits/ log) after this returns. A crash before that replays the
+micro-batch with the same offsets: step 1 skips it, or, if the crash came before step 3, each partition's commit
+is found in ingest_ledger and not written again (partition.py). So the database sees each message once.
 """
 
 from __future__ import annotations
@@ -21,26 +18,24 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import pandas as pd
 import psycopg2
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ingestion.readings import Counters, Rejection
-from ingestion.writer import BatchTimings, Writer
+from ingestion.spark.partition import PROCESSOR, SUMMARY_DDL, PartitionWriter
+from ingestion.validation import Catalogue
 
 log = logging.getLogger(__name__)
 
-PROCESSOR = "spark"
-
+# late_dropped and windows are the columns of the stateful job this one replaced (migration 0006): nothing is
+# dropped any more and the windows are merged inside each commit, so both are 0; watermark is NULL.
 _LOG_ROW = """
 INSERT INTO stream_batches (processor, query_id, batch_id, watermark, received, stored, duplicates, quarantined,
                             late_dropped, windows)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, NULL, %s, %s, %s, %s, 0, 0)
 ON CONFLICT DO NOTHING
 """
+_LOGGED = "SELECT EXISTS (SELECT 1 FROM stream_batches WHERE processor = %s AND query_id = %s AND batch_id = %s)"
 
 
 class SchemaMissing(RuntimeError):
@@ -67,92 +62,64 @@ def ensure_schema(dsn: str) -> None:
         conn.close()
 
 
-class CheckpointFiles:
-    """Reads the checkpoint's own logs through Hadoop's FileSystem API (local, HDFS, S3A alike)."""
-
-    def __init__(self, spark, checkpoint: str):
-        self.spark = spark
-        self.checkpoint = checkpoint.rstrip("/")
-
-    def read(self, relative: str) -> str | None:
-        jvm = self.spark.sparkContext._jvm
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
-        path = jvm.org.apache.hadoop.fs.Path(f"{self.checkpoint}/{relative}")
-        fs = path.getFileSystem(conf)
-        if not fs.exists(path):
-            return None
-        stream = fs.open(path)
-        try:
-            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-            lines = []
-            while True:
-                line = reader.readLine()
-                if line is None:
-                    break
-                lines.append(line)
-            return "\n".join(lines)
-        finally:
-            stream.close()
-
-    def batch_metadata(self, batch_id: int) -> dict:
-        """{"batchWatermarkMs": ..., "batchTimestampMs": ...} of a planned micro-batch (offsets/<id>)."""
-        text = self.read(f"offsets/{batch_id}")
-        if text is None:
-            return {}
-        lines = text.split("\n")
-        return json.loads(lines[1]) if len(lines) > 1 and lines[1].startswith("{") else {}
-
-    def query_id(self) -> str:
-        text = self.read("metadata")
-        return json.loads(text)["id"] if text else "unknown"
-
-
 @dataclass
-class SinkTotals(Counters):
-    """The processor counters (received = stored + duplicates + quarantined) plus the sink's own: micro-batches
-    written and skipped as replays, readings later than the watermark, window rows upserted."""
+class SinkTotals:
+    """What the query's micro-batches committed, in the lite processor's units (processor.Totals): received in
+    messages, stored / duplicates in readings, quarantined / quarantine_duplicates in rejections. A report; the
+    durable counts are ingest_ledger's and stream_batches'."""
 
-    batches: int = 0
-    skipped: int = 0
-    late_dropped: int = 0
-    windows: int = 0
-    compute_s: float = 0.0  # running the plan of the micro-batches (read, validate, windows) up to the Arrow table
-    write_s: float = 0.0  # the database writes of the sink
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantine_duplicates: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    batches: int = 0  # micro-batches written
+    skipped: int = 0  # micro-batches found in stream_batches (replays)
+    replayed_commits: int = 0  # partition commits found in ingest_ledger (replays)
+    tasks: int = 0
+    batch_s: float = 0.0  # wall time of the micro-batches in the sink
+    read_s: float = 0.0  # summed over the tasks: Arrow -> messages
+    validate_s: float = 0.0  # summed over the tasks: LiteProcessor.build
+    write_s: float = 0.0  # summed over the tasks: Writer.commit
+    task_s: float = 0.0  # summed over the tasks: from their first record batch to their summary
+    tasks_wall_s: float = 0.0  # the micro-batches' spans from their first task's start to their last task's end
 
-
-def _epoch_s(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.divide(pc.cast(pc.cast(column, pa.timestamp("us", "UTC")), pa.int64()), 1e6)
+    def line(self) -> str:
+        return (
+            f"received {self.received:,} messages -> stored {self.stored:,} readings, {self.duplicates:,} already "
+            f"stored, quarantined {self.quarantined:,} (+{self.quarantine_duplicates:,} repeats)"
+        )
 
 
 class BatchSink:
-    """The foreachBatch function. Lives on the driver; owns one Writer (one connection, writer role)."""
+    """The foreachBatch function. Lives on the driver; the writes happen in the executors (partition.py)."""
 
-    def __init__(self, dsn: str, checkpoint: str, *, spark=None, writer: Writer | None = None):
+    def __init__(self, dsn: str, catalogue: Catalogue):
         self.dsn = dsn
-        self.checkpoint = checkpoint
-        self.spark = spark
-        self.writer = writer or Writer(dsn, processor=PROCESSOR)
+        self.catalogue = catalogue
         self.totals = SinkTotals()
-        self._files: CheckpointFiles | None = None
-        self._query_id: str | None = None
+        self.query_id: str | None = None
+        self._bound = threading.Event()
         self._conn = None
         self._busy = threading.Lock()  # held while a micro-batch is being written
         self.stopping = False
         self.refused = False
 
-    # -- helpers ----------------------------------------------------------------------------------------------
-    def _db(self):
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(self.dsn, application_name="madinina-spark-sink")
-            self._conn.autocommit = True
-        return self._conn
+    def bind(self, query_id: str) -> None:
+        """The query's id (kept in its checkpoint, the same across restarts): part of every ledger identity."""
+        self.query_id = query_id
+        self._bound.set()
 
     def _scalar(self, sql: str, args: tuple):
         for attempt in range(2):
             try:
-                with self._db().cursor() as cur:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg2.connect(self.dsn, application_name="madinina-spark-sink")
+                    self._conn.autocommit = True
+                with self._conn.cursor() as cur:
                     cur.execute(sql, args)
-                    return cur.fetchone()[0]
+                    return cur.fetchone()[0] if cur.description else None
             except psycopg2.OperationalError:
                 self._conn = None
                 if attempt:
@@ -160,16 +127,9 @@ class BatchSink:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        self.writer.close()
         if self._conn is not None and not self._conn.closed:
             self._conn.close()
 
-    def _checkpoint(self, spark) -> CheckpointFiles:
-        if self._files is None:
-            self._files = CheckpointFiles(spark, self.checkpoint)
-        return self._files
-
-    # -- the foreachBatch function ---------------------------------------------------------------------------------
     def request_stop(self, timeout: float) -> bool:
         """Graceful stop, step 1: refuse the micro-batches that start from now on, and wait (up to `timeout` s)
         until the one being written, if any, is written. True when no batch is being written any more."""
@@ -187,135 +147,43 @@ class BatchSink:
             self._run(batch_df, batch_id)
 
     def _run(self, batch_df, batch_id: int) -> None:
-        started = time.monotonic()
-        spark = self.spark or batch_df.sparkSession
-        files = self._checkpoint(spark)
-        if self._query_id is None:
-            self._query_id = files.query_id()
-        if self._scalar(
-            "SELECT EXISTS (SELECT 1 FROM stream_batches WHERE processor = %s AND query_id = %s AND batch_id = %s)",
-            (PROCESSOR, self._query_id, batch_id),
-        ):
-            log.info("batch %s already written (replay after a restart): skipped", batch_id)
+        started = time.perf_counter()
+        if not self._bound.wait(60):
+            raise RuntimeError("the sink was not bound to its query (job.start binds it)")
+        if self._scalar(_LOGGED, (PROCESSOR, self.query_id, batch_id)):
+            log.info("micro-batch %s already written (replay after a restart): skipped", batch_id)
             self.totals.skipped += 1
-            # Spark still has to run the batch to rebuild its state stores (it checks that every stateful
-            # partition committed): execute the plan into the no-op sink, write nothing.
-            batch_df.write.format("noop").mode("overwrite").save()
             return
-        table = batch_df.toArrow()
-        computed = time.monotonic()
-        self.totals.compute_s += computed - started
-        log.debug("batch %s: %s rows computed in %.2fs", batch_id, table.num_rows, computed - started)
-        current = files.batch_metadata(batch_id)
-        previous = files.batch_metadata(batch_id - 1) if batch_id > 0 else {}
-        late_wm_ms = int(previous.get("batchWatermarkMs", 0))
-        batch_ts = current.get("batchTimestampMs")
-        result = self.write(table, batch_id, late_watermark_ms=late_wm_ms, batch_timestamp_ms=batch_ts)
-        self.totals.write_s += time.monotonic() - computed
-        log.info(
-            "batch %s: received %s = stored %s + duplicates %s + quarantined %s; late_dropped %s; %s windows; %.2fs",
-            batch_id,
-            result["received"],
-            result["stored"],
-            result["duplicates"],
-            result["quarantined"],
-            result["late_dropped"],
-            result["windows"],
-            time.monotonic() - started,
-        )
-
-    def write(
-        self, table: pa.Table, batch_id: int, *, late_watermark_ms: int = 0, batch_timestamp_ms: int | None = None
-    ) -> dict[str, int]:
-        kind = table.column("kind")
-        readings = table.filter(pc.equal(kind, "reading"))
-        rejections = table.filter(pc.equal(kind, "rejection"))
-        windows = table.filter(pc.equal(kind, "window"))
-
-        # 2. quarantine
-        quarantined = 0
-        if rejections.num_rows:
-            rows = rejections.select(["received_at", "source", "payload", "reason", "detail"]).to_pylist()
-            rejected = [
-                Rejection(
-                    r["reason"],
-                    r["detail"] or "",
-                    r["payload"] if r["payload"] is not None else "",
-                    r["source"] or "spark",
-                    r["received_at"].timestamp() if r["received_at"] is not None else None,
-                )
-                for r in rows
-            ]
-            quarantined = self.writer.quarantine(rejected)
-            for r in rejected:
-                self.totals.by_reason[r.reason] = self.totals.by_reason.get(r.reason, 0) + 1
-
-        # 3. raw + sensor_latest + pipeline_kpi
-        stored = duplicates = late_dropped = 0
-        if readings.num_rows:
-            frame = readings.select(["time", "sensor_id", "metric", "value", "status"]).to_pandas()
-            frame["time"] = pd.to_datetime(frame["time"], utc=True)
-            times = _epoch_s(readings.column("time"))
-            late_dropped = (
-                int(pc.sum(pc.less_equal(times, late_watermark_ms / 1000.0)).as_py() or 0) if late_watermark_ms else 0
-            )
-            sent = readings.column("sent_at")
-            raw_batch_id = f"spark-raw-{batch_id}"
-            kpi_done = self._scalar(
-                "SELECT EXISTS (SELECT 1 FROM pipeline_kpi WHERE batch_id = %s AND processor = %s)",
-                (raw_batch_id, PROCESSOR),
-            )
-            timings = None
-            if not kpi_done:
-                timings = BatchTimings(
-                    source=pc.mean(times).as_py(),
-                    broker=pc.mean(sent).as_py() if sent.null_count < len(sent) else None,
-                    received=batch_timestamp_ms / 1000.0 if batch_timestamp_ms else time.time(),
-                )
-            result = self.writer.write(frame, batch_id=raw_batch_id, timings=timings, aggregates=False)
-            stored, duplicates = result.stored, result.duplicates
-
-        # 4. windows
-        upserted = 0
-        if windows.num_rows:
-            wframe = windows.select(list(Writer.WINDOW_COLUMNS)).to_pandas()
-            for name in ("window_start", "window_end"):
-                wframe[name] = pd.to_datetime(wframe[name], utc=True)
-            upserted = self.writer.upsert_windows(wframe)
-
-        # 5. the batch log
-        received = readings.num_rows + rejections.num_rows
-        duplicates += rejections.num_rows - quarantined
-        watermark = pd.Timestamp(late_watermark_ms, unit="ms", tz="UTC").to_pydatetime() if late_watermark_ms else None
-        with self._db().cursor() as cur:
-            cur.execute(
-                _LOG_ROW,
-                (
-                    PROCESSOR,
-                    self._query_id or "unknown",
-                    batch_id,
-                    watermark,
-                    received,
-                    stored,
-                    duplicates,
-                    quarantined,
-                    late_dropped,
-                    upserted,
-                ),
-            )
+        writer = PartitionWriter(self.dsn, self.catalogue, query_id=self.query_id, batch_id=batch_id)
+        summaries = [row.asDict() for row in batch_df.mapInArrow(writer, SUMMARY_DDL).collect()]
+        counts = {name: sum(s[name] for s in summaries) for name in ("received", "stored", "duplicates")}
+        quarantined = sum(s["quarantined"] for s in summaries)
+        repeats = sum(s["quarantine_duplicates"] for s in summaries)
+        self._scalar(
+            _LOG_ROW,
+            (PROCESSOR, self.query_id, batch_id, counts["received"], counts["stored"],
+             counts["duplicates"] + repeats, quarantined),
+        )  # fmt: skip
         t = self.totals
         t.batches += 1
-        t.received += received
-        t.stored += stored
-        t.duplicates += duplicates
+        t.tasks += len(summaries)
+        t.received += counts["received"]
+        t.stored += counts["stored"]
+        t.duplicates += counts["duplicates"]
         t.quarantined += quarantined
-        t.late_dropped += late_dropped
-        t.windows += upserted
-        return {
-            "received": received,
-            "stored": stored,
-            "duplicates": duplicates,
-            "quarantined": quarantined,
-            "late_dropped": late_dropped,
-            "windows": upserted,
-        }
+        t.quarantine_duplicates += repeats
+        if summaries:
+            t.tasks_wall_s += max(s["ended"] for s in summaries) - min(s["started"] for s in summaries)
+        for s in summaries:
+            t.task_s += s["ended"] - s["started"]
+            t.replayed_commits += s["replayed"]
+            t.read_s += s["read_s"]
+            t.validate_s += s["validate_s"]
+            t.write_s += s["write_s"]
+            for reason, n in json.loads(s["by_reason"]).items():
+                t.by_reason[reason] = t.by_reason.get(reason, 0) + n
+        elapsed = time.perf_counter() - started
+        t.batch_s += elapsed
+        done = SinkTotals(**counts, quarantined=quarantined, quarantine_duplicates=repeats)
+        tasks = ", ".join(f"{s['read_s']:.2f}/{s['validate_s']:.2f}/{s['write_s']:.2f}" for s in summaries)
+        log.info("micro-batch %s: %s; %.2fs (tasks read/validate/write s: %s)", batch_id, done.line(), elapsed, tasks)

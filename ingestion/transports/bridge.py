@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 
 from ingestion.decoding import MAX_PAYLOAD_BYTES
 from ingestion.kafka_producer import _sensor_key, producer_config
-from ingestion.transports.mqtt import MqttConfig
+from ingestion.transports.mqtt import MqttConfig, add_mqtt_args, mqtt_config, new_client
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,7 @@ class MqttKafkaBridge:
         self._connected = threading.Event()
         self._kafka_waiting_since: float | None = None
         self._producer = self._new_producer()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=mqtt_config.client_id, clean_session=False, manual_ack=True
-        )
+        self.client = new_client(mqtt_config, client_id=mqtt_config.client_id, clean_session=False, manual_ack=True)
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
@@ -228,7 +226,7 @@ def cmd_bridge(args) -> int:
     if args.kafka_partitions:
         ensure_topic(args.kafka_bootstrap, args.kafka_topic, args.kafka_partitions)
     bridge = MqttKafkaBridge(
-        MqttConfig(host=args.mqtt_host, port=args.mqtt_port, client_id=args.client_id),
+        mqtt_config(args, client_id=args.client_id),
         BridgeConfig(args.kafka_bootstrap, args.kafka_topic),
     )
     bridge.start()
@@ -248,8 +246,7 @@ def cmd_bridge(args) -> int:
 
 def add_bridge_parser(sub) -> None:
     p = sub.add_parser("bridge", help="MQTT -> Kafka bridge: acknowledges MQTT only once Kafka confirmed")
-    p.add_argument("--mqtt-host", default="127.0.0.1")
-    p.add_argument("--mqtt-port", type=int, default=1883)
+    add_mqtt_args(p)
     p.add_argument("--client-id", default="madinina-bridge", help="fixed id = persistent session")
     p.add_argument("--kafka-bootstrap", default="localhost:9092")
     p.add_argument("--kafka-topic", default="sensor_data")

@@ -6,7 +6,7 @@ import json
 import re
 import unicodedata
 
-from ingestion.catalogue import SENSORS
+from ingestion.catalogue import SENSORS, Sensor
 
 ROOT = "madinina"
 SUBSCRIPTION = f"{ROOT}/#"
@@ -17,7 +17,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-_TOPICS = {s.sensor_id: f"{ROOT}/{slug(s.commune)}/{s.kind}/{s.sensor_id}" for s in SENSORS}
+def sensor_topic(sensor: Sensor) -> str:
+    """The one topic this sensor publishes on (also what the broker's ACL lets its credential write: see
+    scripts/mqtt_broker.py)."""
+    return f"{ROOT}/{slug(sensor.commune)}/{sensor.kind}/{sensor.sensor_id}"
+
+
+_TOPICS = {s.sensor_id: sensor_topic(s) for s in SENSORS}
 
 
 def topic_for(payload: bytes) -> str:

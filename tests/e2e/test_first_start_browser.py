@@ -17,6 +17,7 @@ import time
 import psycopg2
 import pytest
 
+from db.embedded import EmbeddedPostgres
 from tests.support.app import ROOT
 from tests.support.services import free_port, wait_for
 
@@ -30,9 +31,10 @@ def online(page) -> str:
     return card.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
-def backfill_state(pg_port: int) -> str | None:
+def backfill_state(server: EmbeddedPostgres) -> str | None:
+    # The server's own URL: it names the password file the run command's first start generated (no trust).
     try:
-        conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/madinina", connect_timeout=2)
+        conn = psycopg2.connect(server.url(), connect_timeout=2)
     except psycopg2.Error:
         return None
     try:
@@ -94,14 +96,14 @@ def test_first_start_shows_live_data_and_the_backfill_banner(tmp_path, output_di
             timeline["live_numbers_s"] = time.monotonic() - started
             banner_seen = False
             try:
-                page.get_by_text(BANNER).first.wait_for(timeout=30_000)
+                page.get_by_text(BANNER).filter(visible=True).first.wait_for(timeout=30_000)
                 banner_seen = True
                 timeline["banner_s"] = time.monotonic() - started
             except Exception:  # noqa: BLE001 - acceptable only if the backfill was already over
                 pass
             page.screenshot(path=str(shots / "first-start-live.png"), full_page=True)
             timeline["screenshot_s"] = time.monotonic() - started
-            state = backfill_state(pg_port)
+            state = backfill_state(EmbeddedPostgres(tmp_path / "postgres", pg_port))
             assert banner_seen or state == "done", f"no backfill banner while the backfill is {state}"
             assert "Traceback" not in page.content()
 

@@ -173,14 +173,17 @@ def test_shared_url_acknowledge_and_language(pg_cluster, db_url, db_name, conn, 
         no_raw_labels(page)
         full_screenshot(page, shots / "live-filtered.png")
 
-        # Acknowledge the critical alert with a comment: persisted in the database, shown in the feed.
-        page.get_by_role("textbox", name="Votre nom").fill("Opératrice 1")
-        page.get_by_role("textbox", name="Commentaire").fill("Capteur vérifié sur place")
-        page.get_by_role("button", name="Acquitter").click()
-        page.get_by_text(f"Alerte n° {critical} acquittée par Opératrice 1").wait_for(timeout=20_000)
+        # Acknowledge the critical alert with a comment, as the current actor (the demo operator, said to be
+        # unauthenticated next to the form): persisted in the database and its history, shown in the feed.
+        page.get_by_text("Actions non authentifiées").wait_for(timeout=10_000)
+        assert page.get_by_role("textbox", name="Votre nom").count() == 0
+        page.get_by_role("textbox", name="Commentaire (facultatif)").fill("Capteur vérifié sur place")
+        submit = page.locator('[data-testid="stFormSubmitButton"] button')
+        submit.filter(has_text="Acquitter").click()
+        page.get_by_text(f"Alerte n° {critical} acquittée par demo").wait_for(timeout=20_000)
         with conn.cursor() as cur:
             cur.execute("SELECT acknowledged_by, ack_comment FROM alerts WHERE alert_id = %s", (critical,))
-            assert cur.fetchone() == ("Opératrice 1", "Capteur vérifié sur place")
+            assert cur.fetchone() == ("demo", "Capteur vérifié sur place")
         page.get_by_text("1 à acquitter", exact=True).wait_for(timeout=15_000)  # one left: the warning
         full_screenshot(page, shots / "live-ack.png")
 

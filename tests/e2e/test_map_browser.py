@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from components import formatting
 from ingestion.catalogue import SENSORS
 from tests.support.app import dashboard
 from tests.support.browser import full_screenshot, metric_value, no_raw_labels, no_traceback, unclipped_at, widget
@@ -150,7 +151,7 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         # The mean is summed in another order than SQL's avg(): one decimal may round the other way at a .x5.
         shown_mean = float(metric_value(page, "Moyenne (µg/m³)").replace(",", "."))
         assert shown_mean == pytest.approx(mean, abs=0.05 + 1e-9)
-        assert metric_value(page, "Maximum (µg/m³)") == f"{top:.1f}".replace(".", ",")
+        assert metric_value(page, "Maximum (µg/m³)") == formatting.fmt_number(top, "fr", 1)
         # The base map is drawn from shipped data: sea and land fill the canvas without any tile server.
         drawn = map_pixels_drawn(page)
         assert drawn["sea"] > 0.2 and drawn["land"] > 0.1 and drawn["other"] > 0.005, drawn

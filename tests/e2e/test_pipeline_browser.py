@@ -3,11 +3,13 @@ quarantined messages, a shared URL restoring the range and filters, stage latenc
 samples with readable (non-overlapping) log-axis ticks, throughput of every processor named in the legend, the
 freshness strip's legend, quarantine counts, and the language switch."""
 
+import re
 import time
 from urllib.parse import urlencode
 
 import pytest
 
+from components import formatting
 from ingestion.catalogue import SENSORS
 from tests.support.app import dashboard
 from tests.support.browser import (
@@ -40,7 +42,7 @@ STORED = 5 * KPI_ROWS + BACKFILL_READINGS + sum(stored for stored, _ in SPARK_BA
 
 
 def fr1(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",")
+    return formatting.fmt_number(value, "fr", 1)  # CLDR rounding, as shown (not the binary float's)
 
 
 def tick_boxes(page, chart: int) -> list[dict]:
@@ -83,7 +85,7 @@ def test_pipeline_shared_url_numbers_and_language(pg_cluster, db_url, conn, outp
         boxes = tick_boxes(page, 0)
         assert len(boxes) >= 2 and all(a["x"] + a["width"] <= b["x"] for a, b in zip(boxes, boxes[1:], strict=False))
         assert any(
-            text.endswith(" ms")
+            re.search(r"\sms$", text)
             for text in page.locator(".js-plotly-plot").nth(0).locator(".xtick text").all_text_contents()
         )
         names = legend(page)

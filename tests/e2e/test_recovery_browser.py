@@ -34,9 +34,11 @@ def own_cluster(output_dir):
 
 
 def wait_recovered(page, content: str, timeout_s: float) -> float:
-    """Seconds until `content` shows and the banner is gone (Playwright polls the page; no fixed sleep)."""
+    """Seconds until `content` shows and the banner is gone (Playwright polls the page; no fixed sleep). Only visible
+    matches count: the same text also sits in hidden nodes (a data grid's accessibility cells, a Plotly label not yet
+    laid out), and `.first` alone would wait forever on such a node (a clean-clone CI failure)."""
     started = time.monotonic()
-    page.get_by_text(content).first.wait_for(timeout=timeout_s * 1000)
+    page.get_by_text(content).filter(visible=True).first.wait_for(timeout=timeout_s * 1000)
     page.wait_for_function(
         "(banner) => !document.body.innerText.includes(banner)", arg=BANNER, timeout=timeout_s * 1000
     )
@@ -60,7 +62,7 @@ def test_pages_opened_during_an_outage_recover_without_reload(own_cluster, outpu
             ("sensor", f"/sensor?{urlencode({'sensor_id': FDF_WX, 'range': '1h', 'refresh': REFRESH_S})}", "Batterie"),
         ):
             page.goto(url + path, wait_until="domcontentloaded")
-            page.get_by_text(BANNER).first.wait_for(timeout=60_000)
+            page.get_by_text(BANNER).filter(visible=True).first.wait_for(timeout=60_000)
             no_traceback(page)
             page.screenshot(path=str(shots / f"recovery-{name}-down.png"), full_page=True)
             page.evaluate("() => { window.__notReloaded = true; }")
@@ -77,7 +79,7 @@ def test_pages_opened_during_an_outage_recover_without_reload(own_cluster, outpu
             print(f"recovery {name}: content {results[name]:.1f} s after the database answered ({took:.1f} s waited)")
             own_cluster.server.stop()  # down again: the open page loses it (live panels) or the next page opens
             if name == "live":  # an outage while the page is open: the live panel's banner heals too
-                page.get_by_text(BANNER).first.wait_for(timeout=(REFRESH_S + 40) * 1000)
+                page.get_by_text(BANNER).filter(visible=True).first.wait_for(timeout=(REFRESH_S + 40) * 1000)
                 own_cluster.server.start()
                 ready = time.monotonic()
                 wait_recovered(page, content, timeout_s=REFRESH_S + 40)

@@ -1,7 +1,8 @@
 """The screenshot matrix: every page in French and English at 1280 and 1920 px (and the Live page at 768 px), on a
 seeded database (tests/support/page_seed.py: history, alerts, pipeline KPIs, quarantine) with the dashboard clock
 pinned, saved whole to test-output/screenshots/<page>-<lang>-<width>.png for people to look at. Each picture fails
-its test on an exception element, a traceback, an untranslated key or a visible "Page not found"."""
+its test on an exception element, a traceback, an untranslated key, a visible "Page not found" or a clipped KPI
+text or multiselect tag."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.support.app import dashboard
 from tests.support.apptest import seeded_pages_db
 from tests.support.browser import (
     CONTENT,
+    clipped_texts,
     full_screenshot,
     new_context,
     no_raw_labels,
@@ -45,6 +47,7 @@ def test_page_screenshot(app, browser, output_dir, name, lang, width):
         no_raw_labels(page)
         assert page.get_by_text("Page not found").filter(visible=True).count() == 0
         full_screenshot(page, output_dir / "screenshots" / f"{name}-{lang}-{width}.png")
+        assert clipped_texts(page) == [], f"cut at {width} px"
         no_traceback(page)  # nothing broke while the page was redrawn at its full height
     finally:
         context.close()

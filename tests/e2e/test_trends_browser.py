@@ -161,9 +161,9 @@ def test_trends_shared_url_csv_and_language(pg_cluster, db_url, conn, output_dir
             .input_value()
             .startswith("Personnalisée")
         )
-        page.get_by_text(f"au {end_zoom.strftime('%d/%m/%Y %H:%M')} (heure de Martinique)").first.wait_for(
-            timeout=30_000
-        )
+        page.get_by_text(f"au {end_zoom.strftime('%d/%m/%Y %H:%M')} (heure de Martinique)").filter(
+            visible=True
+        ).first.wait_for(timeout=30_000)
 
         # Language switch: the page follows, the view stays.
         page.get_by_text("English").click()

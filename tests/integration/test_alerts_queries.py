@@ -1,7 +1,9 @@
-"""Alerts reads and the acknowledgement write, on real PostgreSQL as the dashboard's read-only role."""
+"""Alerts reads (feed, counts, distribution, history, silences) and the alert actions, on real PostgreSQL as the
+dashboard's read-only role: each refusal of the SQL functions arrives as ActionRefused with its reason."""
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -89,26 +91,79 @@ def test_distribution_by_kind_commune_and_martinique_hour(seeded):
 
 def test_acknowledge_as_the_read_only_role_persists(seeded, conn):
     engine, ids = seeded
-    assert alerts.acknowledge(engine, alert_id=ids[0], by="  Marie-Josée ", comment="Capteur nettoyé") is True
+    assert alerts.acknowledge(engine, alert_id=ids[0], actor="  Marie-Josée ", comment="Capteur nettoyé") is True
     with conn.cursor() as cur:
         cur.execute("SELECT acknowledged_by, ack_comment, acknowledged_at IS NOT NULL FROM alerts WHERE alert_id = %s",
                     (ids[0],))  # fmt: skip
         assert cur.fetchone() == ("Marie-Josée", "Capteur nettoyé", True)
     assert alerts.open_counts(engine).set_index("severity").loc["critical", "unacknowledged"] == 0
-    assert alerts.acknowledge(engine, alert_id=10**9, by="x", comment=None) is False
+    assert alerts.acknowledge(engine, alert_id=10**9, actor="x", comment=None) is False
 
 
-def test_acknowledge_refuses_bad_input_and_the_role_cannot_write_otherwise(seeded):
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        (lambda e, ids: alerts.acknowledge(e, alert_id=ids[0], actor="   "), "invalid"),
+        (lambda e, ids: alerts.acknowledge(e, alert_id=ids[0], actor="x", comment="y" * 2001), "invalid"),
+        (lambda e, ids: alerts.acknowledge(e, alert_id=ids[1], actor="paul"), "acknowledged_by_other"),  # "ops"'s
+        (lambda e, ids: alerts.comment(e, alert_id=ids[2], actor="paul", comment="x"), "closed"),
+        (lambda e, ids: alerts.resolve(e, alert_id=10**9, actor="paul", reason="x"), "not_found"),
+        (lambda e, ids: alerts.lift_silence(e, silence_id=10**9, actor="paul"), "not_found"),
+        (
+            lambda e, ids: alerts.silence(e, actor="p", sensor_id=AQ1, metric=None, duration=timedelta(0), reason="x"),
+            "invalid",
+        ),
+    ],
+)
+def test_refusals_arrive_with_their_reason(seeded, action, reason):
     engine, ids = seeded
-    with pytest.raises(alerts.AcknowledgeError):
-        alerts.acknowledge(engine, alert_id=ids[0], by="   ", comment=None)
-    with pytest.raises(alerts.AcknowledgeError):
-        alerts.acknowledge(engine, alert_id=ids[0], by="x", comment="y" * 2001)
+    with pytest.raises(alerts.ActionRefused) as caught:
+        action(engine, ids)
+    assert caught.value.reason == reason and caught.value.detail
+
+
+def test_the_role_cannot_write_otherwise(seeded):
+    engine, _ = seeded
     with pytest.raises(sa.exc.ProgrammingError), engine.begin() as c:  # no direct write for the dashboard role
         c.execute(sa.text("UPDATE alerts SET ack_comment = 'x'"))
 
 
-def test_acknowledge_with_database_down():
+def test_actions_and_their_history(seeded):
+    engine, ids = seeded
+    alerts.comment(engine, alert_id=ids[0], actor="paul", comment="je regarde")
+    alerts.assign(engine, alert_id=ids[0], actor="paul", assignee="Marie")
+    alerts.resolve(engine, alert_id=ids[3], actor="marie", reason="faux positif")
+    sid = alerts.silence(engine, actor="marie", sensor_id=LAM, metric="pm10", duration=timedelta(hours=2),
+                         reason="étalonnage")  # fmt: skip
+    history = alerts.events(engine)
+    assert history["action"].tolist() == ["silenced", "resolved", "assigned", "commented"]
+    assert history["actor"].tolist() == ["marie", "marie", "paul", "paul"]
+    assert history.iloc[0]["sensor_name"].startswith("Qualité de l'air – Le Lamentin") and pd.isna(
+        history.iloc[0]["alert_id"]
+    )
+    assert history.iloc[2]["details"] == {"assignee": "Marie", "previous": None}
+    assert history.iloc[1]["kind"] == "anomaly" and history.iloc[1]["comment"] == "faux positif"
+    assert alerts.events(engine, sensor_ids=(LAM,))["action"].tolist() == ["silenced"]
+    assert alerts.events(engine, limit=1)["action"].tolist() == ["silenced"]
+    feed = alerts.feed(engine).set_index("alert_id")
+    assert feed.loc[ids[0], "assignee"] == "Marie" and not feed["silenced"].any()
+    # an open alert under a silence is shown silenced at once (before the engine's next tick marks it)
+    alerts.silence(engine, actor="paul", sensor_id=AQ1, metric="pm10", duration=timedelta(hours=1), reason="test")
+    silenced = alerts.feed(engine, now=datetime.now(UTC) + timedelta(minutes=1)).set_index("alert_id")["silenced"]
+    assert silenced.to_dict() == {ids[0]: True, ids[1]: False, ids[3]: False}  # ids[3]: AQ1 no2, resolved above
+    active = alerts.silences(engine, sensor_ids=(LAM,))
+    assert active[["silence_id", "sensor_id", "metric", "reason", "created_by", "active"]].values.tolist() == [
+        [sid, LAM, "pm10", "étalonnage", "marie", True]
+    ]
+    assert alerts.silences(engine, now=datetime.now(UTC) + timedelta(hours=3)).empty
+    assert alerts.silences(engine, sensor_ids=(AQ2,)).empty
+    alerts.lift_silence(engine, silence_id=sid, actor="paul")
+    assert alerts.silences(engine, sensor_ids=(LAM,)).empty
+
+
+def test_actions_with_database_down():
     engine = make_engine("postgresql://madinina_reader@127.0.0.1:9/madinina")
     with pytest.raises(DatabaseUnavailable):
-        alerts.acknowledge(engine, alert_id=1, by="x", comment=None)
+        alerts.acknowledge(engine, alert_id=1, actor="x", comment=None)
+    with pytest.raises(DatabaseUnavailable):
+        alerts.silence(engine, actor="x", sensor_id="s", metric=None, duration=timedelta(hours=1), reason="r")

@@ -1,6 +1,7 @@
 """Text is text: hostile strings in every place a device, a user or the URL controls (a sensor's name, id and commune
-in the sensors table, an alert's acknowledger and comment, a quarantined message's payload, detail, source and
-reason, the acknowledgement form, URL parameters) reach the five pages in AppTest on real PostgreSQL. No element that
+in the sensors table, an alert's acknowledger, comment, assignee and resolution, the alert history's actors and
+comments, a silence's reason and author, a quarantined message's payload, detail, source and reason, the action
+forms and the acting identity, URL parameters) reach the five pages in AppTest on real PostgreSQL. No element that
 renders markdown holds an unescaped link, image, HTML tag, LaTeX or Streamlit directive from them; no st.html body,
 Plotly label or map tooltip holds a live tag; the CSV export neutralises formulas, header included."""
 
@@ -137,17 +138,42 @@ def test_the_hostile_sensor_is_really_shown(run_page):
     assert any("&lt;script&gt;" in text for text in strings(spec))  # its name as a Plotly trace name, escaped
 
 
-def test_hostile_acknowledger_name(run_page):
+def test_hostile_actor_comment_assignee_and_reason(run_page, monkeypatch):
+    """Through the action forms: an actor whose name (from the login) is hostile, hostile comments, assignee and
+    silence reason, and a refusal whose message names the hostile acknowledger of another alert."""
+    from components import identity
+
+    actor = identity.Actor(subject=LINK, display=f"{LINK} {TAG}", role="operator", authenticated=True)
+    monkeypatch.setattr(identity, "current_actor", lambda: actor)
     at = run_page("live", {"range": "1h", "sensor": FDF_AQ[0]})
-    form_key = next(s.key for s in at.selectbox if s.key and s.key.startswith("ack_alert_"))
-    assert at.selectbox(key=form_key).value is not None
-    at.text_input(key="ack_by_0").input(LINK + " " + TAG)
-    at.text_area(key="ack_comment_0").input(HOSTILE)
-    next(b for b in at.button if b.label == "Acquitter").click()
-    at.run()
+    check_page(at, "live with the hostile history")
+    feed = at.dataframe[0].value.set_index("#")
+    pm10 = int(feed.index[feed["Message"] == "PM10 > 80"][0])
+    muet = int(feed.index[feed["Message"] == "muet"][0])
+    at.selectbox(key="action_alert_0_fr").set_value(pm10)
+    at.text_area(key="action_text_acknowledge_0").input(HOSTILE)
+    next(b for b in at.button if b.label == "Acquitter").click().run()
     assert at.success, [e.value for e in at.error]
-    check_page(at, "live after acknowledging")
     assert r"\[Session expired" in at.success[0].value
+    check_page(at, "live after acknowledging")
+    at.segmented_control(key="alert_action_fr").set_value("assign").run()
+    at.selectbox(key="action_alert_1_fr").set_value(pm10)
+    at.text_input(key="action_assignee_1").input(f"{LINK} {TAG}")
+    at.text_area(key="action_text_assign_1").input(HOSTILE)
+    next(b for b in at.button if b.label == "Assigner").click().run()
+    assert at.success, [e.value for e in at.error]
+    check_page(at, "live after assigning")
+    at.segmented_control(key="alert_action_fr").set_value("acknowledge").run()
+    at.selectbox(key="action_alert_2_fr").set_value(muet)  # acknowledged by a hostile name: refused, named
+    next(b for b in at.button if b.label == "Acquitter").click().run()
+    assert any("Session expired" in e.value for e in at.error)
+    check_page(at, "live after a refusal")
+    at.text_area(key="silence_reason_2").input(HOSTILE)
+    next(b for b in at.button if b.label == "Mettre en silence").click().run()
+    assert any("Silence posé" in s.value for s in at.success), [e.value for e in at.error]
+    check_page(at, "live after silencing")
+    history = next(d.value for d in at.dataframe if "Action" in d.value.columns)
+    assert LINK in set(history["Par"]) and any(HOSTILE in d for d in history["Détail"])  # shown, as data
 
 
 def test_csv_export_neutralises_formulas():

@@ -17,6 +17,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from components import formatting
 from ingestion.catalogue import SENSORS
 from tests.support.page_seed import FDF_AQ, pin_clock, pinned_now, seed_history
 
@@ -80,7 +81,10 @@ def cards(at) -> dict[str, str]:
 
 
 def fr1(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",")
+    """A value from SQL as the page displays it: one decimal, rounded as CLDR/Babel rounds (half-even on the decimal
+    form). Python's own f"{:.1f}" rounds the binary float, so a mean such as 114.55 printed 114,5 against the page's
+    114,6 (the seeded values are random, so only some runs hit such a tie)."""
+    return formatting.fmt_number(value, "fr", 1)
 
 
 def sql(url: str, query: str, params=()):

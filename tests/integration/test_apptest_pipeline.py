@@ -135,8 +135,8 @@ def test_latency_throughput_freshness_and_quarantine(seeded, app_env):
     assert {tr["name"]: round(sum(values_of(tr["y"])) * 60) for tr in messages["data"]} == {
         "Léger · MQTT (consume)": 125
     }
-    assert readings["layout"]["yaxis"]["title"]["text"] == "Lectures stockées/s (moyenne par 1 min)"
-    assert messages["layout"]["yaxis"]["title"]["text"] == "Messages reçus/s (moyenne par 1 min)"
+    assert readings["layout"]["yaxis"]["title"]["text"] == "Lectures stockées/s (moyenne par 1\u00a0min)"
+    assert messages["layout"]["yaxis"]["title"]["text"] == "Messages reçus/s (moyenne par 1\u00a0min)"
     # Freshness of the Fort-de-France sensors only (the commune filter came from the URL).
     assert at.sidebar.multiselect(key="sb_communes").value == ["Fort-de-France"]
     caption = next(c.value for c in at.caption if "capteurs (filtres de la barre latérale)" in c.value)

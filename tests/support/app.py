@@ -37,9 +37,10 @@ def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
 
 
 @contextmanager
-def dashboard(database_url: str, port: int, log_path: Path, *, now: datetime | None = None):
+def dashboard(database_url: str, port: int, log_path: Path, *, now: datetime | None = None, args: tuple[str, ...] = ()):
     """Run the dashboard on 127.0.0.1:port against database_url (its clock pinned at `now` when given); yields its
-    base URL once healthy."""
+    base URL once healthy. `args` go to `streamlit run` (e.g. ``--secrets.files`` for a test's own secrets.toml: the
+    project's .streamlit/ is left alone)."""
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [
@@ -54,6 +55,7 @@ def dashboard(database_url: str, port: int, log_path: Path, *, now: datetime | N
                 "true",
                 "--browser.gatherUsageStats",
                 "false",
+                *args,
             ],
             cwd=ROOT,
             env=_env(database_url, now),

@@ -36,8 +36,8 @@ PATHS = {"live": ""}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # A missing i18n key shows itself as 'section.name' on the page.
 RAW_KEY = re.compile(
-    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|sidebar|severity|age|window|kind|status|"
-    r"source|col|page|db|reading|dur|ingest)\.[a-z_]+\b"
+    r"\b(?:map|sensor|pipeline|stage|reason|trends|alerts|live|csv|ack|actions|silence|events|sidebar|severity|age|"
+    r"window|kind|status|source|col|page|db|reading|dur|ingest)\.[a-z_]+\b"
 )
 
 
@@ -134,11 +134,20 @@ MONTHS = {
 
 
 def clipped_texts(page) -> list[str]:
-    """Texts cut by their box in the KPI cards (label, value, note): Streamlit ends them with an ellipsis when
-    their content is wider than the card (scrollWidth > clientWidth)."""
+    """Texts cut by their box: in the KPI cards (label, value, note) Streamlit ends them with an ellipsis when their
+    content is wider than the card (scrollWidth > clientWidth); a multiselect too narrow for its tags scrolls them
+    sideways, and the ones past its edge are out of sight."""
     return page.evaluate(
-        """() => [...document.querySelectorAll('[data-testid="stMetric"] *')]
-                 .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.trim())"""
+        """() => {
+            const cut = [...document.querySelectorAll('[data-testid="stMetric"] *')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.trim());
+            // A multiselect scrolls its row of tags sideways when they do not fit: part of them is out of sight.
+            for (const row of document.querySelectorAll('[data-testid="stMultiSelectTagsContainer"]')) {
+                if (row.scrollWidth > row.clientWidth + 1)
+                    cut.push(...[...row.querySelectorAll('[data-tag]')].map(tag => tag.innerText.trim()));
+            }
+            return cut;
+        }"""
     )
 
 
@@ -148,7 +157,8 @@ def unclipped_at(page, widths=(1280, 1920)) -> dict[int, list[str]]:
     found = {}
     for width in widths:
         page.set_viewport_size({"width": width, "height": size["height"]})
-        page.wait_for_timeout(700)  # one layout pass of the columns
+        # Columns are CSS flex boxes: they are laid out by the next frames, which the page is awaited for.
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         page.locator('[data-testid="stMetric"]').first.wait_for()
         found[width] = clipped_texts(page)
     page.set_viewport_size(size)

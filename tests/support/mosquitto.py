@@ -1,12 +1,13 @@
 """A real Mosquitto broker (Debian's package, installed by scripts/setup.sh dev) on a free local port, started
 from the project's shipped configuration (deploy/mosquitto/mosquitto.conf) — the tests exercise exactly the
-limits that the run command and deploy/ use. Only the listener port and the persistence directory differ."""
+limits that the run command and deploy/ use. Only the listener port and the persistence directory differ; with
+`tls=` also the file's TLS section is switched on (port, address 127.0.0.1, secrets directory), rendered by the
+run command's own renderer (scripts/mqtt_broker.py)."""
 
 from __future__ import annotations
 
 import os
 import pwd
-import re
 import shutil
 import socket
 import subprocess
@@ -14,12 +15,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from scripts.mqtt_broker import SHIPPED_CONF, TlsListener
+from scripts.mqtt_broker import render as _render
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
-_LISTENER = re.compile(r"^listener 1883 127\.0\.0\.1$", re.M)
-_PERSISTENCE = re.compile(r"^persistence_location \S+$", re.M)
+__all__ = ["SHIPPED_CONF", "Broker", "TlsListener", "mosquitto", "mosquitto_path", "render"]
 
 
 def mosquitto_path() -> str | None:
@@ -28,18 +29,10 @@ def mosquitto_path() -> str | None:
     )
 
 
-def render(port: int, persistence_dir: Path, text: str | None = None) -> str:
-    """The shipped file with its two substitutable lines replaced; fails if either is not there exactly once
-    (so the file cannot drift away from what the tests run)."""
-    text = SHIPPED_CONF.read_text(encoding="utf-8") if text is None else text
-    for pattern, line in (
-        (_LISTENER, f"listener {port} 127.0.0.1"),
-        (_PERSISTENCE, f"persistence_location {persistence_dir}"),
-    ):
-        text, n = pattern.subn(line, text)
-        if n != 1:
-            raise ValueError(f"{SHIPPED_CONF.name}: expected exactly one line matching {pattern.pattern!r}, found {n}")
-    return text
+def render(port: int, persistence_dir: Path, text: str | None = None, *, tls: TlsListener | None = None) -> str:
+    """The shipped file with its substitutable lines replaced; fails if one is not there exactly once (so the
+    file cannot drift away from what the tests run)."""
+    return _render(port, persistence_dir, tls=tls, text=text)
 
 
 def _writable_by_broker(directory: Path) -> None:
@@ -64,8 +57,12 @@ class Broker:
     """One broker process on a fixed port and persistence directory; can be stopped and started again (a
     restart keeps the same port and database, as a real one would)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, *, conf_text: str | None = None):
+    def __init__(
+        self, workdir: Path, port: int | None = None, *, conf_text: str | None = None, tls_dir: Path | None = None
+    ):
         self.port = port or free_port()
+        # The TLS listener (its secrets made by scripts/mqtt_broker.py in tls_dir), on a port of its own.
+        self.tls = TlsListener(free_port(), tls_dir) if tls_dir is not None else None
         self.conf_text = conf_text  # a variant of the shipped file (control tests only); default: the file
         self.workdir = workdir
         self.data_dir = workdir / f"mosquitto-{self.port}-data"
@@ -82,7 +79,7 @@ class Broker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _writable_by_broker(self.data_dir)
-        self.conf.write_text(render(self.port, self.data_dir, self.conf_text), encoding="utf-8")
+        self.conf.write_text(render(self.port, self.data_dir, self.conf_text, tls=self.tls), encoding="utf-8")
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [mosquitto_path(), "-c", str(self.conf)], stdout=self._log, stderr=subprocess.STDOUT
@@ -91,9 +88,8 @@ class Broker:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.log_path.read_text()[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self.port
+            if all(_listens(port) for port in (self.port, *([self.tls.port] if self.tls else []))):
+                return self.port
             if time.monotonic() > deadline:
                 raise RuntimeError(f"mosquitto did not listen in {timeout} s")
             time.sleep(0.1)
@@ -117,6 +113,11 @@ class Broker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def _listens(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextmanager

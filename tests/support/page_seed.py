@@ -133,8 +133,10 @@ def seed_pipeline(conn, now: datetime) -> None:
 
 def seed_hostile(conn, now: datetime) -> None:
     """Hostile strings where devices and users write: FDF_AQ[0]'s name, town, INSEE code and tags; a new sensor whose
-    id, name and town are hostile; the acknowledger and comment of the 'muet' alert (seed_alerts first); a
-    quarantined message with hostile source, payload, reason and detail."""
+    id, name and town are hostile; the acknowledger, comment and assignee of the 'muet' alert and who resolved the
+    'NO2 > 200' one and why (seed_alerts first); history events (actors, comments, assignees, severities) and a
+    silence (reason, author, a malformed end in its event) on FDF_AQ[0]; a quarantined message with hostile source,
+    payload, reason and detail."""
     with conn.cursor() as cur:
         cur.execute(
             "UPDATE sensors SET name = %s, commune = %s, insee = %s, tags = ARRAY[%s] WHERE sensor_id = %s",
@@ -146,8 +148,31 @@ def seed_hostile(conn, now: datetime) -> None:
             (HOSTILE_ID, HOSTILE, HOSTILE_COMMUNE),
         )
         cur.execute(
-            "UPDATE alerts SET acknowledged_at = %s, acknowledged_by = %s, ack_comment = %s WHERE message = 'muet'",
-            (now, HOSTILE[:100], HOSTILE),
+            "UPDATE alerts SET acknowledged_at = %s, acknowledged_by = %s, ack_comment = %s, assignee = %s "
+            "WHERE message = 'muet'",
+            (now, HOSTILE[:100], HOSTILE, LINK),
+        )
+        cur.execute("UPDATE alerts SET resolved_by = %s, resolution = %s WHERE message = 'NO2 > 200'", (TAG, HOSTILE))
+        # the workflow's history and silences: actors, comments, assignees, reasons
+        cur.execute(
+            """INSERT INTO alert_events (alert_id, sensor_id, metric, at, actor, action, severity, comment, details)
+               SELECT alert_id, sensor_id, metric, %(at)s, %(actor)s, a.action, severity, %(text)s,
+                      jsonb_build_object('assignee', %(link)s, 'previous', %(tag)s, 'from', %(tag)s, 'to', %(tag)s)
+                 FROM alerts, (VALUES ('commented'), ('assigned'), ('unassigned'), ('escalated')) a (action)
+                WHERE message IN ('muet', 'NO2 > 200')""",
+            {"at": now - timedelta(minutes=2), "actor": HOSTILE[:100], "text": HOSTILE, "link": LINK, "tag": TAG},
+        )
+        cur.execute(
+            "INSERT INTO alert_silences (sensor_id, metric, starts_at, ends_at, reason, created_by) "
+            "VALUES (%s, NULL, %s, %s, %s, %s) RETURNING silence_id",
+            (FDF_AQ[0], now - timedelta(minutes=10), now + timedelta(days=1), HOSTILE, TAG),
+        )
+        silence_id = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO alert_events (sensor_id, at, actor, action, comment, details) "
+            "VALUES (%s, %s, %s, 'silenced', %s, jsonb_build_object('silence_id', %s, 'starts_at', %s::text, "
+            "'ends_at', %s::text))",
+            (FDF_AQ[0], now - timedelta(minutes=10), TAG, HOSTILE, silence_id, now, HOSTILE),
         )
         cur.execute(
             "INSERT INTO quarantine (received_at, source, payload, reason, detail, fingerprint) "

@@ -1,5 +1,6 @@
 """A real PostgreSQL for tests: the project's own embedded server in a throw-away directory, a migrated
-template database, and one fresh database per test cloned from it (fast and fully isolated).
+template database, and one fresh database per test cloned from it (fast and fully isolated). Authentication
+is the embedded server's: scram-sha-256 for every role, passwords in `<root>/pgdata-credentials/pgpass`.
 
 Two branches (DESIGN §2): TestCluster(root, port) is plain PostgreSQL even where TimescaleDB is installed;
 TestCluster(root, port, timescaledb=True) preloads the real extension (built by scripts/setup.sh), and its
@@ -91,7 +92,9 @@ class TestCluster:
         self.server.stop()
 
     def url(self, database: str, user: str = "postgres") -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+        """A role's URL: no password in it, it names the cluster's password file (db/credentials.py), which
+        has every role's password; a URL derived from it for another role (db/settings.py) keeps working."""
+        return self.server.url(database, user)
 
     def fresh_database(self, *, migrated: bool = True) -> str:
         name = "t_" + uuid.uuid4().hex[:12]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import charts, formatting, inputs, names
+from components import charts, formatting, i18n, inputs, names
 from components import map_legend as mg
 from data_access.queries import MAX_POINTS
 
@@ -127,13 +127,13 @@ def test_numbers_from_babel():
     assert formatting.fmt_percent(0.125, "fr") == "12,5\u00a0%" and formatting.fmt_percent(0.125, "en") == "12.5%"
 
 
-def test_sensor_names_take_the_kind_from_the_catalogue():
+def test_sensor_names_take_the_kind_from_the_catalogue(monkeypatch):
     stored = "Qualité de l'air – Fort-de-France Bishop"
     with_lang = {}
     for lang in ("fr", "en"):
-        import streamlit
-
-        streamlit.session_state["lang"] = lang
+        # The language through i18n.lang, not st.session_state: outside a script run that is one process-wide
+        # state, and a language left there would leak into later AppTests (their format_func runs in the test).
+        monkeypatch.setattr(i18n, "lang", lambda lang=lang: lang)
         with_lang[lang] = names.display_name(stored, "air_quality", "mq-fdf-aq-01")
     assert with_lang == {
         "fr": "Qualité de l'air – Fort-de-France Bishop",

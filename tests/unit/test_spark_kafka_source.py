@@ -1,4 +1,5 @@
-"""The Spark job's Kafka source configuration (no broker and no connector jar here: configuration only)."""
+"""The options of the Spark job's Kafka sources (the connector's names, which ingestion/spark/kafka_source.py takes
+too; the Kafka sources on a broker: tests/integration/test_spark_kafka.py)."""
 
 from ingestion.spark.sources import KAFKA_PACKAGE, KafkaConfig
 
@@ -18,6 +19,7 @@ def test_defaults_environment_and_overrides():
         "subscribe": "madinina",
         "startingOffsets": "earliest",
         "failOnDataLoss": "true",
+        "includeHeaders": "true",
         "kafka.security.protocol": "SSL",
         "maxOffsetsPerTrigger": "50000",
     }

@@ -1,4 +1,4 @@
-"""The Spark job's Python workers run the project's validator: job.ensure_python_workers points them at this
+"""The Spark job's Python workers run the project's validator: session.ensure_python_workers points them at this
 interpreter and this project before the JVM starts, without overriding what the operator set."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ingestion.spark.job import PROJECT_ROOT, ensure_python_workers
+from ingestion.spark.session import PROJECT_ROOT, ensure_python_workers
 
 
 def test_sets_this_interpreter_and_prepends_the_project_once(monkeypatch):
