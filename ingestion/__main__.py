@@ -29,7 +29,6 @@ import time
 import psycopg2
 
 from ingestion.archive.cli import add_archive_parsers, add_run_archive_args, start_run_archivers
-from ingestion.backfill_plan import OLDER_STEP_S
 from ingestion.cli_common import AlertsTicker, Stop, parse_duration, report_line, sync_catalogue_at_start
 from ingestion.kafka_consumer import add_kafka_parsers
 from ingestion.metrics import add_metrics_args, serve_metrics
@@ -62,7 +61,6 @@ def _backfill(args, stop: Stop, label="backfill") -> None:
         writer_dsn(args),
         span_s=parse_duration(args.span),
         step_s=args.step,
-        older_step_s=getattr(args, "older_step", None) or OLDER_STEP_S,
         seed=args.seed,
         stop=stop.event,
         retries=retries,
@@ -357,15 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     backfill = sub.add_parser("backfill", help="write simulated history quickly")
     backfill.add_argument("span", help="how much history, e.g. 7d, 12h")
-    backfill.add_argument(
-        "--step", type=float, default=60.0, help="seconds between readings of the last 24 h (default 60)"
-    )
-    backfill.add_argument(
-        "--older-step",
-        type=float,
-        default=OLDER_STEP_S,
-        help=f"seconds between readings older than 24 h (default {OLDER_STEP_S:g}; never finer than --step)",
-    )
+    backfill.add_argument("--step", type=float, default=60.0, help="seconds between readings (default 60)")
     backfill.set_defaults(func=cmd_backfill)
 
     add_ops_parsers(sub)

@@ -8,9 +8,7 @@ backfill), so its conditions are replayed over time here, with the same rules:
   severity, value, threshold and message are those of its last reading (the live engine updates them each time);
 - fault: the same with status fault (severity warning);
 - offline: a sensor without any reading for more than max(20 x expected_interval_s, 120 s) opens when that
-  limit passes after its last reading and closes at its next reading; where the history was stored at a coarser
-  step (before `coarse_until`, one reading every `coarse_step_s`), the limit is at least two of those steps: a
-  sampled history is not an outage every five minutes;
+  limit passes after its last reading and closes at its next reading;
 - anomaly: the minutes at which a 5-minute window ending then is stuck (>= STUCK_MIN_COUNT readings all equal,
   eligible metrics) or its last minute holds a spike (> SPIKE_SIGMA sigma from the 5-minute mean, >= 10
   readings); consecutive minutes make one alert, closed the minute the condition no longer holds. These need
@@ -67,19 +65,15 @@ WITH firsts AS (  -- one metric per sensor: a sensor's record carries all its me
       FROM firsts f
       JOIN sensor_data d ON d.sensor_id = f.sensor_id AND d.metric = f.metric
      WHERE d.time >= %(start)s AND d.time < %(end)s
-), limits AS (
-    SELECT t.*, greatest(20 * s.expected_interval_s, 120,
-                         CASE WHEN t.time < %(coarse_until)s THEN 2 * %(coarse_step_s)s ELSE 0 END)
-                * interval '1 second' AS lim, s.expected_interval_s
-      FROM times t
-      JOIN sensors s ON s.sensor_id = t.sensor_id
 )
-SELECT t.sensor_id, NULL::text AS metric, 'offline' AS kind, t.time + t.lim AS opened_at,
+SELECT t.sensor_id, NULL::text AS metric, 'offline' AS kind,
+       t.time + greatest(20 * s.expected_interval_s, 120) * interval '1 second' AS opened_at,
        t.next_time AS last_seen_at, t.next_time AS closed_at, 'critical' AS severity, NULL::double precision AS value,
-       t.expected_interval_s::double precision AS threshold,
+       s.expected_interval_s::double precision AS threshold,
        format('Aucune lecture depuis %%s s', round(EXTRACT(EPOCH FROM t.next_time - t.time))) AS message
-  FROM limits t
- WHERE t.next_time - t.time > t.lim
+  FROM times t
+  JOIN sensors s ON s.sensor_id = t.sensor_id
+ WHERE t.next_time - t.time > greatest(20 * s.expected_interval_s, 120) * interval '1 second'
    AND NOT EXISTS (SELECT 1 FROM sensor_data o  -- another metric was heard meanwhile: not offline
                     WHERE o.sensor_id = t.sensor_id AND o.time > t.time AND o.time < t.next_time)
 """
@@ -150,23 +144,12 @@ SELECT e.sensor_id, e.metric, e.kind, e.severity, e.opened_at, e.last_seen_at, e
 """
 
 
-def evaluate_history(
-    conn,
-    *,
-    start: datetime,
-    end: datetime,
-    anomalies: bool = True,
-    coarse_until: datetime | None = None,
-    coarse_step_s: float = 0.0,
-) -> int:
-    """Insert the closed alerts of [start, end); returns how many were new. History before `coarse_until` is
-    stored at one reading every `coarse_step_s` (the backfill's older history). Does not commit (the caller's
+def evaluate_history(conn, *, start: datetime, end: datetime, anomalies: bool = True) -> int:
+    """Insert the closed alerts of [start, end); returns how many were new. Does not commit (the caller's
     transaction: the backfill's retrying writer)."""
     params = {
         "start": start,
         "end": end,
-        "coarse_until": coarse_until or start,
-        "coarse_step_s": float(coarse_step_s),
         "stuck_metrics": list(STUCK_ELIGIBLE),
         "stuck_min_count": STUCK_MIN_COUNT,
         "spike_sigma": SPIKE_SIGMA,

@@ -2,9 +2,7 @@
 
 Order: the last hour, then the rest of the last 24 h, then the older history, each part in chunks written newest
 first (at most a day, on the epoch grid like the TimescaleDB raw chunks), so the Live and Trends pages have recent
-history within seconds and the range that is complete grows backwards from now. The last 24 h are written at
-`step_s` (60 s), the older history at `older_step_s` (300 s): the rows a page needs for a week, at a cost that fits
-the first start (docs/architecture.md, "Backfill").
+history within seconds and the range that is complete grows backwards from now.
 
 Each chunk is one transaction, on one of two paths:
 - fast (the range holds no reading yet, the normal case): readings and the windows computed in memory
@@ -42,17 +40,7 @@ import psycopg2.extras
 import pyarrow as pa
 
 from ingestion import backfill_sql as q
-from ingestion.backfill_plan import (
-    OLDER_STEP_S,
-    Chunk,
-    ledger_row,
-    local_text,
-    lower_backend_priority,
-    plan,
-    sliding_from,
-    ts_ns,
-    ts_s,
-)
+from ingestion.backfill_plan import Chunk, ledger_row, local_text, lower_backend_priority, plan, ts_ns, ts_s
 from ingestion.backfill_windows import STATUSES, chunk_windows, copy_payload, status_codes, timestamps
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
@@ -97,7 +85,6 @@ class Backfill:
         *,
         span_s: float,
         step_s: float = 60.0,
-        older_step_s: float | None = OLDER_STEP_S,
         seed: int = 42,
         end: float | None = None,
         stop: threading.Event | None = None,
@@ -110,8 +97,7 @@ class Backfill:
         self.sim = Simulator(seed=seed)
         self.end = time.time() if end is None else float(end)
         self.step_s = float(step_s)
-        self.chunks = plan(self.end, span_s, self.step_s, len(self.sim.series), older_step_s)
-        self.sliding_from_ns = int(sliding_from(self.end)) * 10**9
+        self.chunks = plan(self.end, span_s, self.step_s, len(self.sim.series))
         self.stop = stop or threading.Event()
         self.retries = retries
         self.out = out
@@ -130,21 +116,21 @@ class Backfill:
         self.done = self.stored = 0
 
     def _expected_rows(self, c: Chunk) -> int:
-        step_ns = int(round(c.step_s * 1e9))
+        step_ns = int(round(self.step_s * 1e9))
         first = -(-int(math.floor(c.start * 1e9)) // step_ns)
         last = -(-int(math.ceil(c.end * 1e9)) // step_ns)
         return max(0, last - first) * len(self.sim.series)
 
     # -- preparing a chunk (worker thread: numpy and the encoders release the GIL for most of it) --------------
     def _prepare(self, chunk: Chunk, thresholds: np.ndarray, encode: bool = True) -> Prepared:
-        pieces = list(self.sim.history_arrays(chunk.start, chunk.end, chunk.step_s, max_rows=None))
+        pieces = list(self.sim.history_arrays(chunk.start, chunk.end, self.step_s, max_rows=None))
         t_ns, codes, values = (np.concatenate(p) for p in zip(*pieces, strict=True)) if pieces else ([], [], [])
         t_ns, codes, values = np.asarray(t_ns, np.int64), np.asarray(codes, np.int32), np.asarray(values, float)
         status = status_codes(codes, values, thresholds)
         if not encode:  # for the merging path: the arrays only
             return Prepared(chunk, t_ns, codes, values, status, b"", b"", b"")
         a_ns, b_ns = int(round(chunk.start * 1e9)), int(round(chunk.end * 1e9))
-        w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns, self.sliding_from_ns)
+        w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns)
         # Rows in primary-key order (consecutive inserts land on the same index pages: measured, readings -25 %,
         # windows -20 % of the INSERT time against the generator's order) within each 6-hour slice, the raw chunk
         # of the TimescaleDB branch: COPY fills one chunk after the other instead of switching at every series.
@@ -258,22 +244,16 @@ class Backfill:
         return stored
 
     def _coverage(self, writer: Writer, chunk: Chunk) -> tuple[list[int], list[tuple[int, int]]]:
-        """What the range already holds: the series that have a reading in every minute holding one of the chunk's
-        instants (dropped on their counts alone) and, for the others, the (series, minute) they have."""
+        """What the range already holds: the series that have every minute of it (dropped on their counts alone)
+        and, for the others, the (series, minute) they have."""
         bounds = {"a": ts_s(chunk.start), "b": ts_s(math.ceil(chunk.end / 60) * 60)}
-        # minutes on the chunk's grid: every minute at a step under a minute, every 5th at 300 s
-        grid_s = int(chunk.step_s) if chunk.step_s % 60 == 0 else 60
-        step_ns = int(round(chunk.step_s * 1e9))
-        first = -(-int(math.floor(chunk.start * 1e9)) // step_ns) * step_ns
-        instants = np.arange(first, int(math.ceil(chunk.end * 1e9)), step_ns, dtype=np.int64)
-        minutes_in_range = len(np.unique(instants // (grid_s * 10**9)))
-        bounds["grid"] = grid_s
+        minutes_in_range = (bounds["b"] - ts_s(math.floor(chunk.start / 60) * 60)).total_seconds() // 60
 
         def occupied(conn):
             with conn.cursor() as cur:
                 cur.execute(q.MINUTES_PER_SERIES, bounds)
                 counts = {self._code_of[(s, m)]: n for s, m, n in cur.fetchall() if (s, m) in self._code_of}
-                full = [c for c, n in counts.items() if n >= minutes_in_range]  # every minute of the grid
+                full = [c for c, n in counts.items() if n >= minutes_in_range]  # every minute of the range
                 partial = sorted({self.sim.series[c][0] for c in counts if c not in full})
                 taken = []
                 if partial:
@@ -439,15 +419,10 @@ class Backfill:
 
                     self._progress(writer, "running", "alerts", covered)
                     # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
-                    coarse = [c for c in self.chunks if c.step_s > self.step_s]
-                    bounds = {
-                        "start": ts_s(self.chunks[-1].start),
-                        "end": ts_s(self.end),
-                        "anomalies": self.step_s <= 30,
-                        "coarse_until": ts_s(coarse[0].end) if coarse else None,
-                        "coarse_step_s": max((c.step_s for c in coarse), default=0.0),
-                    }
-                    alerts = writer._with_retry(lambda conn: evaluate_history(conn, **bounds))
+                    bounds = {"start": ts_s(self.chunks[-1].start), "end": ts_s(self.end)}
+                    alerts = writer._with_retry(
+                        lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30)
+                    )
                 state = "done" if state == "running" else state
             except BaseException as exc:
                 self._progress(writer, "failed", "", covered, str(exc).strip() or type(exc).__name__)

@@ -16,7 +16,6 @@ CHUNK_SIZES_S = (86400, 43200, 6 * 3600, 3 * 3600, 2 * 3600, 3600, 1800, 900, 60
 MAX_CHUNK_ROWS = 600_000  # per transaction: ~150 MB of work memory at most, a few seconds of locks at most
 LAST_HOUR_CHUNK_S = 900  # the newest chunks share windows with the live writer: short transactions there
 PHASES = (("last_hour", HOUR_S), ("last_24h", 24 * HOUR_S), ("older", math.inf))
-OLDER_STEP_S = 300.0  # default step of the history older than 24 h (docs/architecture.md, "Backfill")
 
 
 @dataclass(frozen=True)
@@ -24,40 +23,26 @@ class Chunk:
     start: float  # epoch seconds, [start, end)
     end: float
     phase: str
-    step_s: float = 60.0  # readings at the instants k * step_s in [start, end)
 
 
-def sliding_from(end: float) -> float:
-    """5-minute sliding windows are written for the windows ending after this instant (the start of the last-hour
-    phase): the live engine's stuck/spike rules read them; no page does."""
-    return math.floor((end - HOUR_S) / 60) * 60
-
-
-def plan(
-    end: float, span_s: float, step_s: float, rows_per_instant: int, older_step_s: float | None = None
-) -> list[Chunk]:
-    """The chunks of a backfill of `span_s` seconds up to `end`, newest first: the last hour and the rest of the
-    last 24 h at `step_s`, the older history at `older_step_s` (never finer than step_s; default: step_s). The
-    start is rounded down to the hour (the first hour window is complete); phase boundaries to the minute; chunk
-    boundaries are multiples of the phase's chunk size (the largest of CHUNK_SIZES_S holding at most
-    MAX_CHUNK_ROWS readings at its step)."""
+def plan(end: float, span_s: float, step_s: float, rows_per_instant: int) -> list[Chunk]:
+    """The chunks of a backfill of `span_s` seconds up to `end`, newest first. The start is rounded down to the
+    hour (the first hour window is complete); phase boundaries to the minute; chunk boundaries are multiples of
+    the chunk size (the largest of CHUNK_SIZES_S holding at most MAX_CHUNK_ROWS readings)."""
     start = math.floor((end - span_s) / HOUR_S) * HOUR_S
+    size = next((s for s in CHUNK_SIZES_S if s / step_s * rows_per_instant <= MAX_CHUNK_ROWS), CHUNK_SIZES_S[-1])
     chunks: list[Chunk] = []
     hi = end
     for phase, back_s in PHASES:
-        step_of_phase = max(step_s, older_step_s or step_s) if phase == "older" else step_s
-        size = next(
-            (s for s in CHUNK_SIZES_S if s / step_of_phase * rows_per_instant <= MAX_CHUNK_ROWS), CHUNK_SIZES_S[-1]
-        )
-        cut_size = min(size, LAST_HOUR_CHUNK_S) if phase == "last_hour" else size
+        step = min(size, LAST_HOUR_CHUNK_S) if phase == "last_hour" else size
         lo = max(start, math.floor((end - back_s) / 60) * 60) if math.isfinite(back_s) else start
         cuts = [hi]
-        cut = math.ceil(hi / cut_size) * cut_size - cut_size
+        cut = math.ceil(hi / step) * step - step
         while cut > lo:
             cuts.append(cut)
-            cut -= cut_size
+            cut -= step
         cuts.append(lo)
-        chunks += [Chunk(a, b, phase, step_of_phase) for b, a in zip(cuts, cuts[1:], strict=False) if b > a]
+        chunks += [Chunk(a, b, phase) for b, a in zip(cuts, cuts[1:], strict=False) if b > a]
         hi = lo
         if hi <= start:
             break

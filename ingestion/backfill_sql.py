@@ -62,7 +62,6 @@ MINUTES_PER_SERIES = """
 SELECT sensor_id, metric, count(*)
   FROM sensor_data_agg
  WHERE window_end - window_start = interval '1 minute' AND window_start >= %(a)s AND window_start < %(b)s
-   AND EXTRACT(EPOCH FROM window_start)::bigint %% %(grid)s = 0
  GROUP BY 1, 2
 """
 MINUTES_IN_RANGE = """

@@ -8,10 +8,6 @@ generated arrays (one vectorised pass) and inserted without ON CONFLICT. Only th
 chunk (5-minute sliding windows at its edges, a partial first or last hour) hold readings from elsewhere: they are
 marked `internal = False` and merged additively, exactly as the writer merges a batch.
 
-5-minute sliding windows are computed only where they are read: those ending after `sliding_from` (the last hour
-of a backfill, for the live engine's stuck/spike rules). No page reads them (data_access.queries.AGG_WINDOWS_S:
-they overlap, so they are never summed into series), and they would be as many rows as the readings again.
-
 Same definitions as ingestion/writer_sql.py: WINDOWS, windows aligned on the epoch, stddev = sample standard
 deviation (NULL for one reading: NaN here, sent as NULL)."""
 
@@ -84,11 +80,9 @@ def chunk_windows(
     n_series: int,
     a_ns: int,
     b_ns: int,
-    sliding_from_ns: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every window of WINDOWS holding at least one of the readings (all inside [a_ns, b_ns)), as columns; a
-    window lying entirely inside [a_ns, b_ns) has internal = True (complete: the chunk holds all its readings).
-    With `sliding_from_ns`, only the 5-minute windows ending after that instant (none when it is >= b_ns + 4 min)."""
+    window lying entirely inside [a_ns, b_ns) has internal = True (complete: the chunk holds all its readings)."""
     if len(t_ns) == 0:
         return {}
     m0 = (a_ns // MINUTE_NS) * MINUTE_NS
@@ -112,10 +106,7 @@ def chunk_windows(
     n_win = n_min + pad
     series5 = np.repeat(np.arange(n_series, dtype=np.int32), n_win)
     start5 = np.tile(m0 + MINUTE_NS * np.arange(-pad, n_min, dtype=np.int64), n_series)
-    wanted = slid[0] > 0
-    if sliding_from_ns is not None:
-        wanted &= start5 + 5 * MINUTE_NS > sliding_from_ns
-    parts.append(_rows(slid, wanted, start5, 5 * MINUTE_NS, series5, a_ns, b_ns))
+    parts.append(_rows(slid, slid[0] > 0, start5, 5 * MINUTE_NS, series5, a_ns, b_ns))
 
     # 1-hour tumbling windows, from the readings (the chunk need not be hour-aligned).
     hour_ns = 60 * MINUTE_NS
