@@ -72,7 +72,8 @@ def main() -> None:
             first, again = runs
             print(
                 f"{branch:12s} backfill {first.readings:>10,} readings in {first.seconds:7.2f}s "
-                f"({first.fast_chunks} chunks direct, {first.merged_chunks} merged, {first.alerts} alerts); "
+                f"({first.fast_chunks} chunks direct, {first.merged_chunks} merged, {first.alerts} alerts "
+                f"in {first.alerts_seconds:.2f}s); "
                 f"again {again.seconds:.2f}s ({again.stored} new)",
                 flush=True,
             )
@@ -86,6 +87,8 @@ def main() -> None:
         ("backfill seconds", lambda w, f, a: f"{f.seconds:.2f}"),
         ("backfill readings/s", lambda w, f, a: f"{f.readings / f.seconds:,.0f}"),
         ("backfill / writer", lambda w, f, a: f"{f.readings / f.seconds / w:.2f}x"),
+        ("  of which historic alerts, s", lambda w, f, a: f"{f.alerts_seconds:.2f}"),
+        ("chunks only readings/s", lambda w, f, a: f"{f.readings / (f.seconds - f.alerts_seconds):,.0f}"),
         ("historic alerts", lambda w, f, a: f"{f.alerts:,}"),
         ("second run over the same range, s", lambda w, f, a: f"{a.seconds:.2f}"),
     )

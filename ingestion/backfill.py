@@ -73,6 +73,7 @@ class BackfillResult:
     seconds: float
     alerts: int
     state: str = "done"  # or "stopped" (Ctrl-C / SIGTERM before the end)
+    alerts_seconds: float = 0.0  # of `seconds`: the historic alerts' evaluation after the last chunk
 
 
 class Backfill:
@@ -374,6 +375,7 @@ class Backfill:
         the next chunk is generated), newest first; then the historic alerts."""
         self.started = time.monotonic()
         fast = merged = alerts = 0
+        alerts_started = None
         self._local, self._writers = threading.local(), []
         with Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop) as writer:
             writer._with_retry(lower_backend_priority)  # it runs the historic alerts: a long statement
@@ -420,6 +422,7 @@ class Backfill:
                     self._progress(writer, "running", "alerts", covered)
                     # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
                     bounds = {"start": ts_s(self.chunks[-1].start), "end": ts_s(self.end)}
+                    alerts_started = time.monotonic()
                     alerts = writer._with_retry(
                         lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30)
                     )
@@ -431,8 +434,9 @@ class Backfill:
                 for worker in self._writers:
                     worker.close()
             self._progress(writer, state, "", covered, message)
-        seconds = time.monotonic() - self.started
-        return BackfillResult(self.done, self.stored, fast, merged, seconds, alerts, state)
+        now = time.monotonic()
+        alerts_s = 0.0 if alerts_started is None else now - alerts_started
+        return BackfillResult(self.done, self.stored, fast, merged, now - self.started, alerts, state, alerts_s)
 
     def _installed(self, writer: Writer) -> dict[str, int]:
         def work(conn):
