@@ -3,10 +3,10 @@ measured in the same run, on both branches of DESIGN §2 side by side (plain Pos
 bench/branches.py).
 
 Builds (once per server, cached by name) a database with N raw readings spread over the days before the build and
---agg-days of 1-minute + 1-hour aggregates for every sensor and metric, generated in SQL (the writer's throughput is
-measured by bench/ingest.py); at every run it re-seeds the small tables the pages also read (24 h of pipeline KPIs
-and ingest ledger, Spark batches, alerts over 90 days, quarantined messages, consumer heartbeats) relative to the
-data's end. Then:
+--agg-days of 1-minute + 1-hour aggregates for every sensor and metric (and their 6-hour rollup, migration 0013),
+generated in SQL (the writer's throughput is measured by bench/ingest.py); at every run it re-seeds the small
+tables the pages also read (24 h of pipeline KPIs and ingest ledger, Spark batches, alerts over 90 days, quarantined
+messages, consumer heartbeats) relative to the data's end. Then:
   pages      each page is run once in Streamlit's AppTest with a recorder around components.data.load
              (bench/page_calls.py), the dashboard clock pinned at the data's end: the reads it made, with their
              arguments, are the page's set. Each set is timed --repeat times (p50 / p95 of the page's whole set,
@@ -102,6 +102,9 @@ def build(admin: str, raw_rows: int, agg_days: int, minute_days: int, rebuild: b
         for size, days in ((60, minute_days), (3600, agg_days)):
             cur.execute(_AGG, {"size": size, "metrics": metrics, "start": end - timedelta(days=days), "end": end})
             conn.commit()
+        # the 6-hour rollup (migration 0013) from those 1-hour windows, as the writer would have kept it
+        cur.execute("SELECT madinina_rollup_agg_6h(NULL, NULL)")
+        conn.commit()
         cur.execute(
             "INSERT INTO sensor_latest (sensor_id, metric, time, value, status) "
             "SELECT DISTINCT ON (sensor_id, metric) sensor_id, metric, time, value, status FROM sensor_data "

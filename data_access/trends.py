@@ -19,6 +19,8 @@ WINDOWS: dict[str, int] = {"1min": 60, "5min": 300, "15min": 900, "1h": 3600, "6
 # Buckets are aligned on a Martinique midnight (UTC-4, no daylight saving): 6-hour and 1-day windows start at
 # 00:00 local time. For windows of one hour or less the origin makes no difference.
 ORIGIN = datetime(2000, 1, 1, 4, 0, tzinfo=UTC)
+# The windows of the rollup table sensor_data_agg_6h (migration 0013), aligned on ORIGIN like the buckets.
+ROLLUP_S = 6 * 3600
 # Above this many 1-minute aggregate windows to read (series x minutes), hourly windows are used instead: ~100 ms.
 MAX_MINUTE_WINDOWS = 150_000
 # The window proposed for each preset range (about 60 to 700 points per series).
@@ -42,6 +44,28 @@ class Plan:
         return max(self.start, align_down(self.end, 3600))
 
     @property
+    def six_start(self) -> datetime:
+        """From the 6-hour rollup (sensor_data_agg_6h): [six_start, six_end), the whole 6-hour windows of the range,
+        when every bucket is a whole number of them (window_s a multiple of 6 h, aligned on ORIGIN as the rollup
+        is); otherwise an empty span and everything comes from 1-hour windows. Always inside [start, hour_end]."""
+        if self.base_window_s != 3600 or self.window_s % ROLLUP_S:
+            return self.start
+        return min(align_up(self.start, ROLLUP_S), self.hour_end)
+
+    @property
+    def six_end(self) -> datetime:
+        if self.base_window_s != 3600 or self.window_s % ROLLUP_S:
+            return self.start
+        return max(self.six_start, align_down(self.hour_end, ROLLUP_S))
+
+    @property
+    def edge_hours(self) -> list[datetime]:
+        """The hours read from 1-hour windows: [start, six_start) and [six_end, hour_end)."""
+        hour = timedelta(hours=1)
+        spans = ((self.start, self.six_start), (self.six_end, self.hour_end))
+        return [a + k * hour for a, b in spans for k in range(int((b - a) / hour))]
+
+    @property
     def widened(self) -> bool:
         return self.window_s != self.requested_s
 
@@ -59,13 +83,19 @@ def align_down(moment: datetime, window_s: int) -> datetime:
     return ORIGIN + timedelta(seconds=math.floor(offset / window_s) * window_s)
 
 
+def align_up(moment: datetime, window_s: int) -> datetime:
+    down = align_down(moment, window_s)
+    return down if down == moment else down + timedelta(seconds=window_s)
+
+
 def plan(start: datetime, end: datetime, window_s: int, *, series: int = 1, max_points: int = MAX_POINTS) -> Plan:
     """The read plan for a range, a requested window and the number of (sensor, metric) series shown.
 
     Raw readings up to queries.RAW_MAX_SPAN, else aggregates: 1-hour windows when the bucket is a whole number of
-    hours, 1-minute windows otherwise (both exact when re-aggregated). The window is widened to the next choice
-    when a series would exceed max_points buckets, and to at least 1 h when the 1-minute windows to read
-    (series x minutes) would exceed MAX_MINUTE_WINDOWS: beyond that, reading them costs more than a page may."""
+    hours (and the 6-hour rollup for whole 6-hour buckets: Plan.six_start), 1-minute windows otherwise (all exact
+    when re-aggregated). The window is widened to the next choice when a series would exceed max_points buckets,
+    and to at least 1 h when the 1-minute windows to read (series x minutes) would exceed MAX_MINUTE_WINDOWS:
+    beyond that, reading them costs more than a page may."""
     choices = sorted(WINDOWS.values())
     window = window_s
     while (end - align_down(start, window)).total_seconds() / window > max_points and window < choices[-1]:
@@ -98,7 +128,17 @@ def windowed_series(
     if p.source == "raw":
         frame = _read(engine, "trends_series_raw", **params)
     elif p.base_window_s == 3600:
-        frame = _read(engine, "trends_series_agg_hourly", hour_end=p.hour_end, **params)
+        frame = _read(
+            engine,
+            "trends_series_agg_6h",
+            hour_end=p.hour_end,
+            six_start=p.six_start,
+            six_end=p.six_end,
+            edge_hours=p.edge_hours,
+            **params,
+        )
+        frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)  # epoch seconds (see the SQL)
+        frame = frame.sort_values(["metric", "sensor_id", "time"], ignore_index=True)
     else:
         frame = _read(engine, "trends_series_agg", base_window_s=p.base_window_s, **params)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)

@@ -7,9 +7,9 @@ history within seconds and the range that is complete grows backwards from now.
 Each chunk is one transaction, on one of two paths:
 - fast (the range holds no reading yet, the normal case): readings and the windows computed in memory
   (ingestion/backfill_windows.py) are sent with binary COPY straight into sensor_data and sensor_data_agg; only
-  the windows reaching outside the chunk go through a staging table and are merged (ON CONFLICT ... additive, as
-  the writer does). A concurrent writer that got into the range first turns this into a unique violation: the
-  chunk is redone on
+  the windows reaching outside the chunk, and the chunk's share of the 6-hour rollup (sensor_data_agg_6h), go
+  through staging tables and are merged (ON CONFLICT ... additive, as the writer does). A concurrent writer that
+  got into the range first turns this into a unique violation: the chunk is redone on
 - the merging path (the range already holds readings: a restart filling the gap since the last run, the live
   readings of the last minutes): minutes a series already has are left out (no backfill reading slipped between
   live ones), the rest goes through Writer.commit (idempotent, windows merged).
@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from ingestion import backfill_sql as q
 from ingestion.backfill_plan import Chunk, ledger_row, local_text, lower_backend_priority, plan, ts_ns, ts_s
-from ingestion.backfill_windows import STATUSES, chunk_windows, copy_payload, status_codes, timestamps
+from ingestion.backfill_windows import STATUSES, chunk_windows, copy_payload, rollup_6h, status_codes, timestamps
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
 from ingestion.writer_sql import _LEDGER
@@ -62,6 +62,7 @@ class Prepared:
     readings_copy: bytes
     windows_copy: bytes  # the windows lying inside the chunk: new rows
     edges_copy: bytes  # the windows reaching outside it: merged
+    rollup_copy: bytes  # its share of the 6-hour windows (sensor_data_agg_6h): merged
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Backfill:
         t_ns, codes, values = np.asarray(t_ns, np.int64), np.asarray(codes, np.int32), np.asarray(values, float)
         status = status_codes(codes, values, thresholds)
         if not encode:  # for the merging path: the arrays only
-            return Prepared(chunk, t_ns, codes, values, status, b"", b"", b"")
+            return Prepared(chunk, t_ns, codes, values, status, b"", b"", b"", b"")
         a_ns, b_ns = int(round(chunk.start * 1e9)), int(round(chunk.end * 1e9))
         w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns)
         # Rows in primary-key order (consecutive inserts land on the same index pages: measured, readings -25 %,
@@ -144,12 +145,14 @@ class Backfill:
                 "status": pa.array(np.array(STATUSES, dtype=object)[status[o]], type=pa.string()),
             }
         )
-        inside = edges = b""
+        inside = edges = rollup = b""
         if w:
             o = np.lexsort((w["window_end"], w["window_start"], self._pk_rank[w["code"]]))
             internal = w["internal"][o]
             inside, edges = (self._windows_payload(w, o[internal == part]) for part in (True, False))
-        return Prepared(chunk, t_ns, codes, values, status, readings, inside, edges)
+            r = rollup_6h(t_ns, codes, values, status, len(self.sim.series))
+            rollup = self._windows_payload(r, np.lexsort((r["window_start"], self._pk_rank[r["code"]])))
+        return Prepared(chunk, t_ns, codes, values, status, readings, inside, edges, rollup)
 
     def _keys(self, codes: np.ndarray) -> dict[str, pa.Array]:
         index = pa.array(codes, type=pa.int32())
@@ -232,6 +235,10 @@ class Backfill:
                     cur.execute(q.EDGES_DDL)
                     cur.copy_expert(q.COPY_EDGES, io.BytesIO(p.edges_copy))
                     cur.execute(q.MERGE_EDGE_WINDOWS)
+                if p.rollup_copy:
+                    cur.execute(q.ROLLUP_6H_DDL)
+                    cur.copy_expert(q.COPY_ROLLUP_6H, io.BytesIO(p.rollup_copy))
+                    cur.execute(q.MERGE_6H_WINDOWS)
                 self._installed_at(cur, installed)
                 cur.execute(_LEDGER, ledger_row(batch_id, len(p.t_ns), stored))
                 return stored

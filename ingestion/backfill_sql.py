@@ -4,7 +4,7 @@ session-temporary staging table and are merged as the writer merges."""
 
 from __future__ import annotations
 
-from ingestion.writer_sql import AGG_MERGE
+from ingestion.writer_sql import AGG_6H_INSERT, AGG_6H_MERGE, AGG_MERGE
 
 _WINDOW_COLUMNS = (
     "window_start, window_end, sensor_id, metric, avg, min, max, count, stddev, n_warning, n_critical, n_fault,"
@@ -31,6 +31,21 @@ SELECT {_WINDOW_COLUMNS}, now()
   FROM backfill_edges
  ORDER BY sensor_id, metric, window_start, window_end
 {AGG_MERGE}
+"""
+# The chunk's share of each 6-hour window of sensor_data_agg_6h (migration 0013), computed in memory from its
+# readings (backfill_windows.rollup_6h). Always merged additively: a 6-hour window on a Martinique midnight holds
+# other chunks' hours too (a day chunk on the epoch grid cuts two of them), and a day has ~1,000 such rows. Lane 1
+# (older readings: never the live writer's row, which it may advance meanwhile), after sensor_data_agg and in key
+# order, as every writer.
+ROLLUP_6H_DDL = EDGES_DDL.replace("backfill_edges", "backfill_6h")
+COPY_ROLLUP_6H = COPY_EDGES.replace("backfill_edges", "backfill_6h")
+MERGE_6H_WINDOWS = f"""
+{AGG_6H_INSERT}
+SELECT window_start, window_end, sensor_id, metric, 1, avg, min, max, count, stddev, n_warning, n_critical, n_fault,
+       sum_value, sum_sq, now()
+  FROM backfill_6h
+ ORDER BY sensor_id, metric, window_start
+{AGG_6H_MERGE}
 """
 
 # sensor_latest only where the backfill has something newer (never backwards, and no lock on the other rows).

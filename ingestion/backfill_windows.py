@@ -8,8 +8,11 @@ generated arrays (one vectorised pass) and inserted without ON CONFLICT. Only th
 chunk (5-minute sliding windows at its edges, a partial first or last hour) hold readings from elsewhere: they are
 marked `internal = False` and merged additively, exactly as the writer merges a batch.
 
-Same definitions as ingestion/writer_sql.py: WINDOWS, windows aligned on the epoch, stddev = sample standard
-deviation (NULL for one reading: NaN here, sent as NULL)."""
+The chunk's share of each 6-hour window of the rollup (sensor_data_agg_6h) is computed here too, from the same
+readings; it is always merged.
+
+Same definitions as ingestion/writer_sql.py: WINDOWS, windows aligned on the epoch, 6-hour windows on
+AGG_6H_ORIGIN, stddev = sample standard deviation (NULL for one reading: NaN here, sent as NULL)."""
 
 from __future__ import annotations
 
@@ -18,9 +21,12 @@ import pgpq
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ingestion.writer_sql import WINDOWS
+from ingestion.writer_sql import AGG_6H_ORIGIN, WINDOWS
 
 MINUTE_NS = 60 * 10**9
+ROLLUP_NS = 6 * 3600 * 10**9  # sensor_data_agg_6h (migration 0013)
+# Its bins' origin, from the writer's SQL literal (timestamptz '2000-01-01 04:00:00+00': a Martinique midnight)
+ROLLUP_ORIGIN_NS = int(np.datetime64(AGG_6H_ORIGIN.split("'")[1].removesuffix("+00"), "ns").astype(np.int64))
 STATUSES = ("ok", "warning", "critical", "fault")  # status codes 0..3 of the backfill arrays
 
 assert WINDOWS == ((60, 60), (300, 60), (3600, 3600)), "backfill_windows computes exactly these windows"
@@ -117,6 +123,21 @@ def chunk_windows(
     start_h = np.tile(h0 + hour_ns * np.arange(n_hours, dtype=np.int64), n_series)
     parts.append(_rows(hour_cells, hour_cells[0] > 0, start_h, hour_ns, series_h, a_ns, b_ns))
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def rollup_6h(
+    t_ns: np.ndarray, codes: np.ndarray, values: np.ndarray, status: np.ndarray, n_series: int
+) -> dict[str, np.ndarray]:
+    """The readings' share of each 6-hour window of sensor_data_agg_6h they fall in, as columns (those of
+    chunk_windows; `internal` means nothing here: every one is merged)."""
+    if len(t_ns) == 0:
+        return {}
+    b0 = (int(t_ns.min()) - ROLLUP_ORIGIN_NS) // ROLLUP_NS * ROLLUP_NS + ROLLUP_ORIGIN_NS
+    n_bins = int((int(t_ns.max()) - b0) // ROLLUP_NS) + 1
+    cells = _cells(codes.astype(np.int64) * n_bins + (t_ns - b0) // ROLLUP_NS, n_series * n_bins, values, status)
+    series = np.repeat(np.arange(n_series, dtype=np.int32), n_bins)
+    start = np.tile(b0 + ROLLUP_NS * np.arange(n_bins, dtype=np.int64), n_series)
+    return _rows(cells, cells[0] > 0, start, ROLLUP_NS, series, b0, b0)
 
 
 # --- PostgreSQL binary COPY ---------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 Per batch: one binary-safe CSV COPY into a session-temporary staging table, then ONE statement whose
 data-modifying CTEs insert the raw rows (ON CONFLICT DO NOTHING), and from the rows actually inserted update
-sensor_latest and upsert every window of sensor_data_agg. Because aggregates are fed only by rows that were
-really inserted, replaying a batch (MQTT redelivery, Spark retry of a batch_id) changes nothing: the write is
-idempotent end to end, and a late reading simply merges into its (possibly old) windows.
+sensor_latest and upsert every window of sensor_data_agg and sensor_data_agg_6h. Because aggregates are fed only
+by rows that were really inserted, replaying a batch (MQTT redelivery, Spark retry of a batch_id) changes nothing:
+the write is idempotent end to end, and a late reading simply merges into its (possibly old) windows.
 
 `commit()` is how the processors write: one transaction holds a batch's rejections (quarantine), its readings,
 its pipeline KPIs and its ingest_ledger row (what the transport handed over and what became of it), so the
@@ -43,7 +43,6 @@ from ingestion.writer_sql import (  # noqa: F401 - _QUARANTINE is also read by t
     _MERGE_FAST,
     _MERGE_RAW,
     _QUARANTINE,
-    _ROLL_UP,
     _STAGING_DDL,
     WINDOWS,
 )
@@ -404,67 +403,3 @@ class Writer:
                 return self._insert_rejections(cur, rows)
 
         return self._with_retry(work)
-
-    # -- windows computed elsewhere (the Spark job) -------------------------------------------------------------
-    WINDOW_COLUMNS = (
-        "window_start", "window_end", "sensor_id", "metric", "avg", "min", "max", "count", "stddev",
-        "n_warning", "n_critical", "n_fault", "sum_value", "sum_sq",
-    )  # fmt: skip
-
-    def upsert_windows(self, frame: pd.DataFrame) -> int:
-        """Overwrite 1-minute windows of sensor_data_agg with their full state (columns WINDOW_COLUMNS; times as
-        tz-aware timestamps), then recompute the larger windows of WINDOWS that contain them from the 1-minute
-        rows, in the same transaction. For a processor that emits the whole window each time it changes (Spark,
-        output mode update): replaying the same frame leaves the table as it was. Returns the rows upserted."""
-        if frame.empty:
-            return 0
-        sizes = (frame["window_end"] - frame["window_start"]).dt.total_seconds()
-        if not (sizes == WINDOWS[0][0]).all():
-            raise ValueError(f"upsert_windows takes {WINDOWS[0][0]}-second windows only (the larger ones are derived)")
-        unique = frame.drop_duplicates(["sensor_id", "metric", "window_start", "window_end"], keep="last")
-        columns = {}
-        for name in self.WINDOW_COLUMNS:
-            col = unique[name]
-            if name in ("window_start", "window_end"):
-                columns[name] = pa.array(col.dt.as_unit("us").astype("int64").to_numpy(), type=pa.int64())
-            elif name in ("sensor_id", "metric"):
-                columns[name] = pa.array(col.to_numpy(dtype=object), type=pa.string())
-            elif name in ("count", "n_warning", "n_critical", "n_fault"):
-                columns[name] = pa.array(col.to_numpy(dtype="int64"), type=pa.int64())
-            else:
-                columns[name] = pa.array(
-                    col.to_numpy(dtype="float64", na_value=np.nan), type=pa.float64(), from_pandas=True
-                )  # NaN -> NULL (stddev of a single reading)
-        sink = io.BytesIO()
-        pacsv.write_csv(pa.table(columns), sink, _CSV_OPTIONS)
-        payload = sink.getvalue()
-        keys = ("window_start", "window_end", "sensor_id", "metric")
-        value_cols = [c for c in self.WINDOW_COLUMNS if c not in keys]
-        statement = (
-            "INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, "
-            + ", ".join(value_cols)
-            + ", updated_at) SELECT timestamptz 'epoch' + s.start_us * interval '1 microsecond',"
-            " timestamptz 'epoch' + s.end_us * interval '1 microsecond', s.sensor_id, s.metric, "
-            + ", ".join("s." + c for c in value_cols)
-            + ", now() FROM staging_windows s"
-            " ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in value_cols)
-            + ", updated_at = excluded.updated_at"
-        )
-
-        def work(conn):
-            with conn.cursor() as cur:
-                cur.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS staging_windows ("
-                    " start_us bigint NOT NULL, end_us bigint NOT NULL, sensor_id text NOT NULL, metric text NOT NULL,"
-                    " avg double precision, min double precision, max double precision, count bigint,"
-                    " stddev double precision, n_warning integer, n_critical integer, n_fault integer,"
-                    " sum_value double precision, sum_sq double precision) ON COMMIT DELETE ROWS"
-                )
-                cur.copy_expert("COPY staging_windows FROM STDIN WITH (FORMAT csv)", io.BytesIO(payload))
-                cur.execute(statement)
-                upserted = cur.rowcount
-                cur.execute(_ROLL_UP)
-                return upserted + cur.rowcount
-
-        return int(self._with_retry(work))

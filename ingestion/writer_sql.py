@@ -6,6 +6,9 @@ from __future__ import annotations
 
 # (window size, slide) in seconds: 1-minute tumbling, 5-minute sliding every minute, 1-hour tumbling.
 WINDOWS: tuple[tuple[int, int], ...] = ((60, 60), (300, 60), (3600, 3600))
+# 6-hour tumbling windows, in their own table (migration 0013), aligned on a Martinique midnight like the Trends
+# page's buckets (data_access.trends.ORIGIN): 00, 06, 12, 18 h local.
+AGG_6H_ORIGIN = "timestamptz '2000-01-01 04:00:00+00'"
 
 
 def _windows_values(windows: tuple[tuple[int, int], ...] = WINDOWS) -> str:
@@ -39,6 +42,14 @@ AGG_MERGE = """ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDA
            n_critical = a.n_critical + excluded.n_critical,
            n_fault = a.n_fault + excluded.n_fault,
            updated_at = excluded.updated_at"""
+
+AGG_6H_INSERT = """INSERT INTO sensor_data_agg_6h AS a (window_start, window_end, sensor_id, metric, lane, avg, min, max,
+                                        count, stddev, n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)"""
+# The same additive merge into a 6-hour window's lane (migration 0013: lane 0 = minutes that advance their series,
+# lane 1 = older ones, so that the live writer never waits for a backfill's or a late batch's row lock).
+AGG_6H_MERGE = AGG_MERGE.replace(
+    "(sensor_id, metric, window_start, window_end)", "(sensor_id, metric, window_start, lane)"
+)
 
 # One round trip. Every CTE sees only the rows `ins` returns, i.e. readings that were new. Windows are built
 # from per-minute partials (count, sum, sum of squares, min, max, status counts all merge exactly), so the
@@ -93,44 +104,26 @@ WITH ins AS (
      ORDER BY b.sensor_id, b.metric, b.window_start, b.size_s  -- key order: no deadlock with the backfill
     {AGG_MERGE}
     RETURNING 1
+), agg6 AS (
+    {AGG_6H_INSERT}
+    SELECT b.window_start, b.window_start + interval '6 hours', b.sensor_id, b.metric, b.lane, sum(b.s) / sum(b.n),
+           min(b.lo), max(b.hi), sum(b.n),
+           CASE WHEN sum(b.n) > 1
+                THEN sqrt(greatest(0, (sum(b.ss) - sum(b.s) ^ 2 / sum(b.n)) / (sum(b.n) - 1))) END,
+           sum(b.nw), sum(b.nc), sum(b.nf), sum(b.s), sum(b.ss), now()
+      FROM (SELECT date_bin(interval '6 hours', m.minute, {AGG_6H_ORIGIN}) AS window_start, m.sensor_id, m.metric,
+                   -- sensor_latest as it was before this statement: a minute before its newest stored minute is
+                   -- older data (lane 1), the rest advances the series (lane 0, the live writer's)
+                   CASE WHEN m.minute < date_bin(interval '1 minute', l.time, timestamptz 'epoch') THEN 1 ELSE 0 END
+                   AS lane, m.n, m.s, m.ss, m.lo, m.hi, m.nw, m.nc, m.nf
+              FROM mins m LEFT JOIN sensor_latest l USING (sensor_id, metric)) b
+     GROUP BY b.window_start, b.sensor_id, b.metric, b.lane
+     ORDER BY b.sensor_id, b.metric, b.window_start, b.lane  -- after sensor_data_agg, in key order, as every writer
+    {AGG_6H_MERGE}
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM staging_readings),
-       (SELECT count(*) FROM latest), (SELECT count(*) FROM agg)
-"""
-
-# The windows larger than a minute, recomputed in full from the 1-minute rows for every window that contains a
-# 1-minute window just upserted (staging_windows): the same per-minute merge as _MERGE, but from complete
-# minutes, so running it twice gives the same rows. Used by Writer.upsert_windows (the Spark job).
-_ROLL_UP = f"""
-WITH touched AS (
-    SELECT DISTINCT sensor_id, metric, timestamptz 'epoch' + start_us * interval '1 microsecond' AS minute
-      FROM staging_windows
-), win (size_s, slide_s, k) AS (
-    VALUES {_windows_values(WINDOWS[1:])}
-), targets AS (
-    SELECT DISTINCT t.sensor_id, t.metric, w.size_s,
-           date_bin(make_interval(secs => w.slide_s), t.minute, timestamptz 'epoch')
-           - make_interval(secs => w.slide_s * w.k) AS window_start
-      FROM touched t CROSS JOIN win w
-)
-INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
-                                  n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
-SELECT g.window_start, g.window_start + make_interval(secs => g.size_s), g.sensor_id, g.metric,
-       sum(m.sum_value) / sum(m.count), min(m.min), max(m.max), sum(m.count),
-       CASE WHEN sum(m.count) > 1
-            THEN sqrt(greatest(0, (sum(m.sum_sq) - sum(m.sum_value) ^ 2 / sum(m.count)) / (sum(m.count) - 1))) END,
-       sum(m.n_warning), sum(m.n_critical), sum(m.n_fault), sum(m.sum_value), sum(m.sum_sq), now()
-  FROM targets g
-  JOIN sensor_data_agg m
-    ON m.sensor_id = g.sensor_id AND m.metric = g.metric
-   AND m.window_end - m.window_start = interval '{WINDOWS[0][0]} seconds'
-   AND m.window_start >= g.window_start AND m.window_start < g.window_start + make_interval(secs => g.size_s)
- GROUP BY g.window_start, g.size_s, g.sensor_id, g.metric
-ON CONFLICT (sensor_id, metric, window_start, window_end) DO UPDATE
-   SET avg = excluded.avg, min = excluded.min, max = excluded.max, count = excluded.count,
-       stddev = excluded.stddev, n_warning = excluded.n_warning, n_critical = excluded.n_critical,
-       n_fault = excluded.n_fault, sum_value = excluded.sum_value, sum_sq = excluded.sum_sq,
-       updated_at = excluded.updated_at
+       (SELECT count(*) FROM latest), (SELECT count(*) FROM agg), (SELECT count(*) FROM agg6)
 """
 
 # The conflict-free fast path: when every (sensor, metric) of the batch starts after its latest stored reading

@@ -17,6 +17,7 @@ from ingestion.backfill import Backfill
 from ingestion.backfill_plan import plan
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
+from tests.support import rollups
 
 END = datetime(2026, 11, 22, 15, 20, 30, tzinfo=UTC).timestamp()  # not on a minute: the newest chunk is partial
 SPAN_S = 3 * 3600 + 600
@@ -40,11 +41,19 @@ LATEST = "SELECT sensor_id, metric, time, value, status FROM sensor_latest ORDER
 
 
 def same_windows(url: str, reference: str) -> None:
-    """Keys, counts, min and max exactly; sums, mean and stddev to float rounding (summation order differs)."""
+    """Keys, counts, min and max exactly; sums, mean and stddev to float rounding (summation order differs). The
+    1-minute / 5-minute / 1-hour windows, and the 6-hour rollup (sensor_data_agg_6h) both against the reference and
+    against its recomputation from the readings stored."""
     got, expected = table(url, AGG), table(reference, AGG)
     assert [row[:10] for row in got] == [row[:10] for row in expected]
     for a, b in zip(got, expected, strict=True):
         assert a[10:] == pytest.approx(b[10:], rel=1e-9, abs=1e-5), a[:4]
+    rollups.same_windows(table(url, rollups.ROLLUP_6H), table(reference, rollups.ROLLUP_6H))
+    conn = psycopg2.connect(url)
+    try:
+        rollups.assert_rollup_matches_readings(conn)
+    finally:
+        conn.close()
 
 
 def through_writer(url: str, start: float, end: float, step_s: float = 60.0) -> int:
@@ -86,10 +95,10 @@ def test_backfill_equals_the_writer_on_the_same_readings(pg_cluster, db_url):
 
 def test_a_second_run_adds_nothing(db_url):
     Backfill(db_url, span_s=SPAN_S, end=END, out=None, alerts=False).run()
-    raw, agg = table(db_url, RAW), table(db_url, AGG)
+    raw, agg, agg6 = table(db_url, RAW), table(db_url, AGG), table(db_url, rollups.ROLLUP_6H)
     again = Backfill(db_url, span_s=SPAN_S, end=END, out=None, alerts=False).run()
     assert again.stored == 0 and again.fast_chunks == 0
-    assert table(db_url, RAW) == raw and table(db_url, AGG) == agg
+    assert table(db_url, RAW) == raw and table(db_url, AGG) == agg and table(db_url, rollups.ROLLUP_6H) == agg6
 
 
 def test_live_minutes_are_left_alone_and_latest_never_goes_back(pg_cluster, db_url):

@@ -290,3 +290,93 @@ def test_windows_never_pass_the_declared_end(pg_cluster, db_name, window_s):
     assert pd.Timestamp(last["window_end"]) == pd.Timestamp(p.end) and bool(last["partial"])
     assert not data["partial"].iloc[:-1].any()
     assert (pd.to_datetime(data["window_end"]) - pd.to_datetime(data["window_start"]))[:-1].eq(step).all()
+
+
+def hours_only(monkeypatch) -> None:
+    """Plans that read no 6-hour rollup: everything from the 1-hour windows (the read before migration 0013)."""
+    monkeypatch.setattr(trends.Plan, "six_start", property(lambda p: p.start))
+    monkeypatch.setattr(trends.Plan, "six_end", property(lambda p: p.start))
+
+
+def from_sent(sent: pd.DataFrame, p: trends.Plan) -> list[tuple]:
+    """The buckets of the plan computed here from the readings sent: (time, sensor, metric, count, min, max, mean)."""
+    inside = sent[(sent["time"] >= p.start) & (sent["time"] < p.end)]
+    bucket = inside["time"].map(lambda t: trends.align_down(t.to_pydatetime(), p.window_s))
+    grouped = inside.assign(bucket=bucket).groupby(["bucket", "sensor_id", "metric"])["value"]
+    out = grouped.agg(["count", "min", "max", "mean"]).reset_index()
+    return sorted(
+        (r.bucket.isoformat(), r.sensor_id, r.metric, r.count, r.min, r.max, r.mean) for r in out.itertuples()
+    )
+
+
+def buckets(series: pd.DataFrame) -> list[tuple]:
+    return sorted(
+        (r.time.isoformat(), r.sensor_id, r.metric, r.count, r.min, r.max, r.value) for r in series.itertuples()
+    )
+
+
+def same_buckets(got: list[tuple], expected: list[tuple]) -> None:
+    assert [g[:6] for g in got] == [e[:6] for e in expected]  # keys, count, min, max exactly
+    assert [g[6] for g in got] == pytest.approx([e[6] for e in expected], rel=1e-12)  # means to float rounding
+
+
+@pytest.mark.parametrize("window_s", [6 * 3600, 86400])
+def test_the_rollup_read_equals_the_hourly_read_and_the_readings(pg_cluster, db_name, monkeypatch, window_s):
+    """Six days of readings (every 7 min 13 s, two sensors, two metrics), written in batches of 5 hours and then a
+    late batch into old windows: the Trends read of 6-hour and 1-day buckets through sensor_data_agg_6h is the read
+    through the 1-hour windows alone, and both are what the readings sent give (counted here), for the page's range
+    (from an unaligned start to an end inside an hour: the edges come from hours and minutes) and for its comparison
+    period."""
+    first, start = datetime(2026, 11, 16, 5, 17, tzinfo=UTC), datetime(2026, 11, 19, 5, 17, tzinfo=UTC)
+    times = [first + timedelta(seconds=433 * k) for k in range(6 * 86400 // 433)]
+    rng = np.random.default_rng(7)
+    sent = pd.DataFrame(
+        [
+            (t, sensor, metric, float(rng.normal(40, 15)))
+            for t in times
+            for sensor in (AQ1, AQ2)
+            for metric in ("pm10", "no2")
+        ],
+        columns=["time", "sensor_id", "metric", "value"],
+    )
+    sent["time"] = pd.to_datetime(sent["time"], utc=True)
+    late = sent.sample(frac=0.1, random_state=3)  # arrive after everything else
+    on_time = sent.drop(late.index)
+    with Writer(pg_cluster.url(db_name)) as writer:
+        for _, batch in on_time.groupby(on_time["time"].dt.floor("5h")):
+            writer.write(batch)
+        writer.write(late)
+    engine = make_engine(pg_cluster.url(db_name, user="madinina_reader"))
+    end = times[-1] - timedelta(minutes=95, seconds=20)  # inside an hour, past the last whole 6 hours
+    kwargs = dict(sensor_ids=(AQ1, AQ2), metrics=("pm10", "no2"), window_s=window_s)
+    try:
+        p = trends.plan(start, end, window_s, series=4)
+        assert p.source == "agg" and p.window_s == window_s and p.base_window_s == 3600
+        assert p.start < p.six_end and p.six_start == p.start  # the rollup is read ...
+        assert p.six_end < p.hour_end < p.end  # ... with hours and minutes after it
+        prev_start, prev_end = trends.previous_range(p)
+        through_rollup = [
+            buckets(trends.windowed_series(engine, start=start, end=end, **kwargs)),
+            buckets(trends.windowed_series(engine, start=prev_start, end=prev_end, **kwargs)),
+        ]
+        hours_only(monkeypatch)
+        through_hours = [
+            buckets(trends.windowed_series(engine, start=start, end=end, **kwargs)),
+            buckets(trends.windowed_series(engine, start=prev_start, end=prev_end, **kwargs)),
+        ]
+    finally:
+        engine.dispose()
+    expected = [from_sent(sent, p), from_sent(sent, trends.plan(prev_start, prev_end, window_s, series=4))]
+    assert expected[0] and expected[1]  # both periods hold readings
+    for got_rollup, got_hours, want in zip(through_rollup, through_hours, expected, strict=True):
+        same_buckets(got_rollup, want)
+        same_buckets(got_hours, want)
+
+
+def test_buckets_smaller_than_six_hours_read_no_rollup():
+    start, end = datetime(2026, 11, 19, 5, 0, tzinfo=UTC), datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    for window_s in (3600, 900):
+        p = trends.plan(start, end, window_s, series=1)
+        assert p.six_start == p.six_end == p.start
+    p = trends.plan(start, end, 6 * 3600, series=1)
+    assert (p.six_start, p.six_end) == (datetime(2026, 11, 19, 4, tzinfo=UTC), datetime(2026, 11, 21, 4, tzinfo=UTC))

@@ -141,38 +141,3 @@ def test_a_row_written_behind_the_writers_back_falls_back_to_the_safe_path(db_ur
 AGG = """SELECT sensor_id, metric, window_start, window_end, count, avg, min, max, round(stddev::numeric, 9),
                 n_warning, n_critical, n_fault, sum_value, sum_sq
            FROM sensor_data_agg ORDER BY 1, 2, 3, 4"""
-
-
-def windows_frame(conn, size: str) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        cur.execute("SELECT * FROM sensor_data_agg WHERE window_end - window_start = %s::interval", (size,))
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
-
-def test_windows_computed_elsewhere_give_the_same_larger_windows(db_url, conn):
-    """upsert_windows (the Spark job's sink) takes complete 1-minute windows and derives the 5-minute sliding and
-    1-hour windows from them: the same rows as the lite writer builds from the readings, replay-safe."""
-    with Writer(db_url) as writer:
-        writer.write(frame(BATCH), batch_id="b1")
-        expected = table(conn, AGG)
-        minutes = windows_frame(conn, "1 minute")
-        with conn.cursor() as cur:
-            cur.execute("DELETE FROM sensor_data_agg")
-        conn.commit()
-        assert writer.upsert_windows(minutes) == len(expected)
-        assert table(conn, AGG) == expected
-        writer.upsert_windows(minutes)  # a replayed micro-batch
-        assert table(conn, AGG) == expected
-
-        # A minute emitted again with more readings (Spark's update mode): the windows containing it follow.
-        later = minutes[(minutes.sensor_id == "s1") & (minutes.window_start == pd.Timestamp("2026-11-22T10:01Z"))]
-        later = later.assign(count=2, sum_value=50.0 + 20.0, sum_sq=2500.0 + 400.0, min=20.0, avg=35.0)
-        writer.upsert_windows(later)
-        hour = table(
-            conn,
-            "SELECT count, sum_value, min, n_critical FROM sensor_data_agg WHERE sensor_id = 's1'"
-            " AND window_end - window_start = interval '1 hour'",
-        )
-        assert hour == [(4, 110.0, 10.0, 1)]
-        with pytest.raises(ValueError, match="60-second windows only"):
-            writer.upsert_windows(windows_frame(conn, "1 hour"))
