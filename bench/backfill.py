@@ -5,21 +5,60 @@
   backfill  `python -m ingestion backfill 7d` as the run command starts it (ingestion.backfill.Backfill, step
             60 s, the default network): readings, seconds, readings/s, and its ratio to the writer
   backfill again  the same range a second time (nothing new: what a restart costs)
+  --before REV    first the backfill of that git revision (its whole ingestion/ package, exported with git archive,
+                  run in a subprocess) on a fresh database of the same server, then this one: ratio after / before
 
 DESIGN §6 target: 7 days of the default network in <= 20 s on 2 cores.
-Usage: .venv/bin/python -m bench.backfill [--days 7] [--writer-rows 1000000] [--no-alerts]
+Usage: .venv/bin/python -m bench.backfill [--days 7] [--writer-rows 1000000] [--no-alerts] [--before REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg2
 
 from bench.branches import branch_servers, url_for
 from bench.ingest import bench_writer, drop_db, fresh_db, make_rows
 from ingestion.backfill import Backfill
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run in the subprocess, with the revision's ingestion/ first on sys.path (everything else from this checkout).
+_BEFORE = """
+import json, sys
+from ingestion.backfill import Backfill
+r = Backfill(sys.argv[1], span_s=float(sys.argv[2]), step_s=float(sys.argv[3]), end=float(sys.argv[4]), out=None,
+             alerts=sys.argv[5] == "1").run()
+print(json.dumps({"readings": r.readings, "seconds": r.seconds, "alerts": r.alerts}))
+"""
+
+
+def export_ingestion(revision: str, into: Path) -> Path:
+    """The ingestion/ package as it was at `revision`, under `into`."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "ingestion"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def backfill_before(code: Path, url: str, args, end: float) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(ROOT)])}
+    argv = [url, str(args.days * 86400), str(args.step), str(end), "0" if args.no_alerts else "1"]
+    done = subprocess.run(
+        [sys.executable, "-c", _BEFORE, *argv], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def alerts_by_hour(url: str) -> dict[int, int]:
@@ -42,7 +81,10 @@ def main() -> None:
     parser.add_argument("--writer-rows", type=int, default=1_000_000)
     parser.add_argument("--no-alerts", action="store_true", help="leave out the historic alerts evaluation")
     parser.add_argument("--branch", choices=["plain", "timescaledb"], help="measure one branch only")
+    parser.add_argument("--before", metavar="REV", help="also time the backfill of this git revision, first")
     args = parser.parse_args()
+    before_code = export_ingestion(args.before, Path(tempfile.mkdtemp())) if args.before else None
+    befores = {}
 
     rows = make_rows(args.writer_rows)
     results = {}
@@ -56,6 +98,18 @@ def main() -> None:
             finally:
                 drop_db(admin, db)
             print(f"{branch:12s} writer   {len(rows):>10,} readings in {writer_s:7.2f}s", flush=True)
+            if before_code:
+                db = fresh_db(admin)
+                try:
+                    befores[branch] = backfill_before(before_code, url_for(admin, db), args, time.time())
+                finally:
+                    drop_db(admin, db)
+                b = befores[branch]
+                print(
+                    f"{branch:12s} backfill of {args.before}: {b['readings']:>10,} readings in {b['seconds']:7.2f}s "
+                    f"({b['alerts']} alerts)",
+                    flush=True,
+                )
             db = fresh_db(admin)
             try:
                 url = url_for(admin, db)
@@ -72,7 +126,8 @@ def main() -> None:
             first, again = runs
             print(
                 f"{branch:12s} backfill {first.readings:>10,} readings in {first.seconds:7.2f}s "
-                f"({first.fast_chunks} chunks direct, {first.merged_chunks} merged, {first.alerts} alerts); "
+                f"({first.fast_chunks} chunks direct, {first.merged_chunks} merged, {first.alerts} alerts "
+                f"in {first.alerts_seconds:.2f}s); "
                 f"again {again.seconds:.2f}s ({again.stored} new)",
                 flush=True,
             )
@@ -86,11 +141,19 @@ def main() -> None:
         ("backfill seconds", lambda w, f, a: f"{f.seconds:.2f}"),
         ("backfill readings/s", lambda w, f, a: f"{f.readings / f.seconds:,.0f}"),
         ("backfill / writer", lambda w, f, a: f"{f.readings / f.seconds / w:.2f}x"),
+        ("  of which historic alerts, s", lambda w, f, a: f"{f.alerts_seconds:.2f}"),
+        ("chunks only readings/s", lambda w, f, a: f"{f.readings / (f.seconds - f.alerts_seconds):,.0f}"),
         ("historic alerts", lambda w, f, a: f"{f.alerts:,}"),
         ("second run over the same range, s", lambda w, f, a: f"{a.seconds:.2f}"),
     )
     for label, fn in lines:
         print(f"{label:34s}" + "".join(f"{fn(*r):>14s}" for r in results.values()))
+    if befores:
+        print(f"{'backfill readings/s of ' + args.before:34s}"
+              + "".join(f"{befores[b]['readings'] / befores[b]['seconds']:>14,.0f}" for b in results))  # fmt: skip
+        print(f"{'after / before':34s}" + "".join(
+            f"{f.readings / f.seconds / (befores[b]['readings'] / befores[b]['seconds']):>13.2f}x"
+            for b, (_, f, _) in results.items()))  # fmt: skip
     print(f"target: {args.days:g} days <= 20 s")
 
 

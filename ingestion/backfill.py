@@ -1,14 +1,15 @@
 """Backfill: N days of simulated history, newest first, at the writer's speed, beside the live ingestion.
 
 Order: the last hour, then the rest of the last 24 h, then the older history, each part in chunks written newest
-first (a day at the default 60 s step, on the epoch grid like the TimescaleDB raw chunks), so the Live and Trends
-pages have recent history within seconds and the range that is complete grows backwards from now.
+first (at most a day, on the epoch grid like the TimescaleDB raw chunks), so the Live and Trends pages have recent
+history within seconds and the range that is complete grows backwards from now.
 
 Each chunk is one transaction, on one of two paths:
 - fast (the range holds no reading yet, the normal case): readings and the windows computed in memory
-  (ingestion/backfill_windows.py) are sent with binary COPY into staging tables and inserted with plain INSERTs;
-  only the windows reaching outside the chunk are merged (ON CONFLICT ... additive, as the writer does). A
-  concurrent writer that got into the range first turns this into a unique violation: the chunk is redone on
+  (ingestion/backfill_windows.py) are sent with binary COPY straight into sensor_data and sensor_data_agg; only
+  the windows reaching outside the chunk, and the chunk's share of the 6-hour rollup (sensor_data_agg_6h), go
+  through staging tables and are merged (ON CONFLICT ... additive, as the writer does). A concurrent writer that
+  got into the range first turns this into a unique violation: the chunk is redone on
 - the merging path (the range already holds readings: a restart filling the gap since the last run, the live
   readings of the last minutes): minutes a series already has are left out (no backfill reading slipped between
   live ones), the rest goes through Writer.commit (idempotent, windows merged).
@@ -36,15 +37,17 @@ import numpy as np
 import pandas as pd
 import psycopg2
 import psycopg2.extras
+import pyarrow as pa
 
 from ingestion import backfill_sql as q
 from ingestion.backfill_plan import Chunk, ledger_row, local_text, lower_backend_priority, plan, ts_ns, ts_s
-from ingestion.backfill_windows import STATUSES, binary_copy, chunk_windows, status_codes
+from ingestion.backfill_windows import STATUSES, chunk_windows, copy_payload, rollup_6h, status_codes, timestamps
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
 from ingestion.writer_sql import _LEDGER
 
 log = logging.getLogger(__name__)
+RAW_SLICE_NS = 6 * 3600 * 10**9  # migration 0009: the raw hypertable's chunk interval
 
 
 @dataclass
@@ -57,7 +60,9 @@ class Prepared:
     values: np.ndarray
     status: np.ndarray
     readings_copy: bytes
-    windows_copy: bytes
+    windows_copy: bytes  # the windows lying inside the chunk: new rows
+    edges_copy: bytes  # the windows reaching outside it: merged
+    rollup_copy: bytes  # its share of the 6-hour windows (sensor_data_agg_6h): merged
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class BackfillResult:
     seconds: float
     alerts: int
     state: str = "done"  # or "stopped" (Ctrl-C / SIGTERM before the end)
+    alerts_seconds: float = 0.0  # of `seconds`: the historic alerts' evaluation after the last chunk
 
 
 class Backfill:
@@ -105,6 +111,8 @@ class Backfill:
         self._pk_rank[sorted(range(len(self.sim.series)), key=self.sim.series.__getitem__)] = np.arange(
             len(self.sim.series)
         )
+        self._sensor_ids = pa.array([s for s, _ in self.sim.series], type=pa.string())
+        self._metrics = pa.array([m for _, m in self.sim.series], type=pa.string())
         self.run_id = f"backfill-{uuid.uuid4().hex[:8]}"
         self.total = sum(self._expected_rows(c) for c in self.chunks)
         self.done = self.stored = 0
@@ -122,28 +130,49 @@ class Backfill:
         t_ns, codes, values = np.asarray(t_ns, np.int64), np.asarray(codes, np.int32), np.asarray(values, float)
         status = status_codes(codes, values, thresholds)
         if not encode:  # for the merging path: the arrays only
-            return Prepared(chunk, t_ns, codes, values, status, b"", b"")
+            return Prepared(chunk, t_ns, codes, values, status, b"", b"", b"", b"")
         a_ns, b_ns = int(round(chunk.start * 1e9)), int(round(chunk.end * 1e9))
         w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns)
-        # Rows in primary-key order: consecutive inserts land on the same index pages (measured: readings -25 %,
-        # windows -20 % of the INSERT time against the generator's order).
-        o = np.lexsort((t_ns, self._pk_rank[codes]))
-        readings = binary_copy(
-            [(t_ns[o], "timestamptz"), (codes[o], "int4"), (values[o], "float8"), (status[o], "int2")]
+        # Rows in primary-key order (consecutive inserts land on the same index pages: measured, readings -25 %,
+        # windows -20 % of the INSERT time against the generator's order) within each 6-hour slice, the raw chunk
+        # of the TimescaleDB branch: COPY fills one chunk after the other instead of switching at every series.
+        o = np.lexsort((t_ns, self._pk_rank[codes], t_ns // RAW_SLICE_NS))
+        readings = copy_payload(
+            {
+                "time": timestamps(t_ns[o]),
+                **self._keys(codes[o]),
+                "value": values[o],
+                "status": pa.array(np.array(STATUSES, dtype=object)[status[o]], type=pa.string()),
+            }
         )
+        inside = edges = rollup = b""
         if w:
             o = np.lexsort((w["window_end"], w["window_start"], self._pk_rank[w["code"]]))
-            w = {name: column[o] for name, column in w.items()}
-        windows = b""
-        if w:
-            windows = binary_copy(
-                [(w["window_start"], "timestamptz"), (w["window_end"], "timestamptz"), (w["code"], "int4")]
-                + [(w[c], "float8") for c in ("avg", "min", "max")]
-                + [(w["count"], "int8"), (w["stddev"], "float8")]
-                + [(w[c], "int4") for c in ("n_warning", "n_critical", "n_fault")]
-                + [(w["sum_value"], "float8"), (w["sum_sq"], "float8"), (w["internal"], "bool")]
-            )
-        return Prepared(chunk, t_ns, codes, values, status, readings, windows)
+            internal = w["internal"][o]
+            inside, edges = (self._windows_payload(w, o[internal == part]) for part in (True, False))
+            r = rollup_6h(t_ns, codes, values, status, len(self.sim.series))
+            rollup = self._windows_payload(r, np.lexsort((r["window_start"], self._pk_rank[r["code"]])))
+        return Prepared(chunk, t_ns, codes, values, status, readings, inside, edges, rollup)
+
+    def _keys(self, codes: np.ndarray) -> dict[str, pa.Array]:
+        index = pa.array(codes, type=pa.int32())
+        return {"sensor_id": self._sensor_ids.take(index), "metric": self._metrics.take(index)}
+
+    def _windows_payload(self, w: dict[str, np.ndarray], rows: np.ndarray) -> bytes:
+        if not len(rows):
+            return b""
+        pick = {name: column[rows] for name, column in w.items()}
+        return copy_payload(
+            {
+                "window_start": timestamps(pick["window_start"]),
+                "window_end": timestamps(pick["window_end"]),
+                **self._keys(pick["code"]),
+                **{c: pick[c] for c in ("avg", "min", "max", "count")},
+                "stddev": pa.array(pick["stddev"], type=pa.float64(), from_pandas=True),  # NaN (one reading) -> NULL
+                **{c: pick[c].astype(np.int32) for c in ("n_warning", "n_critical", "n_fault")},
+                **{c: pick[c] for c in ("sum_value", "sum_sq")},
+            }
+        )
 
     # -- database ---------------------------------------------------------------------------------------------
     def _thresholds(self, writer: Writer) -> np.ndarray:
@@ -160,14 +189,6 @@ class Backfill:
             [[np.nan if v is None else v for v in by_metric.get(m, (None,) * 4)] for _, m in self.sim.series],
             dtype=float,
         ).reshape(-1, 4)
-
-    def _staging(self, cur) -> None:
-        cur.execute(q.STAGING_DDL)
-        cur.execute(q.SERIES_COUNT)
-        if cur.fetchone()[0] != len(self.sim.series):
-            cur.execute("TRUNCATE backfill_series")
-            rows = [(code, s, m) for code, (s, m) in enumerate(self.sim.series)]
-            psycopg2.extras.execute_values(cur, q.SERIES_FILL, rows, page_size=2000)
 
     def _latest_rows(self, p: Prepared) -> list[tuple]:
         last = np.full(len(self.sim.series), -1, dtype=np.int64)
@@ -199,20 +220,24 @@ class Backfill:
         def work(conn):
             with conn.cursor() as cur:
                 cur.execute("SET LOCAL synchronous_commit = off")  # a lost chunk is simply written by the next run
-                self._staging(cur)
                 # up to the end of the chunk's last minute: a minute that has live readings gets none from here
                 cur.execute(q.RAW_IN_RANGE, {"a": ts_s(p.chunk.start), "b": ts_s(math.ceil(p.chunk.end / 60) * 60)})
                 if cur.fetchone()[0]:
                     return None
+                # plain COPY, no ON CONFLICT: a row that exists (a concurrent writer) is a unique violation
                 cur.copy_expert(q.COPY_READINGS, io.BytesIO(p.readings_copy))
-                cur.execute(q.INSERT_READINGS)
                 stored = cur.rowcount
                 # sensor_latest, then windows, each in key order: the live writer's order, so no deadlock
                 psycopg2.extras.execute_values(cur, q.LATEST, latest, page_size=2000)
                 if p.windows_copy:
                     cur.copy_expert(q.COPY_WINDOWS, io.BytesIO(p.windows_copy))
-                    cur.execute(q.INSERT_WINDOWS)
+                if p.edges_copy:
+                    cur.execute(q.EDGES_DDL)
+                    cur.copy_expert(q.COPY_EDGES, io.BytesIO(p.edges_copy))
                     cur.execute(q.MERGE_EDGE_WINDOWS)
+                if p.rollup_copy:
+                    cur.execute(q.ROLLUP_6H_DDL)
+                    cur.copy_expert(q.COPY_ROLLUP_6H, io.BytesIO(p.rollup_copy))
                     cur.execute(q.MERGE_6H_WINDOWS)
                 self._installed_at(cur, installed)
                 cur.execute(_LEDGER, ledger_row(batch_id, len(p.t_ns), stored))
@@ -357,6 +382,7 @@ class Backfill:
         the next chunk is generated), newest first; then the historic alerts."""
         self.started = time.monotonic()
         fast = merged = alerts = 0
+        alerts_started = None
         self._local, self._writers = threading.local(), []
         with Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop) as writer:
             writer._with_retry(lower_backend_priority)  # it runs the historic alerts: a long statement
@@ -403,6 +429,7 @@ class Backfill:
                     self._progress(writer, "running", "alerts", covered)
                     # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
                     bounds = {"start": ts_s(self.chunks[-1].start), "end": ts_s(self.end)}
+                    alerts_started = time.monotonic()
                     alerts = writer._with_retry(
                         lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30)
                     )
@@ -414,8 +441,9 @@ class Backfill:
                 for worker in self._writers:
                     worker.close()
             self._progress(writer, state, "", covered, message)
-        seconds = time.monotonic() - self.started
-        return BackfillResult(self.done, self.stored, fast, merged, seconds, alerts, state)
+        now = time.monotonic()
+        alerts_s = 0.0 if alerts_started is None else now - alerts_started
+        return BackfillResult(self.done, self.stored, fast, merged, now - self.started, alerts, state, alerts_s)
 
     def _installed(self, writer: Writer) -> dict[str, int]:
         def work(conn):

@@ -6,9 +6,8 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-import pandas as pd
 import psycopg2
 
 NICENESS = 10  # the backfill's processes, against 0 for the live ingestion and the dashboard
@@ -94,7 +93,8 @@ def lower_priority() -> None:
 
 
 def ts_ns(t_ns) -> datetime:
-    return pd.Timestamp(int(t_ns), unit="ns", tz="UTC").to_pydatetime()
+    seconds, ns = divmod(int(t_ns), 10**9)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=ns // 1000)
 
 
 def ts_s(t: float) -> datetime:

@@ -1,76 +1,50 @@
-"""The SQL of the backfill (ingestion/backfill.py). Staging tables are session-temporary and filled with binary
-COPY; the series table maps the simulator's series codes to (sensor_id, metric) once per session."""
+"""The SQL of the backfill (ingestion/backfill.py). A chunk's readings and inner windows are COPYed (binary)
+straight into sensor_data and sensor_data_agg; the windows reaching outside the chunk go through a
+session-temporary staging table and are merged as the writer merges."""
 
 from __future__ import annotations
 
-from ingestion.writer_sql import AGG_6H_INSERT, AGG_6H_MERGE, AGG_6H_ORIGIN, AGG_MERGE
+from ingestion.writer_sql import AGG_6H_INSERT, AGG_6H_MERGE, AGG_MERGE
 
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS backfill_series (
-    code integer PRIMARY KEY, sensor_id text NOT NULL, metric text NOT NULL
-);
-CREATE TEMP TABLE IF NOT EXISTS backfill_readings (
-    time timestamptz NOT NULL, code integer NOT NULL, value double precision NOT NULL, status smallint NOT NULL
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS backfill_windows (
-    window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, code integer NOT NULL,
-    avg double precision NOT NULL, min double precision NOT NULL, max double precision NOT NULL,
-    count bigint NOT NULL, stddev double precision NOT NULL, n_warning integer NOT NULL,
+_WINDOW_COLUMNS = (
+    "window_start, window_end, sensor_id, metric, avg, min, max, count, stddev, n_warning, n_critical, n_fault,"
+    " sum_value, sum_sq"
+)
+# ingested_at / updated_at take their default, now(): the commit clock the archives read.
+COPY_READINGS = "COPY sensor_data (time, sensor_id, metric, value, status) FROM STDIN WITH (FORMAT binary)"
+COPY_WINDOWS = f"COPY sensor_data_agg ({_WINDOW_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+
+EDGES_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS backfill_edges (
+    window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, sensor_id text NOT NULL,
+    metric text NOT NULL, avg double precision NOT NULL, min double precision NOT NULL,
+    max double precision NOT NULL, count bigint NOT NULL, stddev double precision, n_warning integer NOT NULL,
     n_critical integer NOT NULL, n_fault integer NOT NULL, sum_value double precision NOT NULL,
-    sum_sq double precision NOT NULL, internal boolean NOT NULL
-) ON COMMIT DELETE ROWS;
+    sum_sq double precision NOT NULL
+) ON COMMIT DELETE ROWS
 """
-SERIES_COUNT = "SELECT count(*) FROM backfill_series"
-SERIES_FILL = "INSERT INTO backfill_series (code, sensor_id, metric) VALUES %s"
-
-COPY_READINGS = "COPY backfill_readings (time, code, value, status) FROM STDIN WITH (FORMAT binary)"
-COPY_WINDOWS = (
-    "COPY backfill_windows (window_start, window_end, code, avg, min, max, count, stddev, n_warning, n_critical,"
-    " n_fault, sum_value, sum_sq, internal) FROM STDIN WITH (FORMAT binary)"
-)
-
-_STATUS_TEXT = "(ARRAY['ok', 'warning', 'critical', 'fault'])[r.status + 1]"
-
-# A chunk whose range held nothing: plain inserts, no speculative insertion (the unique indexes still guard: a
-# concurrent writer that got there first makes this fail with a unique violation, and the chunk is redone on the
-# merging path).
-INSERT_READINGS = f"""
-INSERT INTO sensor_data (time, sensor_id, metric, value, status, ingested_at)
-SELECT r.time, s.sensor_id, s.metric, r.value, {_STATUS_TEXT}, now()
-  FROM backfill_readings r JOIN backfill_series s USING (code)
-"""
-
-_WINDOW_SELECT = """
-SELECT w.window_start, w.window_end, s.sensor_id, s.metric, w.avg, w.min, w.max, w.count,
-       CASE WHEN w.count > 1 THEN w.stddev END, w.n_warning, w.n_critical, w.n_fault, w.sum_value, w.sum_sq, now()
-  FROM backfill_windows w JOIN backfill_series s USING (code)
-"""
-_WINDOW_INSERT = """
-INSERT INTO sensor_data_agg AS a (window_start, window_end, sensor_id, metric, avg, min, max, count, stddev,
-                                  n_warning, n_critical, n_fault, sum_value, sum_sq, updated_at)
-"""
-INSERT_WINDOWS = _WINDOW_INSERT + _WINDOW_SELECT + " WHERE w.internal"
+COPY_EDGES = f"COPY backfill_edges ({_WINDOW_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 # Rows locked in key order (as the writer does), so that two writers merging the same windows wait, never deadlock.
-MERGE_EDGE_WINDOWS = (
-    _WINDOW_INSERT + _WINDOW_SELECT + " WHERE NOT w.internal ORDER BY s.sensor_id, s.metric, w.window_start,"
-    " w.window_end\n" + AGG_MERGE
-)
-# The chunk's share of each 6-hour window (sensor_data_agg_6h): the sum of its 1-hour windows, edge hours included
-# (each holds exactly the chunk's readings of that hour), merged additively like every window the chunk touches, in
-# lane 1 (older readings: never the live writer's row).
+MERGE_EDGE_WINDOWS = f"""
+INSERT INTO sensor_data_agg AS a ({_WINDOW_COLUMNS}, updated_at)
+SELECT {_WINDOW_COLUMNS}, now()
+  FROM backfill_edges
+ ORDER BY sensor_id, metric, window_start, window_end
+{AGG_MERGE}
+"""
+# The chunk's share of each 6-hour window of sensor_data_agg_6h (migration 0013), computed in memory from its
+# readings (backfill_windows.rollup_6h). Always merged additively: a 6-hour window on a Martinique midnight holds
+# other chunks' hours too (a day chunk on the epoch grid cuts two of them), and a day has ~1,000 such rows. Lane 1
+# (older readings: never the live writer's row, which it may advance meanwhile), after sensor_data_agg and in key
+# order, as every writer.
+ROLLUP_6H_DDL = EDGES_DDL.replace("backfill_edges", "backfill_6h")
+COPY_ROLLUP_6H = COPY_EDGES.replace("backfill_edges", "backfill_6h")
 MERGE_6H_WINDOWS = f"""
 {AGG_6H_INSERT}
-SELECT h.w, h.w + interval '6 hours', s.sensor_id, s.metric, 1, h.sv / h.n, h.lo, h.hi, h.n,
-       CASE WHEN h.n > 1 THEN sqrt(greatest(0, (h.ss - h.sv ^ 2 / h.n) / (h.n - 1))) END,
-       h.nw, h.nc, h.nf, h.sv, h.ss, now()
-  FROM (SELECT date_bin(interval '6 hours', w.window_start, {AGG_6H_ORIGIN}) AS w, w.code, sum(w.count) AS n,
-               sum(w.sum_value) AS sv, sum(w.sum_sq) AS ss, min(w.min) AS lo, max(w.max) AS hi,
-               sum(w.n_warning) AS nw, sum(w.n_critical) AS nc, sum(w.n_fault) AS nf
-          FROM backfill_windows w
-         WHERE w.window_end - w.window_start = interval '1 hour'
-         GROUP BY 1, 2) h
-  JOIN backfill_series s USING (code)
- ORDER BY s.sensor_id, s.metric, h.w
+SELECT window_start, window_end, sensor_id, metric, 1, avg, min, max, count, stddev, n_warning, n_critical, n_fault,
+       sum_value, sum_sq, now()
+  FROM backfill_6h
+ ORDER BY sensor_id, metric, window_start
 {AGG_6H_MERGE}
 """
 

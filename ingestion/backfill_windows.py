@@ -1,4 +1,5 @@
-"""The backfill's in-memory half: a chunk's windows computed with numpy, and PostgreSQL binary COPY payloads.
+"""The backfill's in-memory half: a chunk's windows computed with numpy, and PostgreSQL binary COPY payloads
+(encoded from Arrow by pgpq).
 
 The writer (ingestion/writer.py) derives windows in SQL from the rows it really inserted, which is right for live
 batches that may overlap anything. A backfill chunk whose time range holds nothing yet is different: all its
@@ -7,19 +8,26 @@ generated arrays (one vectorised pass) and inserted without ON CONFLICT. Only th
 chunk (5-minute sliding windows at its edges, a partial first or last hour) hold readings from elsewhere: they are
 marked `internal = False` and merged additively, exactly as the writer merges a batch.
 
-Same definitions as ingestion/writer_sql.py: WINDOWS, windows aligned on the epoch, stddev = sample standard
-deviation (NULL for one reading; sent as NaN and turned into NULL in SQL)."""
+The chunk's share of each 6-hour window of the rollup (sensor_data_agg_6h) is computed here too, from the same
+readings; it is always merged.
+
+Same definitions as ingestion/writer_sql.py: WINDOWS, windows aligned on the epoch, 6-hour windows on
+AGG_6H_ORIGIN, stddev = sample standard deviation (NULL for one reading: NaN here, sent as NULL)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pgpq
+import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ingestion.writer_sql import WINDOWS
+from ingestion.writer_sql import AGG_6H_ORIGIN, WINDOWS
 
 MINUTE_NS = 60 * 10**9
+ROLLUP_NS = 6 * 3600 * 10**9  # sensor_data_agg_6h (migration 0013)
+# Its bins' origin, from the writer's SQL literal (timestamptz '2000-01-01 04:00:00+00': a Martinique midnight)
+ROLLUP_ORIGIN_NS = int(np.datetime64(AGG_6H_ORIGIN.split("'")[1].removesuffix("+00"), "ns").astype(np.int64))
 STATUSES = ("ok", "warning", "critical", "fault")  # status codes 0..3 of the backfill arrays
-PG_EPOCH_US = 946_684_800 * 10**6  # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC
 
 assert WINDOWS == ((60, 60), (300, 60), (3600, 3600)), "backfill_windows computes exactly these windows"
 
@@ -71,7 +79,13 @@ def _rows(cells, keep: np.ndarray, start_ns: np.ndarray, size_ns: int, code: np.
 
 
 def chunk_windows(
-    t_ns: np.ndarray, codes: np.ndarray, values: np.ndarray, status: np.ndarray, n_series: int, a_ns: int, b_ns: int
+    t_ns: np.ndarray,
+    codes: np.ndarray,
+    values: np.ndarray,
+    status: np.ndarray,
+    n_series: int,
+    a_ns: int,
+    b_ns: int,
 ) -> dict[str, np.ndarray]:
     """Every window of WINDOWS holding at least one of the readings (all inside [a_ns, b_ns)), as columns; a
     window lying entirely inside [a_ns, b_ns) has internal = True (complete: the chunk holds all its readings)."""
@@ -111,24 +125,33 @@ def chunk_windows(
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
+def rollup_6h(
+    t_ns: np.ndarray, codes: np.ndarray, values: np.ndarray, status: np.ndarray, n_series: int
+) -> dict[str, np.ndarray]:
+    """The readings' share of each 6-hour window of sensor_data_agg_6h they fall in, as columns (those of
+    chunk_windows; `internal` means nothing here: every one is merged)."""
+    if len(t_ns) == 0:
+        return {}
+    b0 = (int(t_ns.min()) - ROLLUP_ORIGIN_NS) // ROLLUP_NS * ROLLUP_NS + ROLLUP_ORIGIN_NS
+    n_bins = int((int(t_ns.max()) - b0) // ROLLUP_NS) + 1
+    cells = _cells(codes.astype(np.int64) * n_bins + (t_ns - b0) // ROLLUP_NS, n_series * n_bins, values, status)
+    series = np.repeat(np.arange(n_series, dtype=np.int32), n_bins)
+    start = np.tile(b0 + ROLLUP_NS * np.arange(n_bins, dtype=np.int64), n_series)
+    return _rows(cells, cells[0] > 0, start, ROLLUP_NS, series, b0, b0)
+
+
 # --- PostgreSQL binary COPY ---------------------------------------------------------------------------------------
 
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes()
-_TRAILER = np.array([-1], dtype=">i2").tobytes()
-_TYPES = {"timestamptz": ">i8", "int8": ">i8", "int4": ">i4", "int2": ">i2", "float8": ">f8", "bool": "u1"}
+
+def copy_payload(columns: dict[str, pa.Array | np.ndarray]) -> bytes:
+    """A COPY ... (FORMAT binary) payload of these columns, in this order, encoded by pgpq (Rust, from Arrow): no
+    per-row Python, no text formatting or parsing on either side. Timestamps as Arrow timestamps (µs, UTC); a
+    float column given as an Arrow array with nulls sends NULL."""
+    table = pa.table(columns)
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(table.schema)
+    return b"".join([encoder.write_header(), *map(encoder.write_batch, table.to_batches()), encoder.finish()])
 
 
-def binary_copy(columns: list[tuple[np.ndarray, str]]) -> bytes:
-    """A COPY ... (FORMAT binary) payload of fixed-width, non-NULL columns (numpy arrays with their PostgreSQL
-    type: timestamptz as int64 ns since the Unix epoch, int8, int4, int2, float8, bool). Built as one numpy
-    structured array: no per-row Python, no text formatting or parsing on either side."""
-    n = len(columns[0][0])
-    fields = [("n", ">i2")]
-    for i, (_, pg_type) in enumerate(columns):
-        fields += [(f"l{i}", ">i4"), (f"v{i}", _TYPES[pg_type])]
-    rows = np.empty(n, dtype=np.dtype(fields))
-    rows["n"] = len(columns)
-    for i, (array, pg_type) in enumerate(columns):
-        rows[f"l{i}"] = np.dtype(_TYPES[pg_type]).itemsize
-        rows[f"v{i}"] = array // 1000 - PG_EPOCH_US if pg_type == "timestamptz" else array
-    return _HEADER + rows.tobytes() + _TRAILER
+def timestamps(t_ns: np.ndarray) -> pa.Array:
+    """Epoch nanoseconds as an Arrow timestamp column (µs, UTC: PostgreSQL's resolution; the grid is whole µs)."""
+    return pa.array(np.asarray(t_ns, dtype=np.int64) // 1000, type=pa.timestamp("us", tz="UTC"))

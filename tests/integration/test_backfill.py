@@ -169,6 +169,15 @@ def test_a_stop_ends_the_run_early_and_says_so(db_url):
     assert stored == first.stored  # whole chunks only
     again = Backfill(db_url, span_s=2 * 86400, end=END, out=None, alerts=False).run()
     assert stored + again.stored == again.readings
+    # each reading stored exactly once and counted once in each of its windows, against what the simulator sends
+    start = plan(END, 2 * 86400, 60.0, 1)[-1].start
+    sent = sum(len(frame) for frame in Simulator(seed=42).history(start, END, step_s=60.0))
+    assert table(db_url, "SELECT count(*) FROM sensor_data") == [(sent,)]
+    per_window = table(
+        db_url,
+        "SELECT extract(epoch FROM window_end - window_start)::int, sum(count) FROM sensor_data_agg GROUP BY 1 ORDER BY 1",
+    )
+    assert per_window == [(60, sent), (300, 5 * sent), (3600, sent)]  # a reading is in 5 sliding 5-minute windows
 
 
 def test_the_backfill_backend_yields_the_cpu(db_url):
