@@ -236,30 +236,37 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     # -- the executor side: a task's ranges, each in order ----------------------------------------------------
     def read(self, partition: Ranges):
-        consumer = _executor_consumer(self.options)
-        rows = _read_ranges(consumer, partition.ranges)
-        for one in partition.ranges:  # range after range, each in offset order: a replay hands on the same sequence
-            got = rows[(one.topic, one.partition)]
-            for first in range(0, len(got), BATCH_ROWS):
-                yield _record_batch(got[first : first + BATCH_ROWS])
+        yield from _read_ranges(_executor_consumer(self.options), partition.ranges)
 
 
-def _read_ranges(consumer, ranges: tuple[Range, ...]) -> dict[tuple[str, int], list[tuple]]:
-    """The records of a task's ranges, read at once (one assignment, the partitions fetched together: one round
-    trip rather than one per range), as rows per (topic, partition). The task holds its messages in memory anyway
-    (partition.messages_of)."""
+def _read_ranges(consumer, ranges: tuple[Range, ...]):
+    """The records of a task's ranges as Arrow record batches: range after range, each in offset order, so a replay
+    hands on the same sequence. The partitions are fetched together (one assignment: one round trip rather than
+    one per range); the range being handed on streams, the later ones wait in memory (the task holds its messages
+    anyway, partition.messages_of)."""
     from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-    ends = {(r.topic, r.partition): r.end for r in ranges}
-    position = {(r.topic, r.partition): r.start for r in ranges}
-    rows: dict[tuple[str, int], list[tuple]] = {key: [] for key in ends}
+    keys = [(r.topic, r.partition) for r in ranges]
+    ends = {key: r.end for key, r in zip(keys, ranges, strict=True)}
+    position = {key: r.start for key, r in zip(keys, ranges, strict=True)}
+    rows: dict[tuple[str, int], list[tuple]] = {key: [] for key in keys}
+    current = 0  # the range being handed on
     consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
     try:
         progress = time.monotonic()
-        while remaining := sum(ends[key] - position[key] for key in ends if position[key] < ends[key]):
+        while current < len(keys):
+            key = keys[current]
+            if position[key] >= ends[key] or len(rows[key]) >= BATCH_ROWS:
+                done = position[key] >= ends[key]
+                while len(rows[key]) >= BATCH_ROWS or (done and rows[key]):
+                    yield _record_batch(rows[key][:BATCH_ROWS])
+                    rows[key] = rows[key][BATCH_ROWS:]
+                current += done
+                continue
             if time.monotonic() - progress > STALL_S:
-                behind = {key: position[key] for key in ends if position[key] < ends[key]}
+                behind = {k: position[k] for k in keys if position[k] < ends[k]}
                 raise TimeoutError(f"nothing read in {STALL_S:g} s from the offsets {behind}")
+            remaining = sum(ends[k] - position[k] for k in keys if position[k] < ends[k])
             # consume() waits until it has `num` messages (or the timeout): ask for no more than remain.
             for message in consumer.consume(min(BATCH_ROWS, remaining), 0.5):
                 error = message.error()
@@ -267,17 +274,16 @@ def _read_ranges(consumer, ranges: tuple[Range, ...]) -> dict[tuple[str, int], l
                     if error.code() == KafkaError._PARTITION_EOF:
                         continue  # behind the end found by the driver: more is on its way
                     raise KafkaException(error)
-                key = (message.topic(), message.partition())
-                if key not in ends or message.offset() < position[key]:
+                got = (message.topic(), message.partition())
+                if got not in ends or message.offset() < position[got]:
                     continue  # fetched for an earlier assignment of this cached consumer
-                if message.offset() >= ends[key]:  # past the range (the offsets before it may have gaps)
-                    position[key] = ends[key]
+                if message.offset() >= ends[got]:  # past the range (the offsets before it may have gaps)
+                    position[got] = ends[got]
                     continue
-                rows[key].append(_row(message))
-                position[key], progress = message.offset() + 1, time.monotonic()
+                rows[got].append(_row(message))
+                position[got], progress = message.offset() + 1, time.monotonic()
     finally:
         consumer.unassign()
-    return rows
 
 
 # Spark reuses its Python workers from task to task: each keeps one consumer (as the connector keeps a consumer

@@ -157,3 +157,75 @@ def test_a_small_micro_batch_is_one_task_and_a_large_one_a_task_per_partition():
     assert [[r.partition for r in g.ranges] for g in large] == [[0], [1]]
     reader = KafkaStreamReader({"subscribe": "t", "kafka.bootstrap.servers": "localhost:1", "minoffsetspertask": "1"})
     assert len(reader.partitions(start, {"t": {"0": 60, "1": 70, "2": 110}})) == 3  # as the connector
+
+
+class _Record:
+    """A confluent-kafka message as a consumer returns it (no error)."""
+
+    def __init__(self, partition: int, offset: int):
+        self._partition, self._offset = partition, offset
+
+    def error(self):
+        return None
+
+    def key(self):
+        return None
+
+    def value(self):
+        return f"{self._partition}:{self._offset}".encode()
+
+    def topic(self):
+        return "t"
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def timestamp(self):
+        return (1, 1_795_000_000_000)
+
+    def headers(self):
+        return None
+
+
+class _Consumer:
+    """Hands out the given records in the given order, `per_call` at a time, as the partitions are fetched together."""
+
+    def __init__(self, records, per_call):
+        self.records, self.per_call, self.assigned = list(records), per_call, None
+
+    def assign(self, partitions):
+        self.assigned = [(tp.topic, tp.partition, tp.offset) for tp in partitions]
+
+    def unassign(self):
+        self.assigned = None
+
+    def consume(self, num, timeout):
+        out, self.records = self.records[: min(num, self.per_call)], self.records[min(num, self.per_call) :]
+        return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(min_value=1, max_value=7))
+def test_a_task_reads_its_ranges_at_once_and_hands_them_on_range_after_range(rnd, per_call):
+    from ingestion.spark import kafka_source
+
+    ranges = (Range("t", 0, 10, 14), Range("t", 1, 0, 3), Range("t", 2, 5, 9))
+    # Interleaved as fetched together; a stale record of an earlier assignment, a gap (offset 12 compacted away in
+    # partition 0), records past the ranges' ends.
+    streams = [[_Record(0, o) for o in (9, 10, 11, 13, 14, 15)], [_Record(1, o) for o in range(5)],
+               [_Record(2, o) for o in range(5, 10)]]  # fmt: skip
+    merged = []
+    while any(streams):
+        merged.append(rnd.choice([s for s in streams if s]).pop(0))
+    consumer = _Consumer(merged, per_call)
+    kafka_source.BATCH_ROWS, saved = 2, kafka_source.BATCH_ROWS  # several record batches per range
+    try:
+        batches = list(kafka_source._read_ranges(consumer, ranges))
+    finally:
+        kafka_source.BATCH_ROWS = saved
+    got = [value.decode() for b in batches for value in b.column("value").to_pylist()]
+    assert got == ["0:10", "0:11", "0:13", "1:0", "1:1", "1:2", "2:5", "2:6", "2:7", "2:8"]
+    assert all(b.num_rows <= 2 for b in batches) and consumer.assigned is None
