@@ -10,10 +10,16 @@ Semantics, as the connector's:
 - offsets {"<topic>": {"<partition>": <next offset>}} live in the query's checkpoint (Spark's offsets/ log);
   nothing is committed to Kafka (no consumer group). A restart resumes from the checkpoint; a micro-batch
   replayed after a crash reads exactly the same offset ranges (`partitions` depends only on start and end);
-- one input partition per topic partition and micro-batch, so one Spark task reads a Kafka partition's range in
-  order; options `subscribe` (comma-separated topics), `startingOffsets` (earliest | latest | JSON, first start
-  only), `maxOffsetsPerTrigger` (spread over the partitions in proportion to their backlog), `failOnDataLoss`
-  (offsets the broker no longer has: fail, or go on from the earliest it has), `kafka.<librdkafka option>`;
+- one Spark task reads a Kafka partition's range in order; options `subscribe` (comma-separated topics),
+  `startingOffsets` (earliest | latest | JSON, first start only), `maxOffsetsPerTrigger` (spread over the
+  partitions in proportion to their backlog), `failOnDataLoss` (offsets the broker no longer has: fail, or go on
+  from the earliest it has), `kafka.<librdkafka option>`;
+- one difference, option `minOffsetsPerTask` (default MIN_OFFSETS_PER_TASK): consecutive ranges are read by one
+  task until it has that many offsets, so a small micro-batch (the live stream with a 1 s trigger) is one task,
+  one Python worker and one database transaction instead of one per Kafka partition — on 2 cores, 3 tasks ran in
+  two waves and tripled the per-task fixed cost (measured, docs/benchmarks.md). A large micro-batch keeps one
+  task per partition. The grouping depends only on the start and end offsets, so a replayed micro-batch is split
+  the same way (its ledger identities match); `minOffsetsPerTask=1` gives one task per partition, as the connector;
 - Trigger.AvailableNow: the ends are fixed when the query starts.
 
 Tansu: its ListOffsets(latest) counts only the first record of a partition's last record batch (measured: 3,106
@@ -40,6 +46,7 @@ SCHEMA = (
     "timestampType int, headers array<struct<key: string, value: binary>>"
 )
 BATCH_ROWS = 10_000  # rows per Arrow record batch handed to Spark
+MIN_OFFSETS_PER_TASK = 10_000  # ~40,000 readings, ~1 s of a task's work: less is not worth a task of its own
 STALL_S = 60.0  # a read that gets nothing for this long fails its task (Spark retries it)
 
 
@@ -57,13 +64,36 @@ def client_config(options: dict[str, str]) -> dict:
 
 
 @dataclass(frozen=True)
-class Range(InputPartition):
+class Range:
     """Offsets [start, end) of one topic partition in one micro-batch."""
 
     topic: str
     partition: int
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class Ranges(InputPartition):
+    """What one task reads: ranges of one or more topic partitions, one after the other."""
+
+    ranges: tuple[Range, ...]
+
+
+def grouped(ranges: list[Range], min_offsets: int) -> list[Ranges]:
+    """Consecutive ranges in groups of at least `min_offsets` offsets (the last group takes what is left over)."""
+    groups: list[list[Range]] = []
+    size = 0
+    for r in ranges:
+        if not groups or size >= min_offsets:
+            groups.append([])
+            size = 0
+        groups[-1].append(r)
+        size += r.end - r.start
+    if len(groups) > 1 and size < min_offsets:
+        leftover = groups.pop()
+        groups[-1] += leftover
+    return [Ranges(tuple(g)) for g in groups]
 
 
 class KafkaPythonSource(DataSource):
@@ -89,6 +119,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.max_offsets = int(limit) if limit else None
         self.fail_on_data_loss = options.get("failondataloss", "true").lower() != "false"
         self.timeout = float(options.get("timeout", "30"))
+        self.min_offsets_per_task = int(options.get("minoffsetspertask", MIN_OFFSETS_PER_TASK))
         self._consumer = None  # the driver's, for metadata and ends; read() makes its own on the executor
         self._target: dict | None = None  # AvailableNow: the ends when the query started
 
@@ -186,14 +217,14 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             end = _capped(begin, end, limit.max_rows)
         return self._offsets(end)
 
-    def partitions(self, start: dict, end: dict) -> list[Range]:
+    def partitions(self, start: dict, end: dict) -> list[Ranges]:
         ranges = []
-        for topic, ends in end.items():
-            for p, stop in ends.items():
+        for topic, ends in sorted(end.items()):
+            for p, stop in sorted(ends.items(), key=lambda kv: int(kv[0])):
                 begin = start.get(topic, {}).get(p, 0)
                 if stop > begin:
                     ranges.append(Range(topic, int(p), begin, stop))
-        return ranges
+        return grouped(ranges, self.min_offsets_per_task)
 
     def commit(self, end: dict) -> None:
         """Nothing to do: the offsets are in the checkpoint, and Kafka keeps the data by its retention."""
@@ -203,41 +234,56 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._consumer.close()
             self._consumer = None
 
-    # -- the executor side: one range, in order --------------------------------------------------------------
-    def read(self, partition: Range):
-        from confluent_kafka import KafkaError, KafkaException, TopicPartition
+    # -- the executor side: a task's ranges, each in order ----------------------------------------------------
+    def read(self, partition: Ranges):
+        yield from _read_ranges(_executor_consumer(self.options), partition.ranges)
 
-        consumer = _executor_consumer(self.options)
-        try:
-            consumer.assign([TopicPartition(partition.topic, partition.partition, partition.start)])
-            rows: list[tuple] = []
-            position, progress = partition.start, time.monotonic()
-            while position < partition.end:
-                if time.monotonic() - progress > STALL_S:
-                    raise TimeoutError(f"{partition}: nothing read from offset {position} in {STALL_S:g} s")
-                # consume() waits until it has `num` messages (or the timeout): ask for no more than remain.
-                for message in consumer.consume(min(BATCH_ROWS, partition.end - position), 0.5):
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            continue  # behind the end found by the driver: more is on its way
-                        raise KafkaException(error)
-                    if (message.topic(), message.partition()) != (partition.topic, partition.partition) or (
-                        message.offset() < position
-                    ):
-                        continue  # fetched for an earlier assignment of this cached consumer
-                    if message.offset() >= partition.end:
-                        position = partition.end
-                        break
-                    rows.append(_row(message))
-                    position, progress = message.offset() + 1, time.monotonic()
-                if len(rows) >= BATCH_ROWS:
-                    yield _record_batch(rows)
-                    rows = []
-            if rows:
-                yield _record_batch(rows)
-        finally:
-            consumer.unassign()
+
+def _read_ranges(consumer, ranges: tuple[Range, ...]):
+    """The records of a task's ranges as Arrow record batches: range after range, each in offset order, so a replay
+    hands on the same sequence. The partitions are fetched together (one assignment: one round trip rather than
+    one per range); the range being handed on streams, the later ones wait in memory (the task holds its messages
+    anyway, partition.messages_of)."""
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    keys = [(r.topic, r.partition) for r in ranges]
+    ends = {key: r.end for key, r in zip(keys, ranges, strict=True)}
+    position = {key: r.start for key, r in zip(keys, ranges, strict=True)}
+    rows: dict[tuple[str, int], list[tuple]] = {key: [] for key in keys}
+    current = 0  # the range being handed on
+    consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
+    try:
+        progress = time.monotonic()
+        while current < len(keys):
+            key = keys[current]
+            if position[key] >= ends[key] or len(rows[key]) >= BATCH_ROWS:
+                done = position[key] >= ends[key]
+                while len(rows[key]) >= BATCH_ROWS or (done and rows[key]):
+                    yield _record_batch(rows[key][:BATCH_ROWS])
+                    rows[key] = rows[key][BATCH_ROWS:]
+                current += done
+                continue
+            if time.monotonic() - progress > STALL_S:
+                behind = {k: position[k] for k in keys if position[k] < ends[k]}
+                raise TimeoutError(f"nothing read in {STALL_S:g} s from the offsets {behind}")
+            remaining = sum(ends[k] - position[k] for k in keys if position[k] < ends[k])
+            # consume() waits until it has `num` messages (or the timeout): ask for no more than remain.
+            for message in consumer.consume(min(BATCH_ROWS, remaining), 0.5):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        continue  # behind the end found by the driver: more is on its way
+                    raise KafkaException(error)
+                got = (message.topic(), message.partition())
+                if got not in ends or message.offset() < position[got]:
+                    continue  # fetched for an earlier assignment of this cached consumer
+                if message.offset() >= ends[got]:  # past the range (the offsets before it may have gaps)
+                    position[got] = ends[got]
+                    continue
+                rows[got].append(_row(message))
+                position[got], progress = message.offset() + 1, time.monotonic()
+    finally:
+        consumer.unassign()
 
 
 # Spark reuses its Python workers from task to task: each keeps one consumer (as the connector keeps a consumer

@@ -182,7 +182,8 @@ def test_a_killed_job_restarts_from_its_checkpoint_exactly_once(broker, pg_clust
     command = [sys.executable, "-m", "ingestion", "spark", "run", "--source", "kafka-python", "--kafka-bootstrap",
                broker.bootstrap, "--checkpoint", str(tmp_path / "ck"), "--database-url", dsn, "--master", "local[2]",
                "--max-offsets-per-trigger", "300", "--conf", "spark.ui.enabled=false"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPARK_LOG_LEVEL": "ERROR"}
+    # One task per Kafka partition (not the one task a small micro-batch gets by default): concurrent commits.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPARK_LOG_LEVEL": "ERROR", "KAFKA_OPTION_MINOFFSETSPERTASK": "1"}
     # The job in its own process group (driver, JVM, Python workers), killed as a whole with SIGKILL.
     log = open(tmp_path / "job.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([*command, "--trigger", "0 seconds"], env=env, cwd=ROOT, stdout=log,

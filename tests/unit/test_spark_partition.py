@@ -1,6 +1,7 @@
 """The executor side of the Spark job without a JVM (ingestion/spark/partition.py): what a task makes of its Arrow
 record batches (messages, broker instants, ledger identities), and the Kafka source's pure parts
-(ingestion/spark/kafka_source.py: record batches with the connector's columns, maxOffsetsPerTrigger)."""
+(ingestion/spark/kafka_source.py: record batches with the connector's columns, maxOffsetsPerTrigger, the ranges
+each task reads)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingestion.kafka_consumer import broker_time
-from ingestion.spark.kafka_source import SCHEMA, _capped, _record_batch
+from ingestion.spark.kafka_source import SCHEMA, KafkaStreamReader, Range, _capped, _record_batch, grouped
 from ingestion.spark.partition import MESSAGE_COLUMNS, PartitionWriter, digest, messages_of
 from ingestion.validation import Catalogue
 
@@ -130,3 +131,101 @@ def test_max_offsets_per_trigger_is_shared_by_backlog_and_starves_no_partition()
     assert capped[("t", 1)] == 101 and capped[("t", 0)] == 100  # 1 of 10 and 100 of 1000 offsets
     assert sum(capped[k] - begin[k] for k in begin) == 101
     assert _capped(begin, end, 10_000) == end
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=50), max_size=8), st.integers(min_value=1, max_value=120))
+def test_tasks_read_consecutive_ranges_until_they_have_enough(sizes, min_offsets):
+    ranges = [Range("t", p, 1000 * p, 1000 * p + n) for p, n in enumerate(sizes)]
+    groups = [list(g.ranges) for g in grouped(ranges, min_offsets)]
+    assert [r for g in groups for r in g] == ranges  # every range once, in order
+    size = [sum(r.end - r.start for r in g) for g in groups]
+    assert all(n >= min_offsets for n in size) or len(groups) <= 1  # no task smaller than asked, unless the only one
+    # and none larger than needed: without its last range, a group (but the last, which takes the leftovers) is short
+    assert all(n - (g[-1].end - g[-1].start) < min_offsets for g, n in zip(groups[:-1], size[:-1], strict=True))
+    assert pickle.loads(pickle.dumps(grouped(ranges, min_offsets))) == grouped(ranges, min_offsets)  # sent to tasks
+
+
+def test_a_small_micro_batch_is_one_task_and_a_large_one_a_task_per_partition():
+    reader = KafkaStreamReader({"subscribe": "t", "kafka.bootstrap.servers": "localhost:1"})
+    start = {"t": {"0": 0, "1": 0, "2": 50}}
+    small = reader.partitions(start, {"t": {"2": 110, "0": 60, "1": 70}})
+    assert [[(r.partition, r.start, r.end) for r in g.ranges] for g in small] == [
+        [(0, 0, 60), (1, 0, 70), (2, 50, 110)]
+    ]
+    large = reader.partitions(start, {"t": {"0": 20_000, "1": 30_000, "2": 50}})
+    assert [[r.partition for r in g.ranges] for g in large] == [[0], [1]]
+    reader = KafkaStreamReader({"subscribe": "t", "kafka.bootstrap.servers": "localhost:1", "minoffsetspertask": "1"})
+    assert len(reader.partitions(start, {"t": {"0": 60, "1": 70, "2": 110}})) == 3  # as the connector
+
+
+class _Record:
+    """A confluent-kafka message as a consumer returns it (no error)."""
+
+    def __init__(self, partition: int, offset: int):
+        self._partition, self._offset = partition, offset
+
+    def error(self):
+        return None
+
+    def key(self):
+        return None
+
+    def value(self):
+        return f"{self._partition}:{self._offset}".encode()
+
+    def topic(self):
+        return "t"
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def timestamp(self):
+        return (1, 1_795_000_000_000)
+
+    def headers(self):
+        return None
+
+
+class _Consumer:
+    """Hands out the given records in the given order, `per_call` at a time, as the partitions are fetched together."""
+
+    def __init__(self, records, per_call):
+        self.records, self.per_call, self.assigned = list(records), per_call, None
+
+    def assign(self, partitions):
+        self.assigned = [(tp.topic, tp.partition, tp.offset) for tp in partitions]
+
+    def unassign(self):
+        self.assigned = None
+
+    def consume(self, num, timeout):
+        out, self.records = self.records[: min(num, self.per_call)], self.records[min(num, self.per_call) :]
+        return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(min_value=1, max_value=7))
+def test_a_task_reads_its_ranges_at_once_and_hands_them_on_range_after_range(rnd, per_call):
+    from ingestion.spark import kafka_source
+
+    ranges = (Range("t", 0, 10, 14), Range("t", 1, 0, 3), Range("t", 2, 5, 9))
+    # Interleaved as fetched together; a stale record of an earlier assignment, a gap (offset 12 compacted away in
+    # partition 0), records past the ranges' ends.
+    streams = [[_Record(0, o) for o in (9, 10, 11, 13, 14, 15)], [_Record(1, o) for o in range(5)],
+               [_Record(2, o) for o in range(5, 10)]]  # fmt: skip
+    merged = []
+    while any(streams):
+        merged.append(rnd.choice([s for s in streams if s]).pop(0))
+    consumer = _Consumer(merged, per_call)
+    kafka_source.BATCH_ROWS, saved = 2, kafka_source.BATCH_ROWS  # several record batches per range
+    try:
+        batches = list(kafka_source._read_ranges(consumer, ranges))
+    finally:
+        kafka_source.BATCH_ROWS = saved
+    got = [value.decode() for b in batches for value in b.column("value").to_pylist()]
+    assert got == ["0:10", "0:11", "0:13", "1:0", "1:1", "1:2", "2:5", "2:6", "2:7", "2:8"]
+    assert all(b.num_rows <= 2 for b in batches) and consumer.assigned is None
