@@ -5,7 +5,7 @@ import streamlit as st
 from components.backfill_banner import render_backfill_banner
 from components.errors import guarded
 from components.i18n import t
-from components.sidebar import init_preferences, render_sidebar
+from components.sidebar import render_sidebar
 
 st.set_page_config(page_title="Madinina Monitor", page_icon="🌴", layout="wide")
 # Streamlit's own hints under text fields ("Press Enter to apply", "Press Ctrl+Enter to submit form") exist in English
@@ -17,7 +17,9 @@ st.html(
     "@media (max-width:1000px){[data-testid='stMain'] [data-testid='stHorizontalBlock']{flex-wrap:wrap}"
     "[data-testid='stMain'] [data-testid='stColumn']{min-width:calc(33% - 1rem)}}</style>"
 )
-init_preferences()  # the language of the navigation's page titles
+with guarded():  # a failing sidebar must still leave the navigation below
+    render_sidebar()
+
 live = st.Page("pages/live.py", title=t("page.live"), icon=":material/monitoring:", url_path="live")
 
 
@@ -27,9 +29,8 @@ def home() -> None:
     st.switch_page(live, query_params={name: st.query_params.get_all(name) for name in st.query_params})
 
 
-root = st.Page(home, title=t("page.live"), url_path="home", default=True, visibility="hidden")
 pages = [
-    root,
+    st.Page(home, title=t("page.live"), url_path="home", default=True, visibility="hidden"),
     live,
     st.Page("pages/trends.py", title=t("page.trends"), icon=":material/trending_up:", url_path="trends"),
     st.Page("pages/map.py", title=t("page.map"), icon=":material/map:", url_path="map"),
@@ -37,11 +38,6 @@ pages = [
     st.Page("pages/pipeline.py", title=t("page.pipeline"), icon=":material/lan:", url_path="pipeline"),
 ]
 navigation = st.navigation(pages)
-# At "/" the switch to Live comes first: drawing the sidebar (and reading the catalogue) for a run that ends in a
-# switch doubled the server time before the Live page's first element (bench/browser_trace.py, docs/benchmarks.md).
-if navigation is not root:
-    with guarded():  # a failing sidebar must still leave the navigation below
-        render_sidebar()
-    render_backfill_banner()  # on every page while history is being written
+render_backfill_banner()  # on every page while history is being written
 with guarded():  # the last resort: a short message with a correlation id, the trace in the server log
     navigation.run()

@@ -226,9 +226,7 @@ def _range_label(key: str) -> str:
     return t(f"sidebar.range.{key}")
 
 
-def init_preferences() -> None:
-    """The session's language and refresh interval, from the URL on its first run (app.py calls it before the
-    navigation, whose page titles are translated; render_sidebar calls it too)."""
+def render_sidebar() -> None:
     ss = st.session_state
     # Preferences live in plain session keys; widgets start from them. A widget whose label is translated can be
     # re-created on a language switch, and must then start from the preference, not reset.
@@ -236,11 +234,6 @@ def init_preferences() -> None:
         ss["lang"] = inputs.param_choice("lang", LANGS, "fr")
     if "refresh_s" not in ss:
         ss["refresh_s"] = inputs.param_int_choice("refresh", REFRESH_CHOICES, 5)
-
-
-def render_sidebar() -> None:
-    ss = st.session_state
-    init_preferences()
     with st.sidebar:
         st.markdown(f"### {t('app.title')}")
         st.caption(t("app.tagline"))
