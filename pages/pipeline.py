@@ -14,6 +14,7 @@ from components import pipeline_panels as pp
 from components import quarantine_panels as qp
 from components.csv_export import export_controls, iso_local, signature
 from components.data import load
+from components.deferred import Deferred
 from components.formatting import fmt_number, fmt_time
 from components.i18n import lang, t
 from components.sensor_panels import fmt_duration
@@ -22,6 +23,7 @@ from data_access import live, pipeline
 
 SAMPLES_PER_REASON = 5
 ss = st.session_state
+later = Deferred()  # charts and tables go out after the KPI cards, in their places (components/deferred.py)
 
 
 def stamp(moment) -> str:
@@ -52,16 +54,16 @@ else:
 if stats["samples"].sum() == 0:
     st.info(t("pipeline.latency.none"), icon=":material/timer_off:")
 else:
-    st.dataframe(pp.latency_table(stats), hide_index=True, width="stretch")
+    later(st.dataframe, pp.latency_table(stats), hide_index=True, width="stretch")
     unmeasured = [t(f"stage.{s}") for s, n in zip(stats["stage"], stats["samples"], strict=True) if n == 0]
     if unmeasured:
         st.caption(t("pipeline.latency.unmeasured", stages=", ".join(unmeasured)))
-    st.plotly_chart(pp.latency_figure(stats), width="stretch", key="pipeline_latency")
+    later(st.plotly_chart, pp.latency_figure(stats), width="stretch", key="pipeline_latency")
     lat_step = pipeline.throughput_step(filters.start, filters.end, pipeline.LATENCY_POINTS)
     over_time = load(pipeline.latency_series, start=filters.start, end=filters.end, step_s=lat_step)
     if not over_time.empty:
         fig = pp.latency_over_time(over_time, start=filters.start, end=filters.end, step_s=lat_step)
-        st.plotly_chart(fig, width="stretch", key="pipeline_latency_time")
+        later(st.plotly_chart, fig, width="stretch", key="pipeline_latency_time")
 st.caption(source)
 
 # -- throughput: every processor, over the whole range ------------------------------------------------------------------
@@ -91,7 +93,7 @@ else:
         border=True,
     )
     for i, fig in enumerate(pp.throughput_figures(flow, start=filters.start, end=filters.end, step_s=step_s)):
-        st.plotly_chart(fig, width="stretch", key=f"pipeline_throughput_{i}")
+        later(st.plotly_chart, fig, width="stretch", key=f"pipeline_throughput_{i}")
     st.caption(t("pipeline.batches_caption", n=fmt_number(int(flow["batches"].sum()), lang(), 0)))
 st.caption(t("pipeline.throughput.source", step=fmt_duration(step_s)))
 
@@ -114,8 +116,8 @@ else:
     if int(counts.get("never", 0)) == len(fresh):
         st.info(t("pipeline.freshness.none"), icon=":material/hourglass_empty:")
     else:
-        st.plotly_chart(pp.freshness_strip(fresh, names), width="stretch", key="pipeline_freshness")
-    st.dataframe(pp.freshness_table(fresh, names), hide_index=True, width="stretch", height=320)
+        later(st.plotly_chart, pp.freshness_strip(fresh, names), width="stretch", key="pipeline_freshness")
+    later(st.dataframe, pp.freshness_table(fresh, names), hide_index=True, width="stretch", height=320)
 
 # -- quarantine ---------------------------------------------------------------------------------------------------------
 st.subheader(t("pipeline.quarantine"))
@@ -126,8 +128,8 @@ else:
     q = st.columns([1, 1, 2])
     q[0].metric(t("pipeline.quarantine.total"), fmt_number(int(counts["messages"].sum()), lang(), 0), border=True)
     q[1].metric(t("pipeline.quarantine.reasons"), len(counts), border=True)
-    st.plotly_chart(qp.quarantine_figure(counts), width="stretch", key="pipeline_quarantine")
-    st.dataframe(qp.quarantine_table(counts), hide_index=True, width="stretch")
+    later(st.plotly_chart, qp.quarantine_figure(counts), width="stretch", key="pipeline_quarantine")
+    later(st.dataframe, qp.quarantine_table(counts), hide_index=True, width="stretch")
     reasons = ["*", *counts["reason"]]
     if ss.get("pipeline_reason") not in reasons:
         ss["pipeline_reason"] = "*"
@@ -146,7 +148,7 @@ else:
         reason=None if chosen == "*" else chosen,
         per_reason=SAMPLES_PER_REASON,
     )
-    st.dataframe(qp.samples_table(samples), hide_index=True, width="stretch")
+    later(st.dataframe, qp.samples_table(samples), hide_index=True, width="stretch")
     st.caption(t("pipeline.quarantine.samples", n=SAMPLES_PER_REASON, chars=pipeline.SAMPLE_CHARS))
     header = {
         "Madinina Monitor": "Pipeline quarantine samples (as shown)",
@@ -173,5 +175,6 @@ else:
     k[0].metric(t("pipeline.ingest.waiting"), fmt_number(int(status["spool_depth"].sum()), lang(), 0), border=True)
     oldest = status["oldest_unsent_at"].min()
     k[1].metric(t("pipeline.ingest.oldest"), "—" if pd.isna(oldest) else stamp(oldest), border=True)
-    st.dataframe(pp.ingest_status_table(status), hide_index=True, width="stretch")
+    later(st.dataframe, pp.ingest_status_table(status), hide_index=True, width="stretch")
 st.caption(t("pipeline.ingest.caption"))
+later.flush()

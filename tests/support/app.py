@@ -37,10 +37,19 @@ def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
 
 
 @contextmanager
-def dashboard(database_url: str, port: int, log_path: Path, *, now: datetime | None = None, args: tuple[str, ...] = ()):
+def dashboard(
+    database_url: str,
+    port: int,
+    log_path: Path,
+    *,
+    now: datetime | None = None,
+    args: tuple[str, ...] = (),
+    root: Path = ROOT,
+):
     """Run the dashboard on 127.0.0.1:port against database_url (its clock pinned at `now` when given); yields its
     base URL once healthy. `args` go to `streamlit run` (e.g. ``--secrets.files`` for a test's own secrets.toml: the
-    project's .streamlit/ is left alone)."""
+    project's .streamlit/ is left alone); `root` is the checkout whose app.py runs (bench/browser_trace.py compares
+    two)."""
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [
@@ -57,7 +66,7 @@ def dashboard(database_url: str, port: int, log_path: Path, *, now: datetime | N
                 "false",
                 *args,
             ],
-            cwd=ROOT,
+            cwd=root,
             env=_env(database_url, now),
             stdout=log,
             stderr=subprocess.STDOUT,
