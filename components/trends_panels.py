@@ -29,11 +29,11 @@ def periods(
     plan, means: pd.DataFrame, totals: pd.DataFrame, *, sensor_ids, metric: str, unit: str, names: dict[str, str]
 ) -> None:
     """Mean of the metric this period and the previous one (same aligned buckets), overall and per sensor: `means`
-    and `totals` are this period's trends.network_series and trends.sensor_totals of the metric."""
+    and `totals` are this period's trends.summary of the metric."""
     prev_start, prev_end = trends.previous_range(plan)
-    previous = dict(sensor_ids=sensor_ids, metrics=(metric,), start=prev_start, end=prev_end, window_s=plan.window_s)
-    prev_means = load(trends.network_series, **previous)
-    prev_totals = load(trends.sensor_totals, **previous)
+    prev_means, prev_totals = load(
+        trends.summary, sensor_ids=sensor_ids, metrics=(metric,), start=prev_start, end=prev_end, window_s=plan.window_s
+    )
     st.caption(
         t(
             "trends.periods_caption",
@@ -128,7 +128,7 @@ def alert_distribution(filters, sensor_ids) -> None:
 
 def export(totals: pd.DataFrame, plan, *, read, filters, sensor_ids, read_metrics, catalogue, units) -> None:
     """The CSV of exactly the windowed data shown, header naming source, window, range and filters. `totals` (the
-    view's trends.sensor_totals) gives its size; `read()` reads its rows (trends.windowed_series), only when the
+    view's trends.summary) gives its size; `read()` reads its rows (trends.windowed_series), only when the
     user prepares the file: the page itself draws no per-sensor row of most series."""
     st.subheader(t("trends.export"))
     if totals.empty:

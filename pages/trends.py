@@ -125,8 +125,7 @@ if plan.widened:
 # variable, per-sensor totals for the comparison table, the sensors with data and the export's size; per-sensor
 # buckets only for the sensors drawn. The export's per-sensor rows are read when it is prepared (tp.export).
 window_args = dict(start=filters.start, end=filters.end, window_s=plan.window_s, series=n_series)
-means = load(trends.network_series, sensor_ids=sensor_ids, metrics=read_metrics, **window_args)
-totals = load(trends.sensor_totals, sensor_ids=sensor_ids, metrics=read_metrics, **window_args)
+means, totals = load(trends.summary, sensor_ids=sensor_ids, metrics=read_metrics, **window_args)
 
 if means.empty:
     st.info(t("trends.no_data"), icon=":material/search_off:")

@@ -421,7 +421,7 @@ def in_buckets(sent: pd.DataFrame, p: trends.Plan, metrics) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("source", GROUPED_PLANS)
-def test_network_series_and_sensor_totals_are_what_the_readings_give(sent_readings, source):
+def test_summary_of_network_means_and_sensor_totals_is_what_the_readings_give(sent_readings, source):
     """The page's grouped reads, counted here from the readings sent: per (metric, bucket) the mean, min, max and
     count of every reading of the chosen sensors; per (sensor, metric) those of the whole range and its number of
     buckets, which is the number of rows of the per-sensor read (the CSV export's)."""
@@ -439,8 +439,7 @@ def test_network_series_and_sensor_totals_are_what_the_readings_give(sent_readin
     args = dict(sensor_ids=sensors, metrics=metrics, start=start, end=end, window_s=window_s, series=4)
     engine = make_engine(url)
     try:
-        network = trends.network_series(engine, **args)
-        totals = trends.sensor_totals(engine, **args)
+        network, totals = trends.summary(engine, **args)
         per_sensor = trends.windowed_series(engine, **args)
     finally:
         engine.dispose()
