@@ -1,5 +1,6 @@
-"""Reads of the Trends page: windowed series (raw readings for short ranges, tumbling aggregates for long ones),
-period-over-period comparison, correlation between variables, and the CSV export of exactly what is shown."""
+"""Reads of the Trends page: windowed series (raw readings for short ranges, tumbling aggregates for long ones) and
+their summary grouped on the server (network means, per-sensor totals: what the page draws), period-over-period
+comparison, correlation between variables, and the CSV export of exactly what is shown."""
 
 from __future__ import annotations
 
