@@ -40,9 +40,55 @@ def canvas_point(box: dict, lon: float, lat: float) -> tuple[float, float]:
     return box["x"] + box["width"] / 2 + (x - cx), box["y"] + box["height"] / 2 + (y - cy)
 
 
+# A cheap fingerprint of the map canvas after two animation frames: its share of sea and land pixels and a checksum
+# of a sample of them. deck.gl draws its layers over later frames (and redraws after a rerun), so the map is ready
+# when the base map is there and two fingerprints in a row are equal.
+CANVAS_PRINT = """() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
+    const canvas = document.querySelector('[data-testid="stDeckGlJsonChart"] canvas');
+    if (!canvas || !canvas.width) { done(null); return; }
+    const copy = document.createElement('canvas');
+    copy.width = canvas.width; copy.height = canvas.height;
+    const ctx = copy.getContext('2d');
+    ctx.drawImage(canvas, 0, 0);
+    const data = ctx.getImageData(0, 0, copy.width, copy.height).data;
+    let sea = 0, land = 0, n = 0, sum = 0;
+    for (let i = 0; i < data.length; i += 4 * 13) {
+        const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+        n++; sum = (sum * 31 + r * 65536 + g * 256 + b) % 2147483647;
+        if (Math.abs(r - 214) < 8 && Math.abs(g - 230) < 8 && Math.abs(b - 244) < 8) sea++;
+        else if (r > 232 && g > 228 && b > 215 && r >= b) land++;
+    }
+    done({sea: sea / n, land: land / n, sum: sum, width: canvas.width, height: canvas.height});
+})))"""
+
+
 def wait_for_map(page) -> None:
+    """Wait until deck.gl has drawn the base map and stopped changing the canvas (a condition, not a pause)."""
     page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=60_000)
-    page.wait_for_timeout(2500)  # deck.gl draws on the next animation frames
+    previous = {}
+
+    def settled():
+        now = page.evaluate(CANVAS_PRINT)
+        same = now is not None and now == previous.get("print")
+        previous["print"] = now
+        return same and now["sea"] > 0.2 and now["land"] > 0.1
+
+    wait_for(settled, 60, "deck.gl to draw the map and stop redrawing it")
+
+
+def map_box(page) -> dict:
+    """Scroll the map canvas to the middle of the view and return its box once the scroll has come to rest."""
+    canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+    canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
+    previous = {}
+
+    def resting():
+        box = canvas.bounding_box()
+        same = box is not None and box == previous.get("box")
+        previous["box"] = box
+        return box if same else None
+
+    return wait_for(resting, 20, "the map canvas to stop moving after scrolling it into view", every=0.05)
 
 
 def map_pixels_drawn(page) -> dict:
@@ -161,11 +207,7 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         assert not errors, errors  # every deck.gl layer initialised
         # The legend tells the truth: the discs of the lowest and the highest pm10 values are drawn in the colour the
         # legend's gradient shows at those values (discs are slightly transparent over the land).
-        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.evaluate(
-            "e => e.scrollIntoView({block: 'center'})"
-        )
-        page.wait_for_timeout(300)
-        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        box = map_box(page)
         with psycopg2.connect(db_url) as c, c.cursor() as cur:
             cur.execute("SELECT sensor_id, value FROM sensor_latest WHERE metric = 'pm10' ORDER BY value")
             ranked = cur.fetchall()
@@ -177,10 +219,7 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         full_screenshot(page, shots / "map.png")
 
         # Hover: the tooltip of a sensor, in French (the map brought into view: the cards above it take two rows).
-        canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
-        canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
-        page.wait_for_timeout(300)
-        box = canvas.bounding_box()
+        box = map_box(page)
         target = SENSOR[FDF_AQ[0]]
         x, y = canvas_point(box, target.longitude, target.latitude)
         page.mouse.move(x, y)
@@ -199,9 +238,7 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         page.get_by_text("Base map drawn without internet").wait_for()
         no_raw_labels(page)
         full_screenshot(page, shots / "map-en.png")
-        canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
-        page.wait_for_timeout(300)
-        box = canvas.bounding_box()
+        box = map_box(page)
         page.mouse.move(*canvas_point(box, target.longitude, target.latitude))
         tooltip.wait_for(state="visible", timeout=10_000)
         assert "Town: Fort-de-France" in tooltip.inner_text()
@@ -210,10 +247,7 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
 
         # Clicking a sensor disc opens its page.
         target = SENSOR[ISOLATED]
-        canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
-        canvas.evaluate("e => e.scrollIntoView({block: 'center'})")
-        page.wait_for_timeout(300)
-        box = canvas.bounding_box()
+        box = map_box(page)
         page.mouse.move(*canvas_point(box, target.longitude, target.latitude))
         tooltip.wait_for(state="visible", timeout=10_000)
         assert f"Id: {ISOLATED}" in tooltip.inner_text()
@@ -225,7 +259,8 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
         # Back to the map through the navigation: the old click does not send us to the sensor again.
         page.locator('[data-testid="stSidebarNav"] a', has_text="Map").click()
         page.get_by_role("heading", name="Map").wait_for(timeout=20_000)
-        page.wait_for_timeout(3000)
+        # The map drawn and at rest means the page's run that could have followed the old click is over.
+        wait_for_map(page)
         assert "/map" in page.url and page.get_by_role("heading", name="Map").is_visible()
 
         # Back on the map in French: the list below the map opens another sensor.
@@ -237,11 +272,20 @@ def test_map_shared_url_numbers_language_and_sensor_detail(pg_cluster, db_url, c
             pick = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').last
         # Filter the list down to the one sensor before clicking: an unfiltered list is virtualised, and scrolling
         # a far option into view re-creates it (it detached under load in a CI run while the keys were still typed).
-        pick.click()
-        page.get_by_role("listbox").wait_for(timeout=20_000)
-        page.keyboard.type(FDF_AQ[1])
-        options = page.get_by_role("option")
-        wait_for(lambda: options.count() == 1, 20, "the sensor list filtered to one option")
+        # The page's live refresh can re-render the list and close it or clear its search (a run at load 24 lost
+        # the typed keys): whenever the list is closed or its search is not the id, open it and type the id again.
+        search, options, listbox = pick.locator("input"), page.get_by_role("option"), page.get_by_role("listbox")
+
+        def filtered() -> bool:
+            if options.count() == 1 and search.input_value() == FDF_AQ[1]:
+                return True
+            if not listbox.is_visible():
+                pick.click()
+            if search.input_value() != FDF_AQ[1]:
+                search.fill(FDF_AQ[1])
+            return False
+
+        wait_for(filtered, 30, "the sensor list filtered to one option", every=0.3)
         page.get_by_role("option", name=f"{shown_name(other, 'fr')} ({FDF_AQ[1]})").click()
         page.get_by_role("button", name="Ouvrir la fiche").click()
         page.get_by_role("heading", name=shown_name(other, "fr")).wait_for(timeout=20_000)
@@ -268,11 +312,7 @@ def test_map_replay_and_hexagons(pg_cluster, db_url, output_dir, page):
         # out of its disc and inside its 2.5 km hexagon (about 24 px at this zoom), every coloured pixel is one of them.
         colours = legend_colours(page)
         assert len(colours) == 6 and page.locator(".mm-scale").first.get_attribute("data-binned") == "true"
-        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.evaluate(
-            "e => e.scrollIntoView({block: 'center'})"
-        )
-        page.wait_for_timeout(300)
-        box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+        box = map_box(page)
         cx, cy = canvas_point(box, SENSOR[ISOLATED].longitude, SENSOR[ISOLATED].latitude)
         ring = [
             pixel_at(page, cx + 17 * math.cos(a), cy + 17 * math.sin(a)) for a in [k * math.pi / 6 for k in range(12)]
