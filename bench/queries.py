@@ -286,6 +286,8 @@ def timing_engine(url: str):
     def _no_timeout(dbapi_connection, _record):
         with dbapi_connection.cursor() as cur:
             cur.execute("SET statement_timeout = 0")
+        # committed: uncommitted, the pool's rollback at the first check-in undid it (15 s again from the 2nd use)
+        dbapi_connection.commit()
 
     return engine
 

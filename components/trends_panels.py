@@ -25,16 +25,14 @@ def local_stamp(moment) -> str:
     return fmt_time(moment, lang(), with_date=True)[:-3]  # to the minute
 
 
-def periods(plan, of_metric: pd.DataFrame, *, sensor_ids, metric: str, unit: str, names: dict[str, str]) -> None:
-    """Mean of the metric this period and the previous one (same aligned buckets), overall and per sensor."""
+def periods(
+    plan, means: pd.DataFrame, totals: pd.DataFrame, *, sensor_ids, metric: str, unit: str, names: dict[str, str]
+) -> None:
+    """Mean of the metric this period and the previous one (same aligned buckets), overall and per sensor: `means`
+    and `totals` are this period's trends.summary of the metric."""
     prev_start, prev_end = trends.previous_range(plan)
-    previous = load(
-        trends.windowed_series,
-        sensor_ids=sensor_ids,
-        metrics=(metric,),
-        start=prev_start,
-        end=prev_end,
-        window_s=plan.window_s,
+    prev_means, prev_totals = load(
+        trends.summary, sensor_ids=sensor_ids, metrics=(metric,), start=prev_start, end=prev_end, window_s=plan.window_s
     )
     st.caption(
         t(
@@ -43,10 +41,10 @@ def periods(plan, of_metric: pd.DataFrame, *, sensor_ids, metric: str, unit: str
             prev=f"{local_stamp(prev_start)} → {local_stamp(prev_end)}",
         )
     )
-    if previous.empty:
+    if prev_totals.empty:
         st.info(t("trends.no_previous"))
         return
-    comparison = trends.compare_periods(of_metric, previous)
+    comparison = trends.compare_periods(totals, prev_totals)
     overall = comparison.iloc[0]
     k1, k2, k3, k4 = st.columns([1.1, 1.3, 0.9, 0.9])  # the longer labels get the room they need at 1280 px
     for col, label, value in (
@@ -63,8 +61,8 @@ def periods(plan, of_metric: pd.DataFrame, *, sensor_ids, metric: str, unit: str
     left, right = st.columns([1, 1])
     plot.show(
         charts.period_overlay(
-            trends.network_mean(of_metric),
-            trends.network_mean(previous),
+            means,
+            prev_means,
             shift=plan.start - prev_start,
             y_label=unit,
         ),
@@ -128,13 +126,15 @@ def alert_distribution(filters, sensor_ids) -> None:
     )
 
 
-def export(series: pd.DataFrame, plan, *, filters, sensor_ids, read_metrics, catalogue, units) -> None:
-    """The CSV of exactly the windowed data shown, header naming source, window, range and filters."""
+def export(totals: pd.DataFrame, plan, *, read, filters, sensor_ids, read_metrics, catalogue, units) -> None:
+    """The CSV of exactly the windowed data shown, header naming source, window, range and filters. `totals` (the
+    view's trends.summary) gives its size; `read()` reads its rows (trends.windowed_series), only when the
+    user prepares the file: the page itself draws no per-sensor row of most series."""
     st.subheader(t("trends.export"))
-    if series.empty:
+    if totals.empty:
         st.caption(t("csv.empty"))
         return
-    st.caption(t("trends.export_caption", rows=fmt_int(len(series), lang())))
+    st.caption(t("trends.export_caption", rows=fmt_int(int(totals["buckets"].sum()), lang())))
     source = "raw readings" if plan.source == "raw" else f"{plan.base_window_s} s windows"
     header = {
         "Madinina Monitor": "Trends export (windowed means)",
@@ -153,7 +153,7 @@ def export(series: pd.DataFrame, plan, *, filters, sensor_ids, read_metrics, cat
     file_name = f"madinina-trends-{plan.start.strftime('%Y%m%dT%H%M')}Z-{plan.window_s}s.csv"
     export_controls(
         lambda: build_csv(
-            series, window_s=plan.window_s, header=header, end=plan.end, catalogue=catalogue, units=units
+            read(), window_s=plan.window_s, header=header, end=plan.end, catalogue=catalogue, units=units
         ),
         view_signature=view,
         file_name=file_name,

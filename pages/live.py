@@ -186,13 +186,19 @@ def status_grid() -> None:
 
 
 def export_table() -> None:
-    """The sensors shown with their status and the latest reading of each metric, as a CSV (Trends rules)."""
+    """The sensors shown with their status and the latest reading of each metric, as a CSV (Trends rules). The
+    latest readings are read when the file is prepared, not at every run of the page: its size is said from the
+    catalogue (one line per metric each sensor has reported, or one for a sensor without any)."""
     now = clock.now()
-    latest = load(queries.latest_readings, sensor_ids=sensor_ids).rename(columns={"status": "reading_status"})
     status = load(live.sensor_status, sensor_ids=sensor_ids)[["sensor_id", "name", "commune", "kind", "status"]]
-    table = status.merge(latest.drop(columns=["name", "commune", "kind"]), on="sensor_id", how="left")
-    columns = ["sensor_id", "name", "commune", "kind", "status", "metric", "unit", "value", "time", "reading_status"]
-    table = table[columns].rename(columns={"name": "sensor_name", "time": "reading_time"})
+    reported = dict(zip(catalogue["sensor_id"], catalogue["metrics"], strict=True))
+
+    def table() -> pd.DataFrame:
+        latest = load(queries.latest_readings, sensor_ids=sensor_ids).rename(columns={"status": "reading_status"})
+        merged = status.merge(latest.drop(columns=["name", "commune", "kind"]), on="sensor_id", how="left")
+        columns = ["sensor_id", "name", "commune", "kind", "status", "metric", "unit", "value", "time"]
+        return merged[[*columns, "reading_status"]].rename(columns={"name": "sensor_name", "time": "reading_time"})
+
     header = {
         "Madinina Monitor": "Live export (sensor status and latest reading of each metric)",
         "at": f"{iso_local(now)} America/Martinique",
@@ -201,9 +207,10 @@ def export_table() -> None:
         "sensors": "|".join(filters.sensor_ids) or f"all matching ({len(sensor_ids)})",
         "columns": "status: the sensor's freshness from its expected interval; reading_status: as the device sent it",
     }
-    st.caption(t("live.export_caption", rows=fmt_int(len(table), lang())))
+    rows = sum(max(1, len(reported.get(s, ()))) for s in status["sensor_id"])
+    st.caption(t("live.export_caption", rows=fmt_int(rows, lang())))
     export_controls(
-        lambda: table_csv(table, header=header),
+        lambda: table_csv(table(), header=header),
         view_signature=signature(sensor_ids, int(now.timestamp()) // 60),
         file_name=f"madinina-live-{now.strftime('%Y%m%dT%H%M%S')}Z.csv",
         key="live_csv",

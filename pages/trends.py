@@ -121,25 +121,21 @@ if plan.widened:
         icon=":material/compress:",
     )
 
-series = load(
-    trends.windowed_series,
-    sensor_ids=sensor_ids,
-    metrics=read_metrics,
-    start=filters.start,
-    end=filters.end,
-    window_s=plan.window_s,
-    series=n_series,
-)
+# What the page draws, grouped on the server: network means per (metric, bucket) for the charts of every key
+# variable, per-sensor totals for the comparison table, the sensors with data and the export's size; per-sensor
+# buckets only for the sensors drawn. The export's per-sensor rows are read when it is prepared (tp.export).
+window_args = dict(start=filters.start, end=filters.end, window_s=plan.window_s, series=n_series)
+means, totals = load(trends.summary, sensor_ids=sensor_ids, metrics=read_metrics, **window_args)
 
-if series.empty:
+if means.empty:
     st.info(t("trends.no_data"), icon=":material/search_off:")
 else:
     # -- evolution of the key variables ---------------------------------------------------------------------------
     st.subheader(t("trends.evolution"))
-    means = trends.network_mean(series[series["metric"].isin(key_vars)])
+    key_means = means[means["metric"].isin(key_vars)]
     plot.show(
         charts.small_multiples(
-            means,
+            key_means,
             facet="metric",
             titles=labels,
             columns=2 if len(key_vars) > 1 else 1,
@@ -154,51 +150,67 @@ else:
 
     # -- sensor comparison ------------------------------------------------------------------------------------------
     st.subheader(t("trends.sensors", metric=labels.get(metric, metric)))
-    of_metric = series[series["metric"] == metric]
+    of_metric = totals[totals["metric"] == metric]
     with_data = [s for s in sensor_ids if s in set(of_metric["sensor_id"])]
-    drawn = with_data[:MAX_COMPARED]
-    compared = of_metric[of_metric["sensor_id"].isin(drawn)]
-    if compared.empty:
+    drawn = tuple(with_data[:MAX_COMPARED])
+    if not drawn:
         st.info(t("trends.no_data"))
-    elif cmp_mode == "overlay":
-        fig = charts.lines(
-            compared,
-            group="sensor_id",
-            y_label=labels.get(metric, metric),
-            names=short_names,
-            unit=units.get(metric, ""),
-        )
-        plot.show(fig, key="trends_overlay", zoom=True)
     else:
-        fig = charts.small_multiples(
-            compared,
-            facet="sensor_id",
-            titles=short_names,
-            columns=3,
-            row_height=170,
-            order=drawn,
-            units=dict.fromkeys(drawn, units.get(metric, "")),
-        )
-        plot.show(fig, key="trends_multiples", zoom=True)
+        compared = load(trends.windowed_series, sensor_ids=drawn, metrics=(metric,), **window_args)
+        if cmp_mode == "overlay":
+            fig = charts.lines(
+                compared,
+                group="sensor_id",
+                y_label=labels.get(metric, metric),
+                names=short_names,
+                unit=units.get(metric, ""),
+            )
+            plot.show(fig, key="trends_overlay", zoom=True)
+        else:
+            fig = charts.small_multiples(
+                compared,
+                facet="sensor_id",
+                titles=short_names,
+                columns=3,
+                row_height=170,
+                order=list(drawn),
+                units=dict.fromkeys(drawn, units.get(metric, "")),
+            )
+            plot.show(fig, key="trends_multiples", zoom=True)
     if len(with_data) > len(drawn):
         st.caption(t("trends.sensors_truncated", shown=len(drawn), total=len(with_data)))
 
     # -- period over period -----------------------------------------------------------------------------------------
     st.subheader(t("trends.periods", metric=labels.get(metric, metric)))
-    tp.periods(plan, of_metric, sensor_ids=sensor_ids, metric=metric, unit=units.get(metric, ""), names=short_names)
+    tp.periods(
+        plan,
+        means[means["metric"] == metric],
+        of_metric,
+        sensor_ids=sensor_ids,
+        metric=metric,
+        unit=units.get(metric, ""),
+        names=short_names,
+    )
 
     # -- correlation ------------------------------------------------------------------------------------------------
     st.subheader(t("trends.correlation"))
-    matrix = trends.correlation(series[series["metric"].isin(key_vars)])
+    matrix = trends.correlation(key_means)
     if matrix.empty:
         st.info(t("trends.correlation_need"))
     else:
         left, _ = st.columns([3, 2])
         plot.show(charts.correlation_heatmap(matrix, labels), key="trends_corr", where=left)
-        n_windows = series[series["metric"].isin(matrix.columns)]["time"].nunique()
+        n_windows = means[means["metric"].isin(matrix.columns)]["time"].nunique()
         st.caption(t("trends.correlation_caption", n=n_windows))
 
 tp.alert_distribution(filters, sensor_ids)
 tp.export(
-    series, plan, filters=filters, sensor_ids=sensor_ids, read_metrics=read_metrics, catalogue=catalogue, units=units
+    totals,
+    plan,
+    read=lambda: load(trends.windowed_series, sensor_ids=sensor_ids, metrics=read_metrics, **window_args),
+    filters=filters,
+    sensor_ids=sensor_ids,
+    read_metrics=read_metrics,
+    catalogue=catalogue,
+    units=units,
 )

@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from components import formatting
+from components.csv_export import read_export
 from data_access import live
 from data_access.engine import make_engine
 from ingestion.catalogue import SENSORS
@@ -267,6 +268,27 @@ def test_acknowledge_from_the_form_persists(pg_cluster, db_name, conn, app_env):
         assert cur.fetchone() == ("demo", "Nettoyage du capteur prévu", True)
     feed = at.dataframe[0].value
     assert feed["Acquittement"].iloc[0].startswith("✔ demo")
+
+
+def test_export_read_on_click_holds_every_sensor_and_latest_reading(pg_cluster, db_name, app_env):
+    """The Live CSV reads the latest readings only when prepared; its size said before (from the catalogue) is its
+    number of lines, and its lines are the readings seeded: each sensor once per metric it reported, once if none."""
+    seed_now(pg_cluster.url(db_name))
+    at = app_env(pg_cluster.url(db_name)).run()
+    assert not at.exception, at.exception
+    assert not at.get("download_button")  # nothing built before the click
+    expected_rows = len(SENSORS) + len(FDF_AQ)  # FDF_AQ: pm10 and no2; ENV: co2; the others: no reading
+    assert any(f": {expected_rows} lignes" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Préparer l'export CSV").click()
+    at.run()
+    assert not at.exception, at.exception
+    _, data = read_export(at.session_state["live_csv"]["payload"])
+    assert len(data) == expected_rows and set(data["sensor_id"]) == {s.sensor_id for s in SENSORS}
+    seeded = {(s, "pm10"): 30.0 for s in FDF_AQ} | {(s, "no2"): 5.0 for s in FDF_AQ} | {(ENV, "co2"): 700.0}
+    with_reading = data[data["metric"] != ""]
+    keys = zip(with_reading["sensor_id"], with_reading["metric"], strict=True)
+    assert dict(zip(keys, with_reading["value"].astype(float), strict=True)) == seeded  # "" in the others
+    assert (data.loc[data["metric"] == "", "value"] == "").all()
 
 
 def test_empty_database_says_so(pg_cluster, db_name, app_env):

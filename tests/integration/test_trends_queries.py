@@ -190,10 +190,10 @@ def test_correlation_of_network_means():
         + [(tm, AQ2, "b", 2 * v + 1, 0, 0, 1) for tm, v in zip(times, x, strict=True)]
         + [(tm, ENV, "c", -v, 0, 0, 1) for tm, v in zip(times, x, strict=True)]
     )
-    series = pd.DataFrame(rows, columns=["time", "sensor_id", "metric", "value", "min", "max", "count"])
-    matrix = trends.correlation(series)
+    means = pd.DataFrame(rows, columns=["time", "sensor_id", "metric", "value", "min", "max", "count"])
+    matrix = trends.correlation(means)
     assert matrix.loc["a", "b"] == pytest.approx(1.0) and matrix.loc["a", "c"] == pytest.approx(-1.0)
-    assert trends.correlation(series[series["metric"] == "a"]).empty
+    assert trends.correlation(means[means["metric"] == "a"]).empty
 
 
 def test_csv_export_is_the_windowed_data_with_offsets_and_header(reader, pg_cluster, db_name):
@@ -380,3 +380,81 @@ def test_buckets_smaller_than_six_hours_read_no_rollup():
         assert p.six_start == p.six_end == p.start
     p = trends.plan(start, end, 6 * 3600, series=1)
     assert (p.six_start, p.six_end) == (datetime(2026, 11, 19, 4, tzinfo=UTC), datetime(2026, 11, 21, 4, tzinfo=UTC))
+
+
+# (range start, end, window): one plan of each source — raw readings, 1-minute windows, 1-hour windows, the 6-hour
+# rollup with hours and minutes at its edges.
+GROUPED_PLANS = {
+    "raw": (datetime(2026, 11, 21, 8, 3, tzinfo=UTC), datetime(2026, 11, 21, 9, 40, 30, tzinfo=UTC), 300),
+    "minutes": (datetime(2026, 11, 19, 8, 3, tzinfo=UTC), datetime(2026, 11, 19, 20, 40, 30, tzinfo=UTC), 900),
+    "hours": (datetime(2026, 11, 19, 5, 17, tzinfo=UTC), datetime(2026, 11, 21, 9, 40, 30, tzinfo=UTC), 3600),
+    "rollup": (datetime(2026, 11, 17, 5, 17, tzinfo=UTC), datetime(2026, 11, 21, 9, 40, 30, tzinfo=UTC), 6 * 3600),
+}
+
+
+@pytest.fixture
+def sent_readings(pg_cluster, db_name):
+    """Five days of readings (every 7 min 13 s, two sensors of two metrics and one of another), in batches of 5 hours
+    then a late batch; (the reader's database URL, the readings sent)."""
+    first = datetime(2026, 11, 16, 23, 41, tzinfo=UTC)
+    times = [first + timedelta(seconds=433 * k) for k in range(5 * 86400 // 433)]
+    rng = np.random.default_rng(11)
+    keys = [(AQ1, "pm10"), (AQ1, "no2"), (AQ2, "pm10"), (AQ2, "no2"), (ENV, "co2")]
+    sent = pd.DataFrame(
+        [(t, sensor, metric, float(rng.normal(40, 15))) for t in times for sensor, metric in keys],
+        columns=["time", "sensor_id", "metric", "value"],
+    )
+    sent["time"] = pd.to_datetime(sent["time"], utc=True)
+    sent = sent.drop(sent[(sent["sensor_id"] == AQ2) & (sent["time"].dt.day == 20)].index)  # AQ2 silent one day
+    late = sent.sample(frac=0.1, random_state=5)
+    on_time = sent.drop(late.index)
+    with Writer(pg_cluster.url(db_name)) as writer:
+        for _, batch in on_time.groupby(on_time["time"].dt.floor("5h")):
+            writer.write(batch)
+        writer.write(late)
+    return pg_cluster.url(db_name, user="madinina_reader"), sent
+
+
+def in_buckets(sent: pd.DataFrame, p: trends.Plan, metrics) -> pd.DataFrame:
+    inside = sent[(sent["time"] >= p.start) & (sent["time"] < p.end) & sent["metric"].isin(metrics)]
+    return inside.assign(bucket=inside["time"].map(lambda t: trends.align_down(t.to_pydatetime(), p.window_s)))
+
+
+@pytest.mark.parametrize("source", GROUPED_PLANS)
+def test_summary_of_network_means_and_sensor_totals_is_what_the_readings_give(sent_readings, source):
+    """The page's grouped reads, counted here from the readings sent: per (metric, bucket) the mean, min, max and
+    count of every reading of the chosen sensors; per (sensor, metric) those of the whole range and its number of
+    buckets, which is the number of rows of the per-sensor read (the CSV export's)."""
+    url, sent = sent_readings
+    start, end, window_s = GROUPED_PLANS[source]
+    sensors, metrics = (AQ1, AQ2, ENV), ("pm10", "co2")
+    p = trends.plan(start, end, window_s, series=4)
+    assert (p.source, p.base_window_s) == {
+        "raw": ("raw", None),
+        "minutes": ("agg", 60),
+        "hours": ("agg", 3600),
+        "rollup": ("agg", 3600),
+    }[source]
+    assert (p.six_start < p.six_end) == (source == "rollup")
+    args = dict(sensor_ids=sensors, metrics=metrics, start=start, end=end, window_s=window_s, series=4)
+    engine = make_engine(url)
+    try:
+        network, totals = trends.summary(engine, **args)
+        per_sensor = trends.windowed_series(engine, **args)
+    finally:
+        engine.dispose()
+    inside = in_buckets(sent, p, metrics)
+    assert inside["sensor_id"].nunique() == 3 and inside["bucket"].nunique() > 3  # a meaningful sample
+    want = inside.groupby(["metric", "bucket"])["value"].agg(["count", "min", "max", "mean"]).reset_index()
+    assert list(network.columns) == ["metric", "time", "value", "min", "max", "count"]
+    assert [(r.metric, r.time, r.count, r.min, r.max) for r in network.itertuples()] == [
+        (r.metric, pd.Timestamp(r.bucket), r.count, r.min, r.max) for r in want.itertuples()
+    ]
+    assert list(network["value"]) == pytest.approx(list(want["mean"]), rel=1e-12)
+    grouped = inside.groupby(["metric", "sensor_id"])
+    want = grouped["value"].agg(["count", "min", "max", "mean"]).join(grouped["bucket"].nunique()).reset_index()
+    assert [(r.metric, r.sensor_id, r.count, r.min, r.max, r.buckets) for r in totals.itertuples()] == [
+        (r.metric, r.sensor_id, r.count, r.min, r.max, r.bucket) for r in want.itertuples()
+    ]
+    assert list(totals["value"]) == pytest.approx(list(want["mean"]), rel=1e-12)
+    assert totals["buckets"].sum() == len(per_sensor)
