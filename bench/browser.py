@@ -192,27 +192,33 @@ def concurrency(browser, base: str, url: str, sessions: int, duration: float) ->
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--visits", type=int, default=5)
-    parser.add_argument("--sessions", type=int, default=30, help="0 skips the concurrency part")
-    parser.add_argument("--duration", type=float, default=60)
-    args = parser.parse_args()
+def history_database(name: str) -> tuple[str, Path]:
+    """A fresh database `name` with 6 h of backfilled history (the embedded server started if it is the one), and
+    the browser benches' output directory test-output/<name with dashes>: what every browser bench starts from."""
     if settings.is_embedded():
         from db.embedded import from_environment
 
         from_environment().start()
-    admin = settings.with_database(settings.owner_url(), "postgres")
-    url = fresh_database(admin, "bench_browser")
-    out = ROOT / "test-output" / "bench-browser"
+    url = fresh_database(settings.with_database(settings.owner_url(), "postgres"), name)
+    out = ROOT / "test-output" / name.replace("_", "-")
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "ingestion", "--database-url", url, "backfill", "6h"],
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    return url, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--visits", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=30, help="0 skips the concurrency part")
+    parser.add_argument("--duration", type=float, default=60)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    url, out = history_database("bench_browser")
     print(f"database: 6 h of history in {time.perf_counter() - started:.0f} s", flush=True)
     with (
         ingestion(url, out / "ingestion.log", "run", "--alerts-every", "5"),

@@ -1,6 +1,6 @@
 """Where a page's time to content goes, measured in the browser: one timeline per visit.
 
-Same set-up as bench/browser.py (fresh database `bench_trace` with 6 h of history, live `ingestion run`, the
+Same set-up as bench/browser.py (fresh database `bench_browser_trace` with 6 h of history, live `ingestion run`, the
 dashboard, Debian's headless Chromium). Each visit opens the page in a new browser context (cold) and records, on
 the page's own clock (performance.now(), 0 = navigation start):
   html / js     the HTML document's arrival and the last of Streamlit's JavaScript bundles loaded
@@ -28,20 +28,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
 from bench import load_average
-from db import settings
 from tests.support.app import dashboard, ingestion
 from tests.support.browser import CHROMIUM_ARGS, CONTENT, SHELL, chromium_path, new_context, page_url
 from tests.support.services import free_port
 
-from .freshness import ROOT, fresh_database
+from .browser import history_database
+from .freshness import ROOT
 
 # Checked once per animation frame; the time each first reached a new count is kept.
 WATCH = {
@@ -255,20 +253,7 @@ def main() -> None:
     )
     parser.add_argument("--frames", action="store_true", help="list the first visit's websocket frames")
     args = parser.parse_args()
-    if settings.is_embedded():
-        from db.embedded import from_environment
-
-        from_environment().start()
-    admin = settings.with_database(settings.owner_url(), "postgres")
-    url = fresh_database(admin, "bench_trace")
-    out = ROOT / "test-output" / "bench-browser-trace"
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "ingestion", "--database-url", url, "backfill", "6h"],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    url, out = history_database("bench_browser_trace")
     flag_sets = [[]] + [[f for f in s.split(",") if f] for s in args.flags.split(";") if s]
     from playwright.sync_api import sync_playwright
 

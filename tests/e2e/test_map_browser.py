@@ -40,7 +40,7 @@ def canvas_point(box: dict, lon: float, lat: float) -> tuple[float, float]:
     return box["x"] + box["width"] / 2 + (x - cx), box["y"] + box["height"] / 2 + (y - cy)
 
 
-# A cheap fingerprint of the map canvas after two animation frames: its share of sea and land pixels and a checksum
+# A fingerprint of the map canvas after two animation frames: its shares of sea, land and other pixels and a checksum
 # of a sample of them. deck.gl draws its layers over later frames (and redraws after a rerun), so the map is ready
 # when the base map is there and two fingerprints in a row are equal.
 CANVAS_PRINT = """() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
@@ -51,14 +51,15 @@ CANVAS_PRINT = """() => new Promise(done => requestAnimationFrame(() => requestA
     const ctx = copy.getContext('2d');
     ctx.drawImage(canvas, 0, 0);
     const data = ctx.getImageData(0, 0, copy.width, copy.height).data;
-    let sea = 0, land = 0, n = 0, sum = 0;
-    for (let i = 0; i < data.length; i += 4 * 13) {
+    let sea = 0, land = 0, other = 0, n = 0, sum = 0;
+    for (let i = 0; i < data.length; i += 4 * 7) {
         const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
         n++; sum = (sum * 31 + r * 65536 + g * 256 + b) % 2147483647;
         if (Math.abs(r - 214) < 8 && Math.abs(g - 230) < 8 && Math.abs(b - 244) < 8) sea++;
         else if (r > 232 && g > 228 && b > 215 && r >= b) land++;
+        else other++;
     }
-    done({sea: sea / n, land: land / n, sum: sum, width: canvas.width, height: canvas.height});
+    done({sea: sea / n, land: land / n, other: other / n, sum: sum, width: canvas.width, height: canvas.height});
 })))"""
 
 
@@ -93,25 +94,7 @@ def map_box(page) -> dict:
 
 def map_pixels_drawn(page) -> dict:
     """Share of the map's canvas pixels that are sea blue, land beige and other (sensors, limits)."""
-    return page.evaluate(
-        """() => {
-            const canvas = document.querySelector('[data-testid="stDeckGlJsonChart"] canvas');
-            const copy = document.createElement('canvas');
-            copy.width = canvas.width; copy.height = canvas.height;
-            const ctx = copy.getContext('2d');
-            ctx.drawImage(canvas, 0, 0);
-            const data = ctx.getImageData(0, 0, copy.width, copy.height).data;
-            let sea = 0, land = 0, other = 0, n = 0;
-            for (let i = 0; i < data.length; i += 4 * 7) {
-                const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
-                n++;
-                if (Math.abs(r - 214) < 8 && Math.abs(g - 230) < 8 && Math.abs(b - 244) < 8) sea++;
-                else if (r > 232 && g > 228 && b > 215 && r >= b) land++;
-                else other++;
-            }
-            return {sea: sea / n, land: land / n, other: other / n};
-        }"""
-    )
+    return page.evaluate(CANVAS_PRINT)
 
 
 LAND = ([247, 244, 236], [240, 236, 224])  # components/map_layers LAND, LAND_ALT
