@@ -88,6 +88,7 @@ def main() -> None:
 
     rows = make_rows(args.writer_rows)
     results = {}
+    print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     with branch_servers() as servers:
         for branch, admin in servers.items():
             if args.branch and branch != args.branch:
@@ -155,6 +156,7 @@ def main() -> None:
             f"{f.readings / f.seconds / (befores[b]['readings'] / befores[b]['seconds']):>13.2f}x"
             for b, (_, f, _) in results.items()))  # fmt: skip
     print(f"target: {args.days:g} days <= 20 s")
+    print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
 
 
 if __name__ == "__main__":
