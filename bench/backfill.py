@@ -6,7 +6,8 @@
             60 s, the default network): readings, seconds, readings/s, and its ratio to the writer
   backfill again  the same range a second time (nothing new: what a restart costs)
   --before REV    first the backfill of that git revision (its whole ingestion/ package, exported with git archive,
-                  run in a subprocess) on a fresh database of the same server, then this one: ratio after / before
+                  run in a subprocess) on a fresh database of the same server migrated with that revision's
+                  db/migrations/, then this one: ratio after / before
 
 DESIGN §6 target: 7 days of the default network in <= 20 s on 2 cores.
 Usage: .venv/bin/python -m bench.backfill [--days 7] [--writer-rows 1000000] [--no-alerts] [--before REV]
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import psycopg2
 
+from bench import load_average
 from bench.branches import branch_servers, url_for
 from bench.ingest import bench_writer, drop_db, fresh_db, make_rows
 from ingestion.backfill import Backfill
@@ -43,9 +45,13 @@ print(json.dumps({"readings": r.readings, "seconds": r.seconds, "alerts": r.aler
 
 
 def export_ingestion(revision: str, into: Path) -> Path:
-    """The ingestion/ package as it was at `revision`, under `into`."""
+    """The ingestion/ package and db/migrations/ as they were at `revision`, under `into` (its database gets that
+    revision's schema: an index a migration since then dropped or added counts for the revision that has it)."""
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision, "ingestion"], cwd=ROOT, check=True, capture_output=True
+        ["git", "archive", "--format=tar", revision, "ingestion", "db/migrations"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
@@ -88,7 +94,7 @@ def main() -> None:
 
     rows = make_rows(args.writer_rows)
     results = {}
-    print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    print(f"load average at the start: {load_average()}", flush=True)
     with branch_servers() as servers:
         for branch, admin in servers.items():
             if args.branch and branch != args.branch:
@@ -100,7 +106,7 @@ def main() -> None:
                 drop_db(admin, db)
             print(f"{branch:12s} writer   {len(rows):>10,} readings in {writer_s:7.2f}s", flush=True)
             if before_code:
-                db = fresh_db(admin)
+                db = fresh_db(admin, migrations=before_code / "db" / "migrations")
                 try:
                     befores[branch] = backfill_before(before_code, url_for(admin, db), args, time.time())
                 finally:
@@ -156,7 +162,7 @@ def main() -> None:
             f"{f.readings / f.seconds / (befores[b]['readings'] / befores[b]['seconds']):>13.2f}x"
             for b, (_, f, _) in results.items()))  # fmt: skip
     print(f"target: {args.days:g} days <= 20 s")
-    print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    print(f"load average at the end: {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

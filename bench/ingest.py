@@ -19,13 +19,14 @@ import argparse
 import io
 import time
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import psycopg2
 
 from bench import load_average
 from bench.branches import branch_servers, url_for
-from db.migrate import migrate
+from db.migrate import MIGRATIONS_DIR, migrate
 from ingestion.registry import sync_catalogue
 from ingestion.simulator import Simulator
 from ingestion.writer import Writer, csv_payload
@@ -47,7 +48,7 @@ def make_rows(n: int) -> pd.DataFrame:
     return pd.concat(chunks, ignore_index=True).iloc[:n].reset_index(drop=True)
 
 
-def fresh_db(admin_url: str) -> str:
+def fresh_db(admin_url: str, migrations: Path = MIGRATIONS_DIR) -> str:
     name = "bench_" + uuid.uuid4().hex[:8]
     conn = psycopg2.connect(admin_url)
     conn.autocommit = True
@@ -55,7 +56,7 @@ def fresh_db(admin_url: str) -> str:
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
     url = url_for(admin_url, name)
-    migrate(url)
+    migrate(url, migrations)
     conn = psycopg2.connect(url)
     sync_catalogue(conn)
     conn.close()
