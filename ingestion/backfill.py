@@ -6,10 +6,11 @@ history within seconds and the range that is complete grows backwards from now.
 
 Each chunk is one transaction, on one of two paths:
 - fast (the range holds no reading yet, the normal case): readings and the windows computed in memory
-  (ingestion/backfill_windows.py) are sent with binary COPY straight into sensor_data and sensor_data_agg; only
-  the windows reaching outside the chunk, and the chunk's share of the 6-hour rollup (sensor_data_agg_6h), go
-  through staging tables and are merged (ON CONFLICT ... additive, as the writer does). A concurrent writer that
-  got into the range first turns this into a unique violation: the chunk is redone on
+  (ingestion/backfill_windows.py), prepared in a worker thread (ingestion/backfill_encode.py), are sent with binary
+  COPY straight into sensor_data and sensor_data_agg; only the windows reaching outside the chunk, and the chunk's
+  share of the 6-hour rollup (sensor_data_agg_6h), go through staging tables and are merged (ON CONFLICT ...
+  additive, as the writer does). A concurrent writer that got into the range first turns this into a unique
+  violation: the chunk is redone on
 - the merging path (the range already holds readings: a restart filling the gap since the last run, the live
   readings of the last minutes): minutes a series already has are left out (no backfill reading slipped between
   live ones), the rest goes through Writer.commit (idempotent, windows merged).
@@ -37,32 +38,16 @@ import numpy as np
 import pandas as pd
 import psycopg2
 import psycopg2.extras
-import pyarrow as pa
 
 from ingestion import backfill_sql as q
+from ingestion.backfill_encode import ChunkEncoder, Prepared
 from ingestion.backfill_plan import Chunk, ledger_row, local_text, lower_backend_priority, plan, ts_ns, ts_s
-from ingestion.backfill_windows import STATUSES, chunk_windows, copy_payload, rollup_6h, status_codes, timestamps
+from ingestion.backfill_windows import STATUSES
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
 from ingestion.writer_sql import _LEDGER
 
 log = logging.getLogger(__name__)
-RAW_SLICE_NS = 6 * 3600 * 10**9  # migration 0009: the raw hypertable's chunk interval
-
-
-@dataclass
-class Prepared:
-    """A chunk's readings as arrays, and what the fast path sends (built in a worker thread)."""
-
-    chunk: Chunk
-    t_ns: np.ndarray
-    codes: np.ndarray
-    values: np.ndarray
-    status: np.ndarray
-    readings_copy: bytes
-    windows_copy: bytes  # the windows lying inside the chunk: new rows
-    edges_copy: bytes  # the windows reaching outside it: merged
-    rollup_copy: bytes  # its share of the 6-hour windows (sensor_data_agg_6h): merged
 
 
 @dataclass(frozen=True)
@@ -107,12 +92,7 @@ class Backfill:
         self.jobs = max(1, int(jobs))
         self._installed_lock = threading.Lock()
         self._code_of = {series: code for code, series in enumerate(self.sim.series)}
-        self._pk_rank = np.empty(len(self.sim.series), dtype=np.int64)  # a code's place in (sensor_id, metric) order
-        self._pk_rank[sorted(range(len(self.sim.series)), key=self.sim.series.__getitem__)] = np.arange(
-            len(self.sim.series)
-        )
-        self._sensor_ids = pa.array([s for s, _ in self.sim.series], type=pa.string())
-        self._metrics = pa.array([m for _, m in self.sim.series], type=pa.string())
+        self.encoder = ChunkEncoder(self.sim, self.step_s)
         self.run_id = f"backfill-{uuid.uuid4().hex[:8]}"
         self.total = sum(self._expected_rows(c) for c in self.chunks)
         self.done = self.stored = 0
@@ -122,57 +102,6 @@ class Backfill:
         first = -(-int(math.floor(c.start * 1e9)) // step_ns)
         last = -(-int(math.ceil(c.end * 1e9)) // step_ns)
         return max(0, last - first) * len(self.sim.series)
-
-    # -- preparing a chunk (worker thread: numpy and the encoders release the GIL for most of it) --------------
-    def _prepare(self, chunk: Chunk, thresholds: np.ndarray, encode: bool = True) -> Prepared:
-        pieces = list(self.sim.history_arrays(chunk.start, chunk.end, self.step_s, max_rows=None))
-        t_ns, codes, values = (np.concatenate(p) for p in zip(*pieces, strict=True)) if pieces else ([], [], [])
-        t_ns, codes, values = np.asarray(t_ns, np.int64), np.asarray(codes, np.int32), np.asarray(values, float)
-        status = status_codes(codes, values, thresholds)
-        if not encode:  # for the merging path: the arrays only
-            return Prepared(chunk, t_ns, codes, values, status, b"", b"", b"", b"")
-        a_ns, b_ns = int(round(chunk.start * 1e9)), int(round(chunk.end * 1e9))
-        w = chunk_windows(t_ns, codes, values, status, len(self.sim.series), a_ns, b_ns)
-        # Rows in primary-key order (consecutive inserts land on the same index pages: measured, readings -25 %,
-        # windows -20 % of the INSERT time against the generator's order) within each 6-hour slice, the raw chunk
-        # of the TimescaleDB branch: COPY fills one chunk after the other instead of switching at every series.
-        o = np.lexsort((t_ns, self._pk_rank[codes], t_ns // RAW_SLICE_NS))
-        readings = copy_payload(
-            {
-                "time": timestamps(t_ns[o]),
-                **self._keys(codes[o]),
-                "value": values[o],
-                "status": pa.array(np.array(STATUSES, dtype=object)[status[o]], type=pa.string()),
-            }
-        )
-        inside = edges = rollup = b""
-        if w:
-            o = np.lexsort((w["window_end"], w["window_start"], self._pk_rank[w["code"]]))
-            internal = w["internal"][o]
-            inside, edges = (self._windows_payload(w, o[internal == part]) for part in (True, False))
-            r = rollup_6h(t_ns, codes, values, status, len(self.sim.series))
-            rollup = self._windows_payload(r, np.lexsort((r["window_start"], self._pk_rank[r["code"]])))
-        return Prepared(chunk, t_ns, codes, values, status, readings, inside, edges, rollup)
-
-    def _keys(self, codes: np.ndarray) -> dict[str, pa.Array]:
-        index = pa.array(codes, type=pa.int32())
-        return {"sensor_id": self._sensor_ids.take(index), "metric": self._metrics.take(index)}
-
-    def _windows_payload(self, w: dict[str, np.ndarray], rows: np.ndarray) -> bytes:
-        if not len(rows):
-            return b""
-        pick = {name: column[rows] for name, column in w.items()}
-        return copy_payload(
-            {
-                "window_start": timestamps(pick["window_start"]),
-                "window_end": timestamps(pick["window_end"]),
-                **self._keys(pick["code"]),
-                **{c: pick[c] for c in ("avg", "min", "max", "count")},
-                "stddev": pa.array(pick["stddev"], type=pa.float64(), from_pandas=True),  # NaN (one reading) -> NULL
-                **{c: pick[c].astype(np.int32) for c in ("n_warning", "n_critical", "n_fault")},
-                **{c: pick[c] for c in ("sum_value", "sum_sq")},
-            }
-        )
 
     # -- database ---------------------------------------------------------------------------------------------
     def _thresholds(self, writer: Writer) -> np.ndarray:
@@ -349,14 +278,14 @@ class Backfill:
             writer._with_retry(lower_backend_priority)
         expected = self._expected_rows(chunk)
         if not self._range_holds_readings(writer, chunk):
-            p = self._prepare(chunk, thresholds)
+            p = self.encoder.prepare(chunk, thresholds)
             stored = self._fast(writer, p, writer.next_batch_id())
             if stored is not None:
                 return len(p.t_ns), stored, True
         coverage = self._coverage(writer, chunk)
         if len(coverage[0]) == len(self.sim.series):  # all there already (a restart): nothing to generate
             return expected, 0, False
-        return expected, self._merge(writer, self._prepare(chunk, thresholds, encode=False), coverage), False
+        return expected, self._merge(writer, self.encoder.prepare(chunk, thresholds, encode=False), coverage), False
 
     def _cancel(self, pending) -> None:
         for future in pending:
