@@ -40,7 +40,8 @@ import json, sys
 from ingestion.backfill import Backfill
 r = Backfill(sys.argv[1], span_s=float(sys.argv[2]), step_s=float(sys.argv[3]), end=float(sys.argv[4]), out=None,
              alerts=sys.argv[5] == "1").run()
-print(json.dumps({"readings": r.readings, "seconds": r.seconds, "alerts": r.alerts}))
+print(json.dumps({"readings": r.readings, "seconds": r.seconds, "alerts": r.alerts,
+                  "alerts_seconds": getattr(r, "alerts_seconds", None)}))
 """
 
 
@@ -114,7 +115,7 @@ def main() -> None:
                 b = befores[branch]
                 print(
                     f"{branch:12s} backfill of {args.before}: {b['readings']:>10,} readings in {b['seconds']:7.2f}s "
-                    f"({b['alerts']} alerts)",
+                    f"({b['alerts']} alerts in {b['alerts_seconds'] or 0:.2f}s)",
                     flush=True,
                 )
             db = fresh_db(admin)
