@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 import psycopg2
+import pyarrow as pa
 
 from bench import load_average
 from bench.branches import branch_servers, url_for
@@ -81,7 +82,7 @@ def payloads(w: dict[str, np.ndarray], encoder: ChunkEncoder) -> dict[str, bytes
     o = np.lexsort((w["window_end"], w["window_start"], rank[w["code"]]))
     text = encoder.windows_payload(w, o)
     values = {c: w[c][o] for c in _VALUE_COLUMNS}
-    values["stddev"] = np.where(np.isnan(values["stddev"]), 0.0, values["stddev"])
+    values["stddev"] = pa.array(values["stddev"], type=pa.float64(), from_pandas=True)  # NaN -> NULL, as the backfill
     for c in ("n_warning", "n_critical", "n_fault"):
         values[c] = values[c].astype(np.int32)
     compact = copy_payload(
