@@ -13,7 +13,12 @@ Each run writes into its own fresh database on the same server. Spark's time exc
 includes planning, the Python workers' start and every micro-batch; "where the time goes" is the query's own
 progress durations and the tasks' timers (summed over tasks: with N cores they add up to about N x the wall time).
 
+With --fast-path on,off each Spark run is made twice, with the tasks' columnar fast path (the job's default,
+ingestion/spark/fastpath.py) and without it (`--no-fast-path`: LiteProcessor.build for every message): before and
+after in the same run.
+
 Usage: .venv/bin/python -m bench.spark [--ticks 4400] [--files 4] [--cores 1,2] [--paths files,kafka]
+                                       [--fast-path on|off|on,off]
 """
 
 from __future__ import annotations
@@ -71,10 +76,10 @@ def bench_lite(directory: Path, url: str) -> tuple[float, int]:
     return elapsed, processor.totals.stored
 
 
-def bench_spark(spark, url: str, checkpoint: Path, **source) -> tuple[float, int]:
+def bench_spark(spark, url: str, checkpoint: Path, fast: bool, **source) -> tuple[float, int]:
     from ingestion.spark.job import JobConfig, run_until_done
 
-    config = JobConfig(checkpoint=str(checkpoint), trigger="available-now", database_url=url, **source)
+    config = JobConfig(checkpoint=str(checkpoint), trigger="available-now", database_url=url, fast_path=fast, **source)
     started = time.perf_counter()
     query, totals = run_until_done(spark, config)
     elapsed = time.perf_counter() - started
@@ -92,7 +97,8 @@ def where_the_time_goes(query, totals, elapsed: float) -> str:
     spark_side = ", ".join(f"{name} {s:.2f}s" for name, s in sorted(durations.items(), key=lambda kv: -kv[1]))
     return (
         f"    query: {len(query.recentProgress)} micro-batches, {totals.tasks} tasks, {elapsed:.2f}s: {spark_side}\n"
-        f"    tasks (summed): Arrow -> messages {totals.read_s:.2f}s, validation {totals.validate_s:.2f}s, "
+        f"    tasks (summed): Arrow -> messages {totals.read_s:.2f}s, validation {totals.validate_s:.2f}s "
+        f"({totals.fast:,} of {totals.received:,} messages by the fast path), "
         f"Writer.commit {totals.write_s:.2f}s = {totals.task_s:.2f}s in {totals.tasks_wall_s:.2f}s from the first "
         f"task's start to the last's end ({totals.task_s / max(totals.tasks_wall_s, 1e-9):.2f} tasks at a time); "
         f"the sink's micro-batches {totals.batch_s:.2f}s wall"
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--cores", default="1,2", help="Spark local[N] for each N")
     parser.add_argument("--paths", default="files,kafka")
     parser.add_argument("--partitions", type=int, default=2, help="Kafka topic partitions")
+    parser.add_argument("--fast-path", default="on", help="on, off or on,off: Spark with/without the fast path")
     args = parser.parse_args()
     print(f"load average {load_average()}", flush=True)
 
@@ -155,6 +162,7 @@ def main() -> None:
         from_environment().start()
     admin = settings.with_database(settings.owner_url(), "postgres")  # keeps the URL's options (passfile)
     cores = [int(c) for c in args.cores.split(",")]
+    modes = [{"on": True, "off": False}[m] for m in args.fast_path.split(",")]
 
     def measure(name: str, work) -> float:
         db = fresh_db(admin)
@@ -165,7 +173,7 @@ def main() -> None:
         finally:
             drop_db(admin, db)
         rate = stored / elapsed
-        print(f"  {name:18s} {stored:>10,} readings stored, {agg:>8,} windows, {elapsed:7.2f}s = {rate:>9,.0f} "
+        print(f"  {name:21s} {stored:>10,} readings stored, {agg:>8,} windows, {elapsed:7.2f}s = {rate:>9,.0f} "
               "readings/s", flush=True)  # fmt: skip
         return rate
 
@@ -181,9 +189,13 @@ def main() -> None:
             for n in cores:
                 spark = local_session(n)
                 try:
-                    checkpoint = tmp / f"ck-{label}-{n}"
-                    run = lambda url, spark=spark, checkpoint=checkpoint: bench_spark(spark, url, checkpoint, **source)  # noqa: E731
-                    rates[f"spark local[{n}]"] = measure(f"spark local[{n}]", run)
+                    for fast in modes:
+                        name = f"spark local[{n}]" + ("" if fast else " exact")  # exact: without the fast path
+                        checkpoint = tmp / f"ck-{label}-{n}-{fast}"
+                        run = lambda url, spark=spark, checkpoint=checkpoint, fast=fast: bench_spark(  # noqa: E731
+                            spark, url, checkpoint, fast, **source
+                        )
+                        rates[name] = measure(name, run)
                 finally:
                     spark.stop()
 

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from ingestion.kafka_consumer import BROKER_AT_HEADER, broker_time
 from ingestion.processor import LiteProcessor
+from ingestion.spark.fastpath import FastBuilder
 from ingestion.validation import Catalogue, Validator
 from ingestion.writer import Writer
 
@@ -55,7 +56,8 @@ SUMMARY_SCHEMA = pa.schema(
         ("started", pa.float64()),  # epoch seconds: when the task got its first record batch, and when it ended
         ("ended", pa.float64()),
         ("read_s", pa.float64()),  # seconds in this task: Arrow -> messages
-        ("validate_s", pa.float64()),  # LiteProcessor.build
+        ("validate_s", pa.float64()),  # FastBuilder.build (or LiteProcessor.build)
+        ("fast", pa.int64()),  # messages that took the columnar fast path
         ("write_s", pa.float64()),  # Writer.commit
     ]
 )
@@ -73,6 +75,7 @@ class Messages:
 
     rows: list[tuple[bytes, float, float | None]]
     source: str
+    values: pa.ChunkedArray | None = None  # the same payloads as Arrow (the fast path's input)
 
 
 def messages_of(batches: Iterator[pa.RecordBatch]) -> Messages:
@@ -80,8 +83,10 @@ def messages_of(batches: Iterator[pa.RecordBatch]) -> Messages:
     the validator quarantines; the broker instant follows the lite Kafka consumer's rule (broker_time)."""
     rows: list[tuple[bytes, float, float | None]] = []
     source = PROCESSOR
+    chunks = []
     for batch in batches:
         columns = {name: batch.column(name) for name in MESSAGE_COLUMNS}
+        chunks.append(columns["value"].cast(pa.binary()))
         values = columns["value"].to_pylist()
         received = columns["received_at"].cast(pa.int64()).to_pylist()
         sources = columns["source"].to_pylist()
@@ -96,7 +101,7 @@ def messages_of(batches: Iterator[pa.RecordBatch]) -> Messages:
                 stamp = [(BROKER_AT_HEADER, header)] if header is not None else None
                 broker_at = broker_time(stamp, ((kind if kind is not None else -1) + 1, ms))
             rows.append((value or b"", rec_us / 1e6 if rec_us is not None else time.time(), broker_at))
-    return Messages(rows, source)
+    return Messages(rows, source, pa.chunked_array(chunks, pa.binary()))
 
 
 def digest(rows: list[tuple]) -> str:
@@ -121,6 +126,7 @@ class PartitionWriter:
         batch_id: int,
         max_messages: int = MAX_MESSAGES,
         clock=None,
+        fast: bool = True,
     ):
         self.dsn = dsn
         self.catalogue = catalogue
@@ -128,6 +134,7 @@ class PartitionWriter:
         self.batch_id = batch_id
         self.max_messages = max_messages
         self.clock = clock
+        self.fast = fast  # False: every message through LiteProcessor.build (the reference the fast path matches)
 
     def current_catalogue(self) -> Catalogue:
         """The database's catalogue of the moment, read as each task starts, as the lite consumer keeps it: a
@@ -155,10 +162,14 @@ class PartitionWriter:
         validator = Validator(self.current_catalogue(), source=messages.source, **kwargs)
         writer = _writer(self.dsn)
         processor = LiteProcessor(writer, validator)
+        builder = FastBuilder(validator)
         for chunk, first in enumerate(range(0, len(messages.rows), self.max_messages)):
             rows = messages.rows[first : first + self.max_messages]
             t0 = time.perf_counter()
-            batch = processor.build(rows, source=messages.source)
+            if self.fast:
+                batch = builder.build(rows, messages.values.slice(first, len(rows)), source=messages.source)
+            else:
+                batch = processor.build(rows, source=messages.source)
             batch.spool_id = self.identity(summary["partition"], chunk, rows)
             batch.first_seq, batch.last_seq = 1, len(rows)
             t1 = time.perf_counter()
@@ -177,6 +188,7 @@ class PartitionWriter:
                 summary[name] += counts[name]
             for reason, n in reasons.items():
                 by_reason[reason] = by_reason.get(reason, 0) + n
+        summary["fast"] = builder.fast_messages
         summary["by_reason"] = json.dumps(by_reason, sort_keys=True)
         summary["ended"] = time.time()
         yield pa.RecordBatch.from_pylist([summary], schema=SUMMARY_SCHEMA)
