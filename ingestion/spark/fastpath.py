@@ -23,7 +23,7 @@ the same Batch through here as through LiteProcessor.build.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from ingestion.processor import _mean, _plausible
 from ingestion.readings import frame_from_readings
 from ingestion.validation import MAX_EVENT_TIME, MAX_FUTURE_S, MIN_EVENT_TIME, SENT_AT_SKEW_S, Validator
 from ingestion.writer import Batch, BatchTimings, compute_status
+
+if TYPE_CHECKING:  # partition.py imports this module
+    from ingestion.spark.partition import Messages
 
 # Plain JSON decimals whose float() and Arrow's cast agree (both correctly rounded); no "-0" integer (json reads
 # it as int 0, i.e. +0.0), no exponent, at most 15 digits each side (no digit run that needs the long-int decoder).
@@ -58,6 +61,7 @@ _DEVICE_STATUS = {"ok": "ok", "warning": "warning", "critical": "critical", "fau
 _SEVERITY = {"ok": 0, "warning": 1, "critical": 2, "fault": 3}
 _STATUS_OF_RANK = np.array(["ok", "warning", "critical", "fault"], dtype=object)
 _MAX_PAYLOAD = 64 * 1024
+_MAX_COLUMN_BYTES = 1 << 30
 
 
 class FastBuilder:
@@ -74,20 +78,20 @@ class FastBuilder:
         self.sensors = pa.array(sorted(catalogue.sensor_ids), pa.string())
         self.fast_messages = 0  # how many took the fast path (for the task's summary)
 
-    def build(self, rows: Sequence[tuple], values: pa.Array | pa.ChunkedArray, *, source: str) -> Batch:
-        """`rows`: (payload, received_at, broker_at) as LiteProcessor.build takes them; `values`: the same payloads
-        as an Arrow binary array (null: the empty message)."""
-        n = len(rows)
-        received = np.fromiter((r[1] for r in rows), dtype="float64", count=n)
-        broker = np.fromiter((np.nan if r[2] is None else r[2] for r in rows), dtype="float64", count=n)
-        fast = self._fast(values, received, broker)
-        slow = self._slow(rows, fast["good"])
-        return self._assemble(n, received, fast, slow, source)
+    def build(self, messages: Messages) -> Batch:
+        """The Batch of a task's chunk (partition.Messages: payloads as Arrow, received_at and broker_at arrays),
+        as LiteProcessor.build(messages.rows, source=messages.source) makes it."""
+        fast = self._fast(messages.values, messages.received, messages.broker)
+        slow = self._slow(messages, fast["good"])
+        return self._assemble(len(messages), messages.received, fast, slow, messages.source)
 
     # -- the columnar part ---------------------------------------------------------------------------------------
     def _fast(self, values, received: np.ndarray, broker: np.ndarray) -> dict:
         if isinstance(values, pa.ChunkedArray):
-            values = values.combine_chunks() if values.num_chunks else pa.array([], pa.binary())
+            if values.nbytes > _MAX_COLUMN_BYTES:  # 32-bit offsets: such a chunk goes to the Validator whole
+                values = pa.nulls(len(values), pa.binary())
+            else:
+                values = values.combine_chunks() if values.num_chunks else pa.array([], pa.binary())
         values = values.cast(pa.binary())
         n = len(values)
         # One RE2 match (a DFA: no sub-matches, which cost 10x) says which lines are canonical; their fields are then
@@ -163,12 +167,11 @@ class FastBuilder:
         }
 
     # -- the exact part ------------------------------------------------------------------------------------------
-    def _slow(self, rows: Sequence[tuple], good: np.ndarray) -> dict:
+    def _slow(self, messages: Messages, good: np.ndarray) -> dict:
         """LiteProcessor.build's loop over the messages the fast path did not take, with each reading's message."""
         readings, rejections, broker_times, message = [], [], [], []
         for i in np.flatnonzero(~good):
-            payload, received_at = rows[i][0], rows[i][1]
-            broker_at = rows[i][2] if len(rows[i]) > 2 else None
+            payload, received_at, broker_at = messages.row(i)
             result = self.validator.parse(payload, received_at=received_at)
             readings.extend(result.readings)
             rejections.extend(result.rejections)

@@ -26,8 +26,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import psycopg2
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion.kafka_consumer import BROKER_AT_HEADER, broker_time
 from ingestion.processor import LiteProcessor
@@ -71,37 +73,66 @@ _LEDGER_COUNTS = f"SELECT {', '.join(_COUNTS)}, by_reason FROM ingest_ledger WHE
 
 @dataclass
 class Messages:
-    """One task's messages: (payload, received_at, broker_at) tuples as LiteProcessor.build takes them."""
+    """One task's messages as columns: payloads (Arrow binary, null = a Kafka tombstone), received_at and broker_at
+    (epoch s, NaN = none). `rows` gives them as the (payload, received_at, broker_at) tuples LiteProcessor.build
+    takes, only when asked (the exact path, the fast path's leftovers take them one by one: row())."""
 
-    rows: list[tuple[bytes, float, float | None]]
+    values: pa.ChunkedArray
+    received: np.ndarray
+    broker: np.ndarray
     source: str
-    values: pa.ChunkedArray | None = None  # the same payloads as Arrow (the fast path's input)
+
+    def __len__(self) -> int:
+        return len(self.received)
+
+    def row(self, i: int) -> tuple[bytes, float, float | None]:
+        broker = self.broker[i]
+        return (self.values[i].as_py() or b"", float(self.received[i]), None if np.isnan(broker) else float(broker))
+
+    def slice(self, first: int, count: int) -> Messages:
+        end = first + count
+        return Messages(self.values.slice(first, count), self.received[first:end], self.broker[first:end], self.source)
+
+    @property
+    def rows(self) -> list[tuple[bytes, float, float | None]]:
+        payloads = [v or b"" for v in self.values.to_pylist()]
+        brokers = [None if np.isnan(b) else b for b in self.broker.tolist()]
+        return list(zip(payloads, self.received.tolist(), brokers, strict=True))
 
 
 def messages_of(batches: Iterator[pa.RecordBatch]) -> Messages:
     """The messages of a task's record batches. A missing value (a Kafka tombstone) is the empty message, which
-    the validator quarantines; the broker instant follows the lite Kafka consumer's rule (broker_time)."""
-    rows: list[tuple[bytes, float, float | None]] = []
+    the validator quarantines; the broker instant follows the lite Kafka consumer's rule (broker_time), computed
+    only for the records that come from Kafka (files have no record timestamp)."""
     source = PROCESSOR
-    chunks = []
+    values, received, broker = [], [], []
     for batch in batches:
         columns = {name: batch.column(name) for name in MESSAGE_COLUMNS}
-        chunks.append(columns["value"].cast(pa.binary()))
-        values = columns["value"].to_pylist()
-        received = columns["received_at"].cast(pa.int64()).to_pylist()
-        sources = columns["source"].to_pylist()
-        headers = columns["broker_header"].to_pylist()
-        record_ms = columns["record_ms"].to_pylist()
-        record_type = columns["record_type"].to_pylist()
-        if sources:
-            source = sources[0] or source
-        for value, rec_us, header, ms, kind in zip(values, received, headers, record_ms, record_type, strict=True):
-            broker_at = None
-            if ms is not None:  # from Kafka: Spark's timestamp types are librdkafka's minus one
+        values.append(columns["value"].cast(pa.binary()))
+        stamps = columns["received_at"].cast(pa.int64())
+        us = stamps.fill_null(0).to_numpy(zero_copy_only=False).astype("float64") / 1e6
+        if stamps.null_count:
+            us[stamps.is_null().to_numpy(zero_copy_only=False)] = time.time()
+        received.append(us)
+        at = np.full(len(batch), np.nan)
+        record_ms = columns["record_ms"]
+        kafka = np.flatnonzero(record_ms.is_valid().to_numpy(zero_copy_only=False))
+        if len(kafka):  # from Kafka: Spark's timestamp types are librdkafka's minus one
+            headers = columns["broker_header"].take(kafka).to_pylist()
+            kinds = columns["record_type"].take(kafka).to_pylist()
+            for i, header, ms, kind in zip(kafka, headers, record_ms.take(kafka).to_pylist(), kinds, strict=True):
                 stamp = [(BROKER_AT_HEADER, header)] if header is not None else None
-                broker_at = broker_time(stamp, ((kind if kind is not None else -1) + 1, ms))
-            rows.append((value or b"", rec_us / 1e6 if rec_us is not None else time.time(), broker_at))
-    return Messages(rows, source, pa.chunked_array(chunks, pa.binary()))
+                found = broker_time(stamp, ((kind if kind is not None else -1) + 1, ms))
+                at[i] = np.nan if found is None else found
+        broker.append(at)
+        if len(batch) and source == PROCESSOR:
+            source = columns["source"][0].as_py() or source
+    return Messages(
+        pa.chunked_array(values, pa.binary()),
+        np.concatenate(received) if received else np.zeros(0),
+        np.concatenate(broker) if broker else np.zeros(0),
+        source,
+    )
 
 
 def digest(rows: list[tuple]) -> str:
@@ -110,6 +141,26 @@ def digest(rows: list[tuple]) -> str:
     for payload, _, _ in rows:
         h.update(len(payload).to_bytes(8, "little"))
         h.update(payload)
+    return h.hexdigest()
+
+
+def digest_of(values: pa.Array | pa.ChunkedArray) -> str:
+    """digest() of the payloads of an Arrow column (null: the empty message), without a Python object per
+    message: each payload prefixed with its 8-byte little-endian length by one Arrow join per chunk (a chunk is
+    one of Spark's record batches: never combined, whose 32-bit offsets a task's many batches could overflow),
+    whose data buffer is then the very byte stream digest() hashes."""
+    h = hashlib.blake2b(digest_size=12)
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        if not len(chunk):
+            continue
+        chunk = chunk.fill_null(b"")
+        lengths = pc.binary_length(chunk).cast(pa.int64()).to_numpy(zero_copy_only=False).astype("<i8")
+        prefixes = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(8), len(chunk), [None, pa.py_buffer(lengths.tobytes())]
+        )
+        joined = pc.binary_join_element_wise(prefixes.cast(pa.binary()), chunk, b"")
+        offsets = np.frombuffer(joined.buffers()[1], dtype="int32", count=len(joined) + 1, offset=4 * joined.offset)
+        h.update(memoryview(joined.buffers()[2])[offsets[0] : offsets[-1]])
     return h.hexdigest()
 
 
@@ -146,13 +197,13 @@ class PartitionWriter:
             log.warning("catalogue not readable (%s): validating with the one read at query start", exc)
             return self.catalogue
 
-    def identity(self, partition: int, chunk: int, rows: list[tuple]) -> str:
-        return f"spark:{self.query_id}:{self.batch_id}:{partition}:{chunk}:{digest(rows)}"
+    def identity(self, partition: int, chunk: int, messages: Messages) -> str:
+        return f"spark:{self.query_id}:{self.batch_id}:{partition}:{chunk}:{digest_of(messages.values)}"
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         started, wall = time.perf_counter(), time.time()
         messages = messages_of(batches)
-        if not messages.rows:
+        if not len(messages):
             return
         summary = {name: 0 for name in ("commits", "replayed", *_COUNTS)}
         summary.update(partition=_partition_id(), started=wall, read_s=time.perf_counter() - started, validate_s=0.0,
@@ -163,15 +214,12 @@ class PartitionWriter:
         writer = _writer(self.dsn)
         processor = LiteProcessor(writer, validator)
         builder = FastBuilder(validator)
-        for chunk, first in enumerate(range(0, len(messages.rows), self.max_messages)):
-            rows = messages.rows[first : first + self.max_messages]
+        for chunk, first in enumerate(range(0, len(messages), self.max_messages)):
+            part = messages.slice(first, self.max_messages)
             t0 = time.perf_counter()
-            if self.fast:
-                batch = builder.build(rows, messages.values.slice(first, len(rows)), source=messages.source)
-            else:
-                batch = processor.build(rows, source=messages.source)
-            batch.spool_id = self.identity(summary["partition"], chunk, rows)
-            batch.first_seq, batch.last_seq = 1, len(rows)
+            batch = builder.build(part) if self.fast else processor.build(part.rows, source=messages.source)
+            batch.spool_id = self.identity(summary["partition"], chunk, part)
+            batch.first_seq, batch.last_seq = 1, len(part)
             t1 = time.perf_counter()
             result = writer.commit(batch)
             summary["validate_s"] += t1 - t0
