@@ -16,16 +16,19 @@ progress durations and the tasks' timers (summed over tasks: with N cores they a
 
 With --fast-path on,off each Spark run is made twice, with the tasks' columnar fast path (the job's default,
 ingestion/spark/fastpath.py) and without it (`--no-fast-path`: LiteProcessor.build for every message): before and
-after in the same run.
+after in the same run. The lite processor is measured again before each core count's Spark runs, and --rounds N
+repeats lite-then-Spark N times: each ratio is against the lite run just before it (on a shared machine the load
+moves between runs), and the summary gives each round's ratio, the median and the lowest.
 
 Usage: .venv/bin/python -m bench.spark [--ticks 4400] [--files 4] [--cores 1,2] [--paths files,kafka]
-                                       [--fast-path on|off|on,off]
+                                       [--fast-path on|off|on,off] [--rounds 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,19 +94,19 @@ def bench_spark(spark, url: str, checkpoint: Path, fast: bool, quiet: bool = Fal
     return elapsed, totals.stored
 
 
-def warm_up(spark, tmp: Path, admin: str, n: int) -> None:
+def warm_up(spark, tmp: Path, admin: str, label: str) -> None:
     """One small query (two ticks: 120 messages in 2 files, so 2 tasks) on a new session before it is measured,
     into a scratch database: the one-off costs of a session's first query (JIT, the first planning, the Python
     workers' start and imports: ~5-9 s measured) are paid once by a long-running job, not per micro-batch, and the
     measurement says what the job sustains. Printed, so the cold figure can be added back."""
-    landing = tmp / f"warm-{n}"
+    landing = tmp / f"warm-{label}"
     make_files(landing, 2, 2, 1.0)  # two files: two tasks, so that each of local[2]'s workers starts
     db = fresh_db(admin)
     try:
         started = time.perf_counter()
-        bench_spark(spark, settings.with_database(admin, db), tmp / f"ck-warm-{n}", True, source="files",
+        bench_spark(spark, settings.with_database(admin, db), tmp / f"ck-warm-{label}", True, source="files",
                     path=str(landing), quiet=True)  # fmt: skip
-        print(f"  (warm-up of local[{n}]: one query of 120 messages, {time.perf_counter() - started:.2f}s)", flush=True)
+        print(f"  (warm-up {label}: one query of 120 messages, {time.perf_counter() - started:.2f}s)", flush=True)
     finally:
         drop_db(admin, db)
 
@@ -172,6 +175,7 @@ def main() -> None:
     parser.add_argument("--paths", default="files,kafka")
     parser.add_argument("--partitions", type=int, default=2, help="Kafka topic partitions")
     parser.add_argument("--fast-path", default="on", help="on, off or on,off: Spark with/without the fast path")
+    parser.add_argument("--rounds", type=int, default=1, help="lite then Spark, this many times per core count")
     args = parser.parse_args()
     print(f"load average {load_average()}", flush=True)
 
@@ -201,28 +205,32 @@ def main() -> None:
         landing = tmp / "landing"
         messages = make_files(landing, args.ticks, args.files, args.step)
         print(f"input: {messages:,} messages in {args.files} files ({args.ticks} ticks)", flush=True)
-        results: dict[str, dict[str, float]] = {}
+        # name -> [(its rate, the lite rate measured just before it)]: each ratio against its own, adjacent baseline.
+        results: dict[str, dict[str, list[tuple[float, float]]]] = {}
         from ingestion.spark.session import local_session
 
-        def spark_rates(rates: dict[str, float], label: str, **source) -> None:
+        def compare(path: str, lite_name: str, lite_work, **source) -> None:
+            rates = results.setdefault(path, {})
             for n in cores:
                 spark = local_session(n)
                 try:
-                    warm_up(spark, tmp, admin, n)
-                    for fast in modes:
-                        name = f"spark local[{n}]" + ("" if fast else " exact")  # exact: without the fast path
-                        checkpoint = tmp / f"ck-{label}-{n}-{fast}"
-                        run = lambda url, spark=spark, checkpoint=checkpoint, fast=fast: bench_spark(  # noqa: E731
-                            spark, url, checkpoint, fast, **source
-                        )
-                        rates[name] = measure(name, run)
+                    warm_up(spark, tmp, admin, f"{path}-{n}")
+                    for r in range(args.rounds):
+                        lite_rate = measure(lite_name, lite_work)
+                        for fast in modes:
+                            name = f"spark local[{n}]" + ("" if fast else " exact")  # exact: without the fast path
+                            checkpoint = tmp / f"ck-{path}-{n}-{fast}-{r}"
+                            run = lambda url, spark=spark, checkpoint=checkpoint, fast=fast: bench_spark(  # noqa: E731
+                                spark, url, checkpoint, fast, **source
+                            )
+                            rates.setdefault(name, []).append((measure(name, run), lite_rate))
                 finally:
                     spark.stop()
 
         if "files" in args.paths:
             print("files:", flush=True)
-            results["files"] = {"lite": measure("lite", lambda url: bench_lite(landing, url))}
-            spark_rates(results["files"], "files", source="files", path=str(landing), max_files_per_trigger=1)
+            compare("files", "lite", lambda url: bench_lite(landing, url), source="files", path=str(landing),
+                    max_files_per_trigger=1)  # fmt: skip
         if "kafka" in args.paths:
             from ingestion.kafka_producer import KafkaSink
             from tests.support.kafka import tansu
@@ -234,14 +242,14 @@ def main() -> None:
                 print(f"kafka (Tansu, {args.partitions} partitions): producer {messages:,} messages in "
                       f"{time.perf_counter() - started:.2f}s", flush=True)  # fmt: skip
                 lite = lambda url: bench_lite_kafka(broker.bootstrap, "sensor_data", url, messages, tmp)  # noqa: E731
-                results["kafka"] = {"lite": measure("lite consume-kafka", lite)}
-                spark_rates(results["kafka"], "kafka", source="kafka-python", kafka_bootstrap=broker.bootstrap,
-                            kafka_topic="sensor_data", max_offsets_per_trigger=-(-messages // args.files))  # fmt: skip
+                compare("kafka", "lite consume-kafka", lite, source="kafka-python", kafka_bootstrap=broker.bootstrap,
+                        kafka_topic="sensor_data", max_offsets_per_trigger=-(-messages // args.files))  # fmt: skip
     for path, rates in results.items():
-        ratios = ", ".join(
-            f"{name} / lite = {rate / rates['lite']:.2f}x" for name, rate in rates.items() if name != "lite"
-        )
-        print(f"{path}: {ratios}")
+        for name, pairs in rates.items():
+            ratios = sorted(rate / lite for rate, lite in pairs)
+            print(f"{path}: {name} / lite = " + ", ".join(f"{rate / lite:.2f}x" for rate, lite in pairs)
+                  + f" (median {statistics.median(ratios):.2f}x, lowest {ratios[0]:.2f}x; "
+                  f"median {statistics.median(r for r, _ in pairs):,.0f} readings/s)")  # fmt: skip
     print(f"load average {load_average()}", flush=True)
 
 

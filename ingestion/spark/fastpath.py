@@ -1,7 +1,7 @@
 """The Spark tasks' columnar fast path: canonical multi-metric records validated as Arrow columns, the rest exactly.
 
-`FastBuilder.build(rows, values, source)` returns the same Batch as `LiteProcessor.build(rows, source=source)`
-(same frame, row for row and in the same order, same rejections, same timings), but most messages never become
+`FastBuilder.build(messages)` returns the same Batch as `LiteProcessor.build(messages.rows, source=...)` (same
+frame, row for row and in the same order, same rejections, same timings), but most messages never become
 Python objects: the task's Arrow column of payloads goes through one RE2 match (pyarrow.compute, C++, the GIL
 released) that recognises the canonical shape the simulator and the devices send,
 
@@ -13,8 +13,9 @@ certainly valid as a whole: every pair key a catalogue metric (or sent_at) and n
 sensor, an event time in [2000-01-01, received + 300 s] and before 2200, every value within its metric's valid
 range. Everything else — a defect, an extra field, whitespace, an escape, a date the calendar does not have, a
 number the fast grammar does not take — goes to the project's Validator, message by message, so its rejection
-and reason are the lite processor's by construction. Why the Spark side only: the lite processor's time is
-already the reference the benchmark compares with, and this path pays off on large task-sized batches.
+and reason are the lite processor's by construction. Why in the Spark job only: its tasks get their messages as
+Arrow columns already (mapInArrow), so the columnar checks cost no conversion; the lite processor receives
+messages one at a time from its transports and spool, and stays the reference this path is tested against.
 
 tests/unit/test_spark_fastpath.py checks with hypothesis that random canonical and non-canonical messages give
 the same Batch through here as through LiteProcessor.build.

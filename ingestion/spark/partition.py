@@ -1,11 +1,13 @@
 """The executor side of the Spark job: one task's messages -> the lite processor's batch -> Writer.commit.
 
 The sink (sinks.py) runs `batch_df.mapInArrow(PartitionWriter(...), SUMMARY_DDL)` for each micro-batch: every task
-gets the Arrow record batches of its partition (columns MESSAGE_COLUMNS), and this module does with them exactly
-what the lite processor does with the messages of a spool batch: `LiteProcessor.build` (ingestion/validation.py's
-Validator on every message, the broker instant from the transport's stamp) and `Writer.commit` (quarantine, raw
-rows ON CONFLICT DO NOTHING, sensor_latest, every window merged from the rows really inserted, pipeline_kpi and
-the ingest_ledger row, in ONE transaction). It yields one summary row; nothing else goes back to the driver.
+gets the Arrow record batches of its partition (columns MESSAGE_COLUMNS), kept as columns (Messages), and this
+module does with them what the lite processor does with the messages of a spool batch: build the batch — by
+fastpath.FastBuilder, which validates canonical messages as Arrow columns and hands every other message to
+ingestion/validation.py's Validator, giving LiteProcessor.build's very Batch (or by LiteProcessor.build itself
+with fast=False, the job's --no-fast-path) — and `Writer.commit` (quarantine, raw rows ON CONFLICT DO NOTHING,
+sensor_latest, every window merged from the rows really inserted, pipeline_kpi and the ingest_ledger row, in ONE
+transaction). It yields one summary row; nothing else goes back to the driver.
 
 Exactly once: the ledger row of each commit carries an identity of what it committed, as a spool's batch does:
 spool_id "spark:<query id>:<micro-batch>:<partition>:<chunk>:<digest of the messages>" (UNIQUE with last_seq), and
