@@ -209,17 +209,17 @@ def main() -> None:
         results: dict[str, dict[str, list[tuple[float, float]]]] = {}
         from ingestion.spark.session import local_session
 
-        def compare(path: str, lite_name: str, lite_work, **source) -> None:
-            rates = results.setdefault(path, {})
+        def compare(transport: str, lite_name: str, lite_work, **source) -> None:
+            rates = results.setdefault(transport, {})
             for n in cores:
                 spark = local_session(n)
                 try:
-                    warm_up(spark, tmp, admin, f"{path}-{n}")
+                    warm_up(spark, tmp, admin, f"{transport}-{n}")
                     for r in range(args.rounds):
                         lite_rate = measure(lite_name, lite_work)
                         for fast in modes:
                             name = f"spark local[{n}]" + ("" if fast else " exact")  # exact: without the fast path
-                            checkpoint = tmp / f"ck-{path}-{n}-{fast}-{r}"
+                            checkpoint = tmp / f"ck-{transport}-{n}-{fast}-{r}"
                             run = lambda url, spark=spark, checkpoint=checkpoint, fast=fast: bench_spark(  # noqa: E731
                                 spark, url, checkpoint, fast, **source
                             )
