@@ -6,9 +6,13 @@
 -- not messages) and the end-to-end latency over the last :minutes (get_pipeline_latency_stats, the database's
 -- now()).
 -- The overview reads each series by key, so its cost follows the number of series, never the history: the pairs
--- from sensor_latest (one row per series, updated with every raw write), then per pair two primary-key probes, the
--- last two complete 1-minute windows before :now. No index on (metric, window_start) is needed.
-WITH bounds AS (
+-- from sensor_latest (one row per series, updated with every raw write), then per pair one range scan of the series
+-- index (sensor_id, metric, window length, window_start) over the last two complete 1-minute windows before :now (two
+-- primary-key probes per pair cost twice the index descents; on TimescaleDB a join on a VALUES list of the two
+-- windows hides their bounds from chunk exclusion, and every chunk was probed). No index on (metric, window_start)
+-- is needed. `bounds` is inlined (NOT MATERIALIZED) so that its instants are constants of the plan: TimescaleDB then
+-- reads the current chunk only.
+WITH bounds AS NOT MATERIALIZED (
     SELECT date_bin(interval '1 minute', CAST(:now AS timestamptz), timestamptz 'epoch') AS cur_end
 ),
 pairs AS (
@@ -17,14 +21,12 @@ pairs AS (
      WHERE CAST(:sensor_ids AS text[]) IS NULL OR l.sensor_id = ANY(CAST(:sensor_ids AS text[]))
 ),
 windows AS (
-    SELECT a.sensor_id, a.metric, a.sum_value, a.count, k.is_current
+    SELECT a.sensor_id, a.metric, a.sum_value, a.count, a.window_start = b.cur_end - interval '1 minute' AS is_current
       FROM pairs p
      CROSS JOIN bounds b
-     CROSS JOIN LATERAL (VALUES (b.cur_end - interval '1 minute', true),
-                                (b.cur_end - interval '2 minutes', false)) AS k(window_start, is_current)
       JOIN sensor_data_agg a
-        ON a.sensor_id = p.sensor_id AND a.metric = p.metric
-       AND a.window_start = k.window_start AND a.window_end = k.window_start + interval '1 minute'
+        ON a.sensor_id = p.sensor_id AND a.metric = p.metric AND a.window_end - a.window_start = interval '1 minute'
+       AND a.window_start >= b.cur_end - interval '2 minutes' AND a.window_start < b.cur_end
 ),
 overview AS (
     SELECT w.metric, m.label_fr, m.label_en, m.unit,
