@@ -20,6 +20,7 @@ from components.errors import guard
 from components.formatting import auto_decimals, fmt_compact, fmt_duration, fmt_int, fmt_number, fmt_signed, fmt_time
 from components.i18n import lang, metric_label, metric_short, t
 from components.names import place_names
+from components.sidebar import catalogue as sidebar_catalogue
 from components.sidebar import current_filters, ensure_entrypoint, refresh_interval
 from data_access import live, queries
 
@@ -33,8 +34,7 @@ ensure_entrypoint()
 st.title(t("live.title"))
 
 filters = current_filters()
-catalogue = load(live.sensor_catalogue)
-metrics = load(queries.metrics)
+catalogue, metrics = sidebar_catalogue()  # the sidebar's own read, not two more statements
 if catalogue.empty or metrics.empty:
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
