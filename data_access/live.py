@@ -72,7 +72,7 @@ def overview_of(kpis: pd.DataFrame) -> pd.DataFrame:
 
 
 def open_alerts_of(kpis: pd.DataFrame) -> pd.DataFrame:
-    """One row per severity (critical, warning, info): open_alerts, unacknowledged (alerts.open_counts' shape)."""
+    """One row per severity (critical, warning, info): open_alerts, unacknowledged (always all three)."""
     row = kpis.iloc[0]
     return pd.DataFrame(
         {
