@@ -26,6 +26,7 @@ Usage: .venv/bin/python -m bench.queries [--raw-rows 20000000] [--agg-days 90] [
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -350,6 +351,10 @@ def main() -> None:
             end = data_end(url)
             seed_activity(url, end)
             calls, errors = record_pages(url, end, pages)
+            # The AppTest recording leaves many objects behind: without this, one collector pause of ~80-100 ms
+            # lands inside the first timed set and becomes its p95 at n = 20 (measured on wt-live, 2026-12-02).
+            gc.collect()
+            gc.freeze()
             for page, page_calls in calls.items():
                 print(f"{branch} {page}: {len(page_calls)} reads: " + ", ".join(c.label for c in page_calls))
                 if page in errors:

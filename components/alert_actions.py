@@ -21,9 +21,10 @@ from components.data import engine, load
 from components.errors import guard
 from components.i18n import metric_label, t
 from components.sensor_panels import fmt_duration, stamp
+from components.sidebar import catalogue as sidebar_catalogue
 from components.sidebar import lang_key
 from components.text import md_escape, scrub_paths
-from data_access import alerts, live, queries
+from data_access import alerts
 from data_access.engine import DatabaseUnavailable
 
 ACTIONS = ("acknowledge", "comment", "assign", "resolve")
@@ -131,11 +132,11 @@ def _alert_form(actor: identity.Actor, sensor_ids: tuple[str, ...]) -> None:
 
 
 def _silence_form(actor: identity.Actor, sensor_ids: tuple[str, ...]) -> None:
-    catalogue = load(live.sensor_catalogue)
+    catalogue, metrics = sidebar_catalogue()
     mine = catalogue[catalogue["sensor_id"].isin(list(sensor_ids))].set_index("sensor_id")
     if mine.empty:
         return
-    metrics = load(queries.metrics).set_index("metric")
+    metrics = metrics.set_index("metric")
     st.caption(t("silence.explain"))
     sensor = st.selectbox(
         t("silence.sensor"), list(mine.index), format_func=lambda s: mine.loc[s, "name"], key="silence_sensor"

@@ -222,6 +222,19 @@ def _catalogue():
     return live.sensor_catalogue(engine()), queries.metrics(engine())
 
 
+def catalogue() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sensors and metrics the sidebar built its filters from (cached 10 s for all sessions), for a page that
+    needs them too: read again through load() they would cost two more statements per run (issue 11). During an
+    outage the page shows load()'s self-healing banner and stops."""
+    from components.data import db_down_banner
+
+    try:
+        return _catalogue()
+    except DatabaseUnavailable as exc:
+        db_down_banner(exc)
+        st.stop()
+
+
 def _range_label(key: str) -> str:
     return t(f"sidebar.range.{key}")
 

@@ -41,13 +41,6 @@ def _ids(sensor_ids) -> list[str] | None:
     return None if sensor_ids is None else list(sensor_ids)
 
 
-def open_counts(engine: Engine, *, sensor_ids=None) -> pd.DataFrame:
-    """One row per severity (critical, warning, info — always all three): open_alerts, unacknowledged."""
-    frame = read(engine, "alerts_open_counts", sensor_ids=_ids(sensor_ids)).set_index("severity")
-    frame = frame.reindex(list(SEVERITIES), fill_value=0).astype("int64")
-    return frame.rename_axis("severity").reset_index()
-
-
 def feed(engine: Engine, *, sensor_ids=None, limit: int = 50, closed_hours: int = 24, now=None) -> pd.DataFrame:
     """Open alerts then those closed in the last `closed_hours` hours, most severe and most recent first."""
     frame = read(

@@ -56,10 +56,6 @@ def latest_readings(engine: Engine, *, sensor_ids=None) -> pd.DataFrame:
     return _utc(read(engine, "latest_readings", sensor_ids=ids), "time")
 
 
-def metric_overview(engine: Engine, *, now: datetime | None = None) -> pd.DataFrame:
-    return _utc(read(engine, "metric_overview", now=now or _utc_now()), "window_start")
-
-
 def throughput(engine: Engine, *, seconds: int = 60, now: datetime | None = None) -> float:
     frame = read(engine, "throughput", seconds=seconds, now=now or _utc_now())
     return float(frame["readings_per_s"].iloc[0]) if len(frame) else 0.0
@@ -67,13 +63,6 @@ def throughput(engine: Engine, *, seconds: int = 60, now: datetime | None = None
 
 def latency_stats(engine: Engine, *, interval: str = "1 hour") -> pd.DataFrame:
     return read(engine, "latency_stats", interval=interval)
-
-
-def open_alerts_by_severity(engine: Engine) -> dict[str, int]:
-    frame = read(engine, "open_alerts_by_severity")
-    counts = {"info": 0, "warning": 0, "critical": 0}
-    counts.update({row.severity: int(row.open_alerts) for row in frame.itertuples()})
-    return counts
 
 
 def metrics(engine: Engine) -> pd.DataFrame:

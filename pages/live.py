@@ -20,8 +20,9 @@ from components.errors import guard
 from components.formatting import auto_decimals, fmt_compact, fmt_duration, fmt_int, fmt_number, fmt_signed, fmt_time
 from components.i18n import lang, metric_label, metric_short, t
 from components.names import place_names
+from components.sidebar import catalogue as sidebar_catalogue
 from components.sidebar import current_filters, ensure_entrypoint, refresh_interval
-from data_access import alerts, live, queries
+from data_access import live, queries
 
 MAIN_METRICS = ("temperature", "humidity", "pm10", "noise", "traffic_flow", "co2", "h2s", "parking_occupancy")
 SERIES_WINDOWS = {"5 min": 5, "15 min": 15, "60 min": 60}
@@ -33,8 +34,7 @@ ensure_entrypoint()
 st.title(t("live.title"))
 
 filters = current_filters()
-catalogue = load(live.sensor_catalogue)
-metrics = load(queries.metrics)
+catalogue, metrics = sidebar_catalogue()  # the sidebar's own read, not two more statements
 if catalogue.empty or metrics.empty:
     st.info(t("db.empty"), icon=":material/hourglass_empty:")
     st.stop()
@@ -64,11 +64,9 @@ if st.query_params.get("lw") != window:
 
 
 def kpi_cards() -> None:
-    status = load(live.sensor_status, sensor_ids=sensor_ids)
-    counts = live.status_counts(status)
-    latency = load(live.end_to_end_latency, minutes=5)
-    overview = load(live.metric_overview, sensor_ids=sensor_ids)
-    messages = load(live.message_rate, seconds=60)
+    counts = live.status_counts(load(live.sensor_status, sensor_ids=sensor_ids))
+    figures = load(live.kpis, sensor_ids=sensor_ids)  # one statement: overview, alerts, messages/s, latency
+    overview, latency, messages = live.overview_of(figures), live.latency_of(figures), live.message_rate_of(figures)
     cols = st.columns(5)
     cols[0].metric(
         t("live.online"), f"{fmt_int(counts['online'], lang())} / {fmt_int(counts['total'], lang())}", border=True
@@ -95,7 +93,7 @@ def kpi_cards() -> None:
         border=True,
     )
 
-    open_alerts = load(alerts.open_counts, sensor_ids=sensor_ids).set_index("severity")
+    open_alerts = live.open_alerts_of(figures).set_index("severity")
     cols = st.columns(5)
     p95 = latency["p95_ms"]
     cols[0].metric(
@@ -119,7 +117,7 @@ def kpi_cards() -> None:
 
 def latest_values() -> None:
     st.subheader(t("live.latest_values"))
-    overview = load(live.metric_overview, sensor_ids=sensor_ids).set_index("metric")
+    overview = live.overview_of(load(live.kpis, sensor_ids=sensor_ids)).set_index("metric")
     overview = overview[overview["current"].notna()]
     if overview.empty:
         st.info(t("live.no_latest"))

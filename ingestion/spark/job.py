@@ -50,6 +50,7 @@ class JobConfig:
     database_url: str | None = None
     query_name: str = "madinina_spark"
     stop_timeout: float = 60.0
+    fast_path: bool = True  # the tasks' columnar validation of canonical messages (fastpath.py)
     spark_conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -114,7 +115,7 @@ def start(spark, config: JobConfig):
     check_checkpoint(config.checkpoint)
     dsn = writer_dsn(config)
     sinks.ensure_schema(dsn)
-    sink = sinks.BatchSink(dsn, sync_catalogue(dsn))
+    sink = sinks.BatchSink(dsn, sync_catalogue(dsn), fast=config.fast_path)
     writer = (
         source_frame(spark, config)
         .writeStream.queryName(config.query_name)
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--database-url", default=None, help="writer connection (default: as python -m ingestion)")
     run_p.add_argument("--master", default=None, help="Spark master when not under spark-submit (default local[*])")
     run_p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting")
+    run_p.add_argument("--no-fast-path", action="store_true",
+                       help="validate every message one by one (LiteProcessor.build), as the lite processor does")  # fmt: skip
     run_p.add_argument("--stop-timeout", type=float, default=60.0, help="seconds a stop waits for the batch in flight")
 
     check = sub.add_parser("check-checkpoint", help="check a checkpoint directory; exit 2 if it is damaged")
@@ -302,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         trigger=args.trigger,
         database_url=args.database_url,
         stop_timeout=args.stop_timeout,
+        fast_path=not args.no_fast_path,
         spark_conf=dict(item.split("=", 1) for item in args.conf),
     )
     import psycopg2

@@ -1,11 +1,13 @@
 """The executor side of the Spark job: one task's messages -> the lite processor's batch -> Writer.commit.
 
 The sink (sinks.py) runs `batch_df.mapInArrow(PartitionWriter(...), SUMMARY_DDL)` for each micro-batch: every task
-gets the Arrow record batches of its partition (columns MESSAGE_COLUMNS), and this module does with them exactly
-what the lite processor does with the messages of a spool batch: `LiteProcessor.build` (ingestion/validation.py's
-Validator on every message, the broker instant from the transport's stamp) and `Writer.commit` (quarantine, raw
-rows ON CONFLICT DO NOTHING, sensor_latest, every window merged from the rows really inserted, pipeline_kpi and
-the ingest_ledger row, in ONE transaction). It yields one summary row; nothing else goes back to the driver.
+gets the Arrow record batches of its partition (columns MESSAGE_COLUMNS), kept as columns (Messages), and this
+module does with them what the lite processor does with the messages of a spool batch: build the batch — by
+fastpath.FastBuilder, which validates canonical messages as Arrow columns and hands every other message to
+ingestion/validation.py's Validator, giving LiteProcessor.build's very Batch (or by LiteProcessor.build itself
+with fast=False, the job's --no-fast-path) — and `Writer.commit` (quarantine, raw rows ON CONFLICT DO NOTHING,
+sensor_latest, every window merged from the rows really inserted, pipeline_kpi and the ingest_ledger row, in ONE
+transaction). It yields one summary row; nothing else goes back to the driver.
 
 Exactly once: the ledger row of each commit carries an identity of what it committed, as a spool's batch does:
 spool_id "spark:<query id>:<micro-batch>:<partition>:<chunk>:<digest of the messages>" (UNIQUE with last_seq), and
@@ -26,11 +28,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import psycopg2
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion.kafka_consumer import BROKER_AT_HEADER, broker_time
 from ingestion.processor import LiteProcessor
+from ingestion.spark.fastpath import FastBuilder
 from ingestion.validation import Catalogue, Validator
 from ingestion.writer import Writer
 
@@ -55,7 +60,8 @@ SUMMARY_SCHEMA = pa.schema(
         ("started", pa.float64()),  # epoch seconds: when the task got its first record batch, and when it ended
         ("ended", pa.float64()),
         ("read_s", pa.float64()),  # seconds in this task: Arrow -> messages
-        ("validate_s", pa.float64()),  # LiteProcessor.build
+        ("validate_s", pa.float64()),  # FastBuilder.build (or LiteProcessor.build)
+        ("fast", pa.int64()),  # messages that took the columnar fast path
         ("write_s", pa.float64()),  # Writer.commit
     ]
 )
@@ -69,34 +75,66 @@ _LEDGER_COUNTS = f"SELECT {', '.join(_COUNTS)}, by_reason FROM ingest_ledger WHE
 
 @dataclass
 class Messages:
-    """One task's messages: (payload, received_at, broker_at) tuples as LiteProcessor.build takes them."""
+    """One task's messages as columns: payloads (Arrow binary, null = a Kafka tombstone), received_at and broker_at
+    (epoch s, NaN = none). `rows` gives them as the (payload, received_at, broker_at) tuples LiteProcessor.build
+    takes, only when asked (the exact path, the fast path's leftovers take them one by one: row())."""
 
-    rows: list[tuple[bytes, float, float | None]]
+    values: pa.ChunkedArray
+    received: np.ndarray
+    broker: np.ndarray
     source: str
+
+    def __len__(self) -> int:
+        return len(self.received)
+
+    def row(self, i: int) -> tuple[bytes, float, float | None]:
+        broker = self.broker[i]
+        return (self.values[i].as_py() or b"", float(self.received[i]), None if np.isnan(broker) else float(broker))
+
+    def slice(self, first: int, count: int) -> Messages:
+        end = first + count
+        return Messages(self.values.slice(first, count), self.received[first:end], self.broker[first:end], self.source)
+
+    @property
+    def rows(self) -> list[tuple[bytes, float, float | None]]:
+        payloads = [v or b"" for v in self.values.to_pylist()]
+        brokers = [None if np.isnan(b) else b for b in self.broker.tolist()]
+        return list(zip(payloads, self.received.tolist(), brokers, strict=True))
 
 
 def messages_of(batches: Iterator[pa.RecordBatch]) -> Messages:
     """The messages of a task's record batches. A missing value (a Kafka tombstone) is the empty message, which
-    the validator quarantines; the broker instant follows the lite Kafka consumer's rule (broker_time)."""
-    rows: list[tuple[bytes, float, float | None]] = []
+    the validator quarantines; the broker instant follows the lite Kafka consumer's rule (broker_time), computed
+    only for the records that come from Kafka (files have no record timestamp)."""
     source = PROCESSOR
+    values, received, broker = [], [], []
     for batch in batches:
         columns = {name: batch.column(name) for name in MESSAGE_COLUMNS}
-        values = columns["value"].to_pylist()
-        received = columns["received_at"].cast(pa.int64()).to_pylist()
-        sources = columns["source"].to_pylist()
-        headers = columns["broker_header"].to_pylist()
-        record_ms = columns["record_ms"].to_pylist()
-        record_type = columns["record_type"].to_pylist()
-        if sources:
-            source = sources[0] or source
-        for value, rec_us, header, ms, kind in zip(values, received, headers, record_ms, record_type, strict=True):
-            broker_at = None
-            if ms is not None:  # from Kafka: Spark's timestamp types are librdkafka's minus one
+        values.append(columns["value"].cast(pa.binary()))
+        stamps = columns["received_at"].cast(pa.int64())
+        us = stamps.fill_null(0).to_numpy(zero_copy_only=False).astype("float64") / 1e6
+        if stamps.null_count:
+            us[stamps.is_null().to_numpy(zero_copy_only=False)] = time.time()
+        received.append(us)
+        at = np.full(len(batch), np.nan)
+        record_ms = columns["record_ms"]
+        kafka = np.flatnonzero(record_ms.is_valid().to_numpy(zero_copy_only=False))
+        if len(kafka):  # from Kafka: Spark's timestamp types are librdkafka's minus one
+            headers = columns["broker_header"].take(kafka).to_pylist()
+            kinds = columns["record_type"].take(kafka).to_pylist()
+            for i, header, ms, kind in zip(kafka, headers, record_ms.take(kafka).to_pylist(), kinds, strict=True):
                 stamp = [(BROKER_AT_HEADER, header)] if header is not None else None
-                broker_at = broker_time(stamp, ((kind if kind is not None else -1) + 1, ms))
-            rows.append((value or b"", rec_us / 1e6 if rec_us is not None else time.time(), broker_at))
-    return Messages(rows, source)
+                found = broker_time(stamp, ((kind if kind is not None else -1) + 1, ms))
+                at[i] = np.nan if found is None else found
+        broker.append(at)
+        if len(batch) and source == PROCESSOR:
+            source = columns["source"][0].as_py() or source
+    return Messages(
+        pa.chunked_array(values, pa.binary()),
+        np.concatenate(received) if received else np.zeros(0),
+        np.concatenate(broker) if broker else np.zeros(0),
+        source,
+    )
 
 
 def digest(rows: list[tuple]) -> str:
@@ -105,6 +143,26 @@ def digest(rows: list[tuple]) -> str:
     for payload, _, _ in rows:
         h.update(len(payload).to_bytes(8, "little"))
         h.update(payload)
+    return h.hexdigest()
+
+
+def digest_of(values: pa.Array | pa.ChunkedArray) -> str:
+    """digest() of the payloads of an Arrow column (null: the empty message), without a Python object per
+    message: each payload prefixed with its 8-byte little-endian length by one Arrow join per chunk (a chunk is
+    one of Spark's record batches: never combined, whose 32-bit offsets a task's many batches could overflow),
+    whose data buffer is then the very byte stream digest() hashes."""
+    h = hashlib.blake2b(digest_size=12)
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        if not len(chunk):
+            continue
+        chunk = chunk.fill_null(b"")
+        lengths = pc.binary_length(chunk).cast(pa.int64()).to_numpy(zero_copy_only=False).astype("<i8")
+        prefixes = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(8), len(chunk), [None, pa.py_buffer(lengths.tobytes())]
+        )
+        joined = pc.binary_join_element_wise(prefixes.cast(pa.binary()), chunk, b"")
+        offsets = np.frombuffer(joined.buffers()[1], dtype="int32", count=len(joined) + 1, offset=4 * joined.offset)
+        h.update(memoryview(joined.buffers()[2])[offsets[0] : offsets[-1]])
     return h.hexdigest()
 
 
@@ -121,6 +179,7 @@ class PartitionWriter:
         batch_id: int,
         max_messages: int = MAX_MESSAGES,
         clock=None,
+        fast: bool = True,
     ):
         self.dsn = dsn
         self.catalogue = catalogue
@@ -128,6 +187,7 @@ class PartitionWriter:
         self.batch_id = batch_id
         self.max_messages = max_messages
         self.clock = clock
+        self.fast = fast  # False: every message through LiteProcessor.build (the reference the fast path matches)
 
     def current_catalogue(self) -> Catalogue:
         """The database's catalogue of the moment, read as each task starts, as the lite consumer keeps it: a
@@ -139,13 +199,13 @@ class PartitionWriter:
             log.warning("catalogue not readable (%s): validating with the one read at query start", exc)
             return self.catalogue
 
-    def identity(self, partition: int, chunk: int, rows: list[tuple]) -> str:
-        return f"spark:{self.query_id}:{self.batch_id}:{partition}:{chunk}:{digest(rows)}"
+    def identity(self, partition: int, chunk: int, messages: Messages) -> str:
+        return f"spark:{self.query_id}:{self.batch_id}:{partition}:{chunk}:{digest_of(messages.values)}"
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         started, wall = time.perf_counter(), time.time()
         messages = messages_of(batches)
-        if not messages.rows:
+        if not len(messages):
             return
         summary = {name: 0 for name in ("commits", "replayed", *_COUNTS)}
         summary.update(partition=_partition_id(), started=wall, read_s=time.perf_counter() - started, validate_s=0.0,
@@ -155,12 +215,13 @@ class PartitionWriter:
         validator = Validator(self.current_catalogue(), source=messages.source, **kwargs)
         writer = _writer(self.dsn)
         processor = LiteProcessor(writer, validator)
-        for chunk, first in enumerate(range(0, len(messages.rows), self.max_messages)):
-            rows = messages.rows[first : first + self.max_messages]
+        builder = FastBuilder(validator)
+        for chunk, first in enumerate(range(0, len(messages), self.max_messages)):
+            part = messages.slice(first, self.max_messages)
             t0 = time.perf_counter()
-            batch = processor.build(rows, source=messages.source)
-            batch.spool_id = self.identity(summary["partition"], chunk, rows)
-            batch.first_seq, batch.last_seq = 1, len(rows)
+            batch = builder.build(part) if self.fast else processor.build(part.rows, source=messages.source)
+            batch.spool_id = self.identity(summary["partition"], chunk, part)
+            batch.first_seq, batch.last_seq = 1, len(part)
             t1 = time.perf_counter()
             result = writer.commit(batch)
             summary["validate_s"] += t1 - t0
@@ -177,6 +238,7 @@ class PartitionWriter:
                 summary[name] += counts[name]
             for reason, n in reasons.items():
                 by_reason[reason] = by_reason.get(reason, 0) + n
+        summary["fast"] = builder.fast_messages
         summary["by_reason"] = json.dumps(by_reason, sort_keys=True)
         summary["ended"] = time.time()
         yield pa.RecordBatch.from_pylist([summary], schema=SUMMARY_SCHEMA)

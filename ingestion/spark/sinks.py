@@ -80,7 +80,8 @@ class SinkTotals:
     tasks: int = 0
     batch_s: float = 0.0  # wall time of the micro-batches in the sink
     read_s: float = 0.0  # summed over the tasks: Arrow -> messages
-    validate_s: float = 0.0  # summed over the tasks: LiteProcessor.build
+    validate_s: float = 0.0  # summed over the tasks: FastBuilder.build (or LiteProcessor.build)
+    fast: int = 0  # messages validated by the columnar fast path (the others: by the Validator, one by one)
     write_s: float = 0.0  # summed over the tasks: Writer.commit
     task_s: float = 0.0  # summed over the tasks: from their first record batch to their summary
     tasks_wall_s: float = 0.0  # the micro-batches' spans from their first task's start to their last task's end
@@ -95,9 +96,10 @@ class SinkTotals:
 class BatchSink:
     """The foreachBatch function. Lives on the driver; the writes happen in the executors (partition.py)."""
 
-    def __init__(self, dsn: str, catalogue: Catalogue):
+    def __init__(self, dsn: str, catalogue: Catalogue, *, fast: bool = True):
         self.dsn = dsn
         self.catalogue = catalogue
+        self.fast = fast  # the tasks' columnar fast path (fastpath.py); False: LiteProcessor.build for every message
         self.totals = SinkTotals()
         self.query_id: str | None = None
         self._bound = threading.Event()
@@ -154,7 +156,7 @@ class BatchSink:
             log.info("micro-batch %s already written (replay after a restart): skipped", batch_id)
             self.totals.skipped += 1
             return
-        writer = PartitionWriter(self.dsn, self.catalogue, query_id=self.query_id, batch_id=batch_id)
+        writer = PartitionWriter(self.dsn, self.catalogue, query_id=self.query_id, batch_id=batch_id, fast=self.fast)
         summaries = [row.asDict() for row in batch_df.mapInArrow(writer, SUMMARY_DDL).collect()]
         counts = {name: sum(s[name] for s in summaries) for name in ("received", "stored", "duplicates")}
         quarantined = sum(s["quarantined"] for s in summaries)
@@ -179,6 +181,7 @@ class BatchSink:
             t.replayed_commits += s["replayed"]
             t.read_s += s["read_s"]
             t.validate_s += s["validate_s"]
+            t.fast += s["fast"]
             t.write_s += s["write_s"]
             for reason, n in json.loads(s["by_reason"]).items():
                 t.by_reason[reason] = t.by_reason.get(reason, 0) + n

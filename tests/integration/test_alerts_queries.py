@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import alerts
+from data_access import alerts, live
 from data_access.engine import DatabaseUnavailable, make_engine
 
 NOW = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)  # 10:00 in Martinique
@@ -43,10 +43,10 @@ def seeded(pg_cluster, db_name, conn):
 
 def test_open_counts_by_severity(seeded):
     engine, _ = seeded
-    counts = alerts.open_counts(engine).set_index("severity")
+    counts = live.open_alerts_of(live.kpis(engine)).set_index("severity")
     assert counts["open_alerts"].to_dict() == {"critical": 1, "warning": 1, "info": 1}
     assert counts["unacknowledged"].to_dict() == {"critical": 1, "warning": 0, "info": 1}
-    only_aq2 = alerts.open_counts(engine, sensor_ids=(AQ2,)).set_index("severity")["open_alerts"].to_dict()
+    only_aq2 = live.open_alerts_of(live.kpis(engine, sensor_ids=(AQ2,))).set_index("severity")["open_alerts"].to_dict()
     assert only_aq2 == {"critical": 0, "warning": 1, "info": 0}
 
 
@@ -96,7 +96,7 @@ def test_acknowledge_as_the_read_only_role_persists(seeded, conn):
         cur.execute("SELECT acknowledged_by, ack_comment, acknowledged_at IS NOT NULL FROM alerts WHERE alert_id = %s",
                     (ids[0],))  # fmt: skip
         assert cur.fetchone() == ("Marie-Josée", "Capteur nettoyé", True)
-    assert alerts.open_counts(engine).set_index("severity").loc["critical", "unacknowledged"] == 0
+    assert live.open_alerts_of(live.kpis(engine)).set_index("severity").loc["critical", "unacknowledged"] == 0
     assert alerts.acknowledge(engine, alert_id=10**9, actor="x", comment=None) is False
 
 

@@ -77,13 +77,15 @@ def test_any_record_gives_one_message_with_its_bytes(records):
 
 def test_a_ledger_identity_names_the_very_messages_it_committed():
     rows = [(b"a", NOW, None), (b"bc", NOW, None)]
+    messages = messages_of(iter([batch([b"a", b"bc"], source="files")]))
+    assert messages.rows == rows
     writer = PartitionWriter("postgresql://x", Catalogue.default(), query_id="q", batch_id=7)
-    assert writer.identity(1, 0, rows) == f"spark:q:7:1:0:{digest(rows)}"
+    assert writer.identity(1, 0, messages) == f"spark:q:7:1:0:{digest(rows)}"
     # Other bytes, another order, another split of the same bytes: another identity.
     assert digest(rows) != digest(rows[::-1])
     assert digest([(b"ab", NOW, None), (b"c", NOW, None)]) != digest(rows)
     assert digest([(b"a", NOW + 5, 1.0), (b"bc", NOW, None)]) == digest(rows)  # only the messages count
-    assert pickle.loads(pickle.dumps(writer)).identity(1, 0, rows) == writer.identity(1, 0, rows)
+    assert pickle.loads(pickle.dumps(writer)).identity(1, 0, messages) == writer.identity(1, 0, messages)
 
 
 def test_kafka_record_batches_have_the_connectors_columns():

@@ -1,4 +1,0 @@
-SELECT severity, count(*) AS open_alerts
-  FROM alerts
- WHERE closed_at IS NULL
- GROUP BY severity
