@@ -13,17 +13,15 @@ from components import inputs
 from components import map_layers as ml
 from components import map_panels as mp
 from components.data import load
+from components.filters import URL_TIME_FORMAT, metric_options
 from components.formatting import fmt_duration
 from components.i18n import lang, metric_label, t
+from components.inputs import LOCAL, local_to_utc
 from components.names import display_names
 from components.sidebar import (
-    LOCAL,
     MANAGED_PARAMS,
-    URL_TIME_FORMAT,
     current_filters,
     ensure_entrypoint,
-    local_to_utc,
-    metric_options,
 )
 from data_access import live, queries
 from data_access import map as map_data

@@ -10,9 +10,10 @@ import streamlit as st
 from components import charts, inputs, plot
 from components import trends_panels as tp
 from components.data import load
+from components.filters import metric_options
 from components.i18n import metric_label, t
 from components.names import place_names
-from components.sidebar import current_filters, ensure_entrypoint, lang_key, metric_options
+from components.sidebar import current_filters, ensure_entrypoint, lang_key
 from data_access import live, queries, trends
 
 MAIN_METRICS = ("temperature", "humidity", "pm10", "noise", "traffic_flow", "co2", "h2s", "parking_occupancy")

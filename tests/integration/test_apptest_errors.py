@@ -14,7 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from components.sidebar import Filters
+from components.filters import Filters
 from data_access import live
 from tests.support.page_seed import pin_clock, pinned_now, seed_history
 
