@@ -62,9 +62,12 @@ def export_ingestion(revision: str, into: Path) -> Path:
 def backfill_before(code: Path, url: str, args, end: float) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(ROOT)])}
     argv = [url, str(args.days * 86400), str(args.step), str(end), "0" if args.no_alerts else "1"]
+    # -P: no current directory first on sys.path, which would import this checkout's ingestion/ instead
     done = subprocess.run(
-        [sys.executable, "-c", _BEFORE, *argv], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-P", "-c", _BEFORE, *argv], cwd=ROOT, env=env, capture_output=True, text=True
     )
+    if done.returncode:
+        raise SystemExit(f"the backfill of the revision failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

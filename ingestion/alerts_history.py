@@ -86,7 +86,7 @@ WITH minutes AS (
            format('Valeur figée à %%s depuis 5 min (%%s lectures)', round(a.max::numeric, 2), a.count) AS message,
            2 AS rank
       FROM sensor_latest l
-      JOIN sensor_data_agg a  -- per series on its index (sensor, metric, size, start), not a scan of every window
+      JOIN sensor_data_agg a  -- per series, a primary-key range (sensor, metric, start), not a scan of every window
         ON a.sensor_id = l.sensor_id AND a.metric = l.metric
        AND a.window_end - a.window_start = interval '5 minutes'
        AND a.window_start > %(start)s - interval '5 minutes' AND a.window_start <= %(end)s - interval '5 minutes'

@@ -317,6 +317,9 @@ class Backfill:
             writer._with_retry(lower_backend_priority)  # it runs the historic alerts: a long statement
             self.installed = self._installed(writer)
             thresholds = self._thresholds(writer)
+            if self.chunks:
+                bounds = {"a": ts_s(self.chunks[-1].start), "b": ts_s(self.end)}
+                writer._with_retry(lambda conn: conn.cursor().execute(q.PREPARE_CHUNKS, bounds))
             self._progress(writer, "running", self.chunks[0].phase if self.chunks else "", None)
             covered = None
             state, message = "running", ""

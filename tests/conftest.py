@@ -45,6 +45,7 @@ BOTH_BRANCHES = {
     "test_alerts_engine.py",
     "test_alert_actions_sql.py",
     "test_backfill.py",
+    "test_agg_indexes.py",
     "test_alerts_history.py",
     "test_psql.py",
     "test_spark_job.py::test_same_input_same_tables_as_the_lite_processor",

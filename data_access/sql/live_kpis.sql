@@ -6,10 +6,11 @@
 -- not messages) and the end-to-end latency over the last :minutes (get_pipeline_latency_stats, the database's
 -- now()).
 -- The overview reads each series by key, so its cost follows the number of series, never the history: the pairs
--- from sensor_latest (one row per series, updated with every raw write), then per pair one range scan of the series
--- index (sensor_id, metric, window length, window_start) over the last two complete 1-minute windows before :now (two
--- primary-key probes per pair cost twice the index descents; on TimescaleDB a join on a VALUES list of the two
--- windows hides their bounds from chunk exclusion, and every chunk was probed). No index on (metric, window_start)
+-- from sensor_latest (one row per series, updated with every raw write), then per pair one range scan of the primary
+-- key (sensor_id, metric, window_start, ...) over the last two minutes before :now, which meets the two 1-minute
+-- windows wanted and the two 5-minute ones starting beside them (migration 0015: no index per window size any more;
+-- two primary-key probes per pair would cost twice the index descents, and on TimescaleDB a join on a VALUES list of
+-- the two windows hides their bounds from chunk exclusion: every chunk was probed). No index on (metric, window_start)
 -- is needed. `bounds` is inlined (NOT MATERIALIZED) so that its instants are constants of the plan: TimescaleDB then
 -- reads the current chunk only.
 WITH bounds AS NOT MATERIALIZED (

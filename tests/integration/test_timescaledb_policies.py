@@ -14,6 +14,7 @@ from db.embedded import EmbeddedPostgres
 from db.migrate import MigrationError, migrate, timescaledb_enabled
 from ingestion.simulator import Simulator
 from ingestion.writer import Batch, Writer
+from tests.integration.test_agg_indexes import AGG_AND_RAW_INDEXES
 from tests.support.postgres import TIMESCALEDB_VERSION, timescaledb_available
 from tests.support.services import free_port, require
 
@@ -168,6 +169,12 @@ def test_a_plain_data_directory_switches_to_timescaledb_on_its_next_start(output
         assert _one(dsn, "SELECT count(*) FROM timescaledb_information.hypertables") == (2,)
         assert _one(dsn, "SELECT count(*) FROM ONLY sensor_data") == (0,)  # rows moved into chunks
         assert [r[:4] for r in _rows(dsn)] == _sent(frame)
+        # the migrations' indexes only, as on plain PostgreSQL: no default time index added by the conversion
+        assert _one(
+            dsn,
+            "SELECT array_agg(indexname ORDER BY indexname) FROM pg_indexes"
+            " WHERE tablename IN ('sensor_data', 'sensor_data_agg')",
+        ) == (AGG_AND_RAW_INDEXES,)
     finally:
         upgraded.stop()
     shutil.rmtree(data_dir.parent)
