@@ -16,6 +16,7 @@ from components import formatting
 from ingestion.catalogue import SENSORS
 from tests.support.app import dashboard
 from tests.support.browser import full_screenshot, metric_value, no_raw_labels, no_traceback, unclipped_at, widget
+from tests.support.legend import gradient_at, parse_stops
 from tests.support.page_seed import FDF_AQ, seed_alerts, seed_history, shown_name
 from tests.support.services import free_port, wait_for
 
@@ -126,15 +127,7 @@ def legend_colours(page) -> list[list[int]]:
 
 def legend_colour_at(page, value: float) -> list[int]:
     """The colour the legend's gradient shows at `value` (linear between its stops, as CSS draws it)."""
-    stops = [item.split(":") for item in page.locator(".mm-scale").first.get_attribute("data-stops").split()]
-    stops = [(float(v), [int(code[i : i + 2], 16) for i in (1, 3, 5)]) for v, code in stops]
-    if value <= stops[0][0]:
-        return stops[0][1]
-    for (v0, c0), (v1, c1) in zip(stops, stops[1:], strict=False):
-        if value <= v1:
-            f = 0.0 if v1 == v0 else (value - v0) / (v1 - v0)
-            return [round(a + (b - a) * f) for a, b in zip(c0, c1, strict=True)]
-    return stops[-1][1]
+    return gradient_at(parse_stops(page.locator(".mm-scale").first.get_attribute("data-stops")), value)
 
 
 def matches_legend(pixel, colours, tolerance: float = 0.06) -> bool:
