@@ -3,11 +3,12 @@ change with the measurement"): what the keys and indexes of sensor_data_agg cost
 
 One day of the default network's windows (the backfill's own: ingestion.backfill_encode at a 60 s step, ~670k rows)
 is COPYed (binary, one transaction, committed) into an empty copy of the table in each variant, on both branches
-(a hypertable on window_start, 7-day chunks, on TimescaleDB, as migration 0002 makes it):
+(a hypertable on window_start, 7-day chunks, on TimescaleDB, as migrations 0002 and 0015 make it):
 
   0013     text keys: primary key + 0005's series index + (metric, window_start)     (before migration 0014)
-  today    text keys: primary key + 0005's series index + BRIN (window_start)        (migration 0014)
-  no-brin  text keys: primary key + 0005's series index (today without the BRIN)
+  0014     text keys: primary key + 0005's series index + BRIN (window_start)        (migrations 0014 to 0015)
+  today    text keys: primary key + 0015's partial index on the 1-hour windows + BRIN (window_start)
+  no-brin  text keys: primary key + 0015's partial index (today without the BRIN)
   pk-only  text keys: primary key only
   compact  an integer series_id referencing series (sensor_id, metric): primary key (series_id, window_start,
            window_end) + the series index (series_id, window_end - window_start, window_start) + the BRIN
@@ -46,10 +47,12 @@ _TEXT = f"{_TIMES}, sensor_id text NOT NULL, metric text NOT NULL, {_VALUES}"
 _COMPACT = f"{_TIMES}, series_id integer NOT NULL REFERENCES series, {_VALUES}"
 _COMPACT_NO_FK = f"{_TIMES}, series_id integer NOT NULL, {_VALUES}"
 _TEXT_PK = "PRIMARY KEY (sensor_id, metric, window_start, window_end)"
+_HOURLY = "(sensor_id, metric, window_start) WHERE window_end - window_start = interval '1 hour'"
 VARIANTS = {
     "0013": (_TEXT, _TEXT_PK, ["(sensor_id, metric, (window_end - window_start), window_start)", "(metric, window_start)"]),
-    "today": (_TEXT, _TEXT_PK, ["(sensor_id, metric, (window_end - window_start), window_start)", "USING brin (window_start)"]),
-    "no-brin": (_TEXT, _TEXT_PK, ["(sensor_id, metric, (window_end - window_start), window_start)"]),
+    "0014": (_TEXT, _TEXT_PK, ["(sensor_id, metric, (window_end - window_start), window_start)", "USING brin (window_start)"]),
+    "today": (_TEXT, _TEXT_PK, [_HOURLY, "USING brin (window_start)"]),
+    "no-brin": (_TEXT, _TEXT_PK, [_HOURLY]),
     "pk-only": (_TEXT, _TEXT_PK, []),
     "compact": (_COMPACT, "PRIMARY KEY (series_id, window_start, window_end)",
                 ["(series_id, (window_end - window_start), window_start)", "USING brin (window_start)"]),
@@ -103,7 +106,10 @@ def create(cur, name: str, variant: str, timescaledb: bool) -> None:
     for i, index in enumerate(indexes):
         cur.execute(f"CREATE INDEX {name}_{i} ON {name} {index}")
     if timescaledb:
-        cur.execute(f"SELECT create_hypertable('{name}', 'window_start', chunk_time_interval => interval '7 days')")
+        cur.execute(  # the migrations' indexes only (0015: no default window_start btree)
+            f"SELECT create_hypertable('{name}', 'window_start', chunk_time_interval => interval '7 days',"
+            " create_default_indexes => false)"
+        )
 
 
 def copy_seconds(url: str, variant: str, payload: bytes, timescaledb: bool) -> float:
