@@ -34,6 +34,7 @@ _READING_EPISODES = """
 WITH series AS (  -- the series with a reading that is not ok in the range
     SELECT DISTINCT d.sensor_id, d.metric FROM sensor_data d
      WHERE d.time >= %(start)s AND d.time < %(end)s AND d.status <> 'ok'
+       AND (CAST(%(sensors)s AS text[]) IS NULL OR d.sensor_id = ANY(CAST(%(sensors)s AS text[])))
 ), ordered AS (  -- each of their readings with the series' next one in the range
     SELECT d.sensor_id, d.metric, d.time, d.value, d.status, k.kind,
            lead(d.time) OVER w AS next_time, lead(k.kind) OVER w AS next_kind
@@ -61,7 +62,9 @@ SELECT n.sensor_id, n.metric, n.kind, min(n.time) AS opened_at,
 
 _OFFLINE_EPISODES = """
 WITH firsts AS (  -- one metric per sensor: a sensor's record carries all its metrics
-    SELECT DISTINCT ON (sensor_id) sensor_id, metric FROM sensor_latest ORDER BY sensor_id, metric
+    SELECT DISTINCT ON (sensor_id) sensor_id, metric FROM sensor_latest
+     WHERE CAST(%(sensors)s AS text[]) IS NULL OR sensor_id = ANY(CAST(%(sensors)s AS text[]))
+     ORDER BY sensor_id, metric
 ), times AS (
     SELECT f.sensor_id, d.time, lead(d.time) OVER (PARTITION BY f.sensor_id ORDER BY d.time) AS next_time
       FROM firsts f
@@ -91,6 +94,7 @@ WITH minutes AS (
        AND a.window_end - a.window_start = interval '5 minutes'
        AND a.window_start > %(start)s - interval '5 minutes' AND a.window_start <= %(end)s - interval '5 minutes'
      WHERE l.metric = ANY(%(stuck_metrics)s) AND a.count >= %(stuck_min_count)s AND a.min = a.max
+       AND (CAST(%(sensors)s AS text[]) IS NULL OR l.sensor_id = ANY(CAST(%(sensors)s AS text[])))
     UNION ALL
     SELECT w1.sensor_id, w1.metric, w1.window_end,
            CASE WHEN w1.max - w5.avg >= w5.avg - w1.min THEN w1.max ELSE w1.min END, w5.avg,
@@ -107,6 +111,7 @@ WITH minutes AS (
        AND w5.window_start = w1.window_end - interval '5 minutes' AND w5.window_end = w1.window_end
      WHERE w5.count >= 10 AND w5.stddev > 0
        AND greatest(w1.max - w5.avg, w5.avg - w1.min) > %(spike_sigma)s * w5.stddev
+       AND (CAST(%(sensors)s AS text[]) IS NULL OR l.sensor_id = ANY(CAST(%(sensors)s AS text[])))
 ), chosen AS (
     SELECT DISTINCT ON (sensor_id, metric, m) * FROM minutes ORDER BY sensor_id, metric, m, rank
 ), runs AS (
@@ -150,12 +155,16 @@ SELECT e.sensor_id, e.metric, e.kind, e.severity, e.opened_at, e.last_seen_at, e
 """
 
 
-def evaluate_history(conn, *, start: datetime, end: datetime, anomalies: bool = True) -> int:
-    """Insert the closed alerts of [start, end); returns how many were new. Does not commit (the caller's
-    transaction: the backfill's retrying writer)."""
+def evaluate_history(
+    conn, *, start: datetime, end: datetime, anomalies: bool = True, sensors: list[str] | None = None
+) -> int:
+    """Insert the closed alerts of [start, end) of `sensors` (None: every sensor); returns how many were new. Does
+    not commit (the caller's transaction: the backfill's retrying writer). Every episode belongs to one sensor, so
+    disjoint sensor sets can be evaluated at once on separate connections (the backfill does, on its two)."""
     params = {
         "start": start,
         "end": end,
+        "sensors": sensors,
         "stuck_metrics": list(STUCK_ELIGIBLE),
         "stuck_min_count": STUCK_MIN_COUNT,
         "spike_sigma": SPIKE_SIGMA,

@@ -356,15 +356,9 @@ class Backfill:
                 if self.stop.is_set():
                     state, message = "stopped", "stopped before the end"
                 if state == "running" and self.alerts and self.chunks:
-                    from ingestion.alerts_history import evaluate_history
-
                     self._progress(writer, "running", "alerts", covered)
-                    # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
-                    bounds = {"start": ts_s(self.chunks[-1].start), "end": ts_s(self.end)}
                     alerts_started = time.monotonic()
-                    alerts = writer._with_retry(
-                        lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30)
-                    )
+                    alerts = self._historic_alerts()
                 state = "done" if state == "running" else state
             except BaseException as exc:
                 self._progress(writer, "failed", "", covered, str(exc).strip() or type(exc).__name__)
@@ -376,6 +370,26 @@ class Backfill:
         now = time.monotonic()
         alerts_s = 0.0 if alerts_started is None else now - alerts_started
         return BackfillResult(self.done, self.stored, fast, merged, now - self.started, alerts, state, alerts_s)
+
+    def _historic_alerts(self) -> int:
+        """The alerts of the backfilled range, `jobs` sensor sets at a time on their own connections (the chunks are
+        written: the cores are free; every episode belongs to one sensor, so the sets never meet)."""
+        from ingestion.alerts_history import evaluate_history
+
+        bounds = {"start": ts_s(self.chunks[-1].start), "end": ts_s(self.end)}
+        sensors = sorted(self.installed)
+        parts = [sensors[k :: self.jobs] for k in range(self.jobs)] if sensors else [None]
+
+        def part(ids: list[str] | None) -> int:
+            with Writer(self.dsn, processor="backfill", retries=self.retries, stop=self.stop) as worker:
+                worker._with_retry(lower_backend_priority)
+                # the anomaly rules need >= 10 readings per 5 minutes: at a coarser step they cannot hold
+                return worker._with_retry(
+                    lambda conn: evaluate_history(conn, **bounds, anomalies=self.step_s <= 30, sensors=ids)
+                )
+
+        with ThreadPoolExecutor(len(parts), thread_name_prefix="backfill-alerts") as pool:
+            return sum(pool.map(part, parts))
 
     def _installed(self, writer: Writer) -> dict[str, int]:
         def work(conn):

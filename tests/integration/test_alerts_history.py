@@ -92,6 +92,31 @@ def test_reading_episodes_match_a_plain_walk_and_a_second_pass_adds_nothing(db_u
     assert stored_alerts(conn) == expected
 
 
+def test_disjoint_sensor_sets_evaluated_apart_give_the_same_alerts(db_url, conn):
+    """The backfill evaluates its sensors in halves on two connections: each half stores only its own sensors'
+    episodes (offline ones included), and the halves together are exactly the walk's episodes."""
+    noise = [60, 72, 60, 66, 60]
+    temps = [25, 25, 40, 25, 25]
+    rows = [(T0 + i * MIN, NOISE, "noise", float(v), status_of("noise", v)) for i, v in enumerate(noise)]
+    rows += [(T0 + 9 * MIN, NOISE, "noise", 60.0, "ok")]  # 5 minutes of silence: NOISE goes offline meanwhile
+    rows += [
+        (T0 + i * MIN, WEATHER, "temperature", float(v), "fault" if i == 2 else status_of("temperature", v))
+        for i, v in enumerate(temps)
+    ]
+    write(db_url, rows)
+    end = T0 + 10 * MIN
+    assert evaluate_history(conn, start=T0, end=end, sensors=[WEATHER]) == 1  # its fault only
+    with conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT sensor_id FROM alerts")
+        assert cur.fetchall() == [(WEATHER,)]
+    assert evaluate_history(conn, start=T0, end=end, sensors=[NOISE]) == 3  # warning, critical, offline
+    assert stored_alerts(conn) == expected_episodes(rows, end)
+    with conn.cursor() as cur:
+        cur.execute("SELECT sensor_id FROM alerts WHERE kind = 'offline'")
+        assert cur.fetchall() == [(NOISE,)]
+    assert evaluate_history(conn, start=T0, end=end) == 0  # the whole set finds nothing more
+
+
 def test_offline_gap_and_overlap_with_a_live_alert(db_url, conn):
     times = [T0 + timedelta(seconds=s) for s in (0, 30, 60, 400, 430, 460, 1000)]  # gaps 340 s and 540 s
     rows = [(t, NOISE, m, 50.0, "ok") for t in times for m in ("noise", "battery")]
