@@ -151,15 +151,37 @@ def clipped_texts(page) -> list[str]:
     )
 
 
+def settled(page, frames: int = 5, timeout_ms: int = 10_000) -> None:
+    """Wait until the KPI cards' boxes stay the same for `frames` animation frames in a row: after a resize,
+    Streamlit's columns (CSS flex boxes, some widths set by its resize observers) take a few frames to settle, more
+    on a loaded machine; two frames were not always enough (a card measured mid-layout looked clipped)."""
+    page.evaluate(
+        """([frames, timeout]) => new Promise(resolve => {
+            const boxes = () => JSON.stringify([...document.querySelectorAll('[data-testid="stMetric"]')]
+                .map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }));
+            const start = performance.now();
+            let last = boxes(), same = 0;
+            const tick = () => {
+                const now = boxes();
+                same = now === last ? same + 1 : 0;
+                last = now;
+                if (same >= frames || performance.now() - start > timeout) resolve();
+                else requestAnimationFrame(tick);
+            };
+            requestAnimationFrame(tick);
+        })""",
+        [frames, timeout_ms],
+    )
+
+
 def unclipped_at(page, widths=(1280, 1920)) -> dict[int, list[str]]:
     """clipped_texts at each viewport width (the cards re-laid out); the viewport is restored afterwards."""
     size = page.viewport_size
     found = {}
     for width in widths:
         page.set_viewport_size({"width": width, "height": size["height"]})
-        # Columns are CSS flex boxes: they are laid out by the next frames, which the page is awaited for.
-        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         page.locator('[data-testid="stMetric"]').first.wait_for()
+        settled(page)
         found[width] = clipped_texts(page)
     page.set_viewport_size(size)
     return found
