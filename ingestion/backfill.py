@@ -317,9 +317,7 @@ class Backfill:
             writer._with_retry(lower_backend_priority)  # it runs the historic alerts: a long statement
             self.installed = self._installed(writer)
             thresholds = self._thresholds(writer)
-            if self.chunks:
-                bounds = {"a": ts_s(self.chunks[-1].start), "b": ts_s(self.end)}
-                writer._with_retry(lambda conn: conn.cursor().execute(q.PREPARE_CHUNKS, bounds))
+            self._prepare_chunks(writer)
             self._progress(writer, "running", self.chunks[0].phase if self.chunks else "", None)
             covered = None
             state, message = "running", ""
@@ -370,6 +368,17 @@ class Backfill:
         now = time.monotonic()
         alerts_s = 0.0 if alerts_started is None else now - alerts_started
         return BackfillResult(self.done, self.stored, fast, merged, now - self.started, alerts, state, alerts_s)
+
+    def _prepare_chunks(self, writer: Writer) -> None:
+        """TimescaleDB's chunks of the range made ahead (migration 0016), a year per call: the function refuses more
+        in one transaction, and a backfill may span several years."""
+        if not self.chunks:
+            return
+        a = self.chunks[-1].start
+        while a < self.end:
+            bounds = {"a": ts_s(a), "b": ts_s(min(a + q.PREPARE_CHUNKS_MAX_S, self.end))}
+            writer._with_retry(lambda conn, bounds=bounds: conn.cursor().execute(q.PREPARE_CHUNKS, bounds))
+            a += q.PREPARE_CHUNKS_MAX_S
 
     def _historic_alerts(self) -> int:
         """The alerts of the backfilled range, `jobs` sensor sets at a time on their own connections (the chunks are

@@ -74,6 +74,7 @@ THRESHOLDS = "SELECT metric, warn_low, warn_high, crit_low, crit_high FROM metri
 # TimescaleDB: the range's chunks created up front, so that the workers never wait for each other's chunk creation
 # (migration 0016); nothing on plain PostgreSQL.
 PREPARE_CHUNKS = "SELECT madinina_prepare_chunks(%(a)s, %(b)s)"
+PREPARE_CHUNKS_MAX_S = 365 * 86400  # the function refuses more than 366 days at once
 
 # What a chunk's range already holds: any raw reading at all, and the minutes each series already has.
 RAW_IN_RANGE = "SELECT EXISTS (SELECT 1 FROM sensor_data WHERE time >= %(a)s AND time < %(b)s)"

@@ -149,3 +149,14 @@ def test_prepared_chunks_let_two_backfill_transactions_write_at_once(pg_cluster,
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM sensor_data WHERE time > %s", (END - timedelta(hours=12),))
         assert cur.fetchone() == (2,)
+
+
+def test_a_backfill_over_more_than_a_year_prepares_its_chunks(pg_cluster, db_url, conn):
+    """madinina_prepare_chunks refuses more than 366 days in one call; the backfill calls it a year at a time."""
+    from ingestion.writer import Writer
+
+    job = Backfill(db_url, span_s=400 * 86400, end=END.timestamp(), out=None)
+    with Writer(db_url, processor="backfill") as writer:
+        job._prepare_chunks(writer)
+    if pg_cluster.server.uses_timescaledb:
+        assert chunks(conn, "sensor_data") >= 400 * 4  # 6-hour raw chunks over the whole span
